@@ -1,0 +1,35 @@
+/**
+ * What the core asks of a runtime for hashing and (de)compression. Runtimes
+ * with native code pass their own; `webCodecs` in `src/stages/` works anywhere.
+ *
+ * @example
+ * ```ts
+ * import type { Codecs } from "./codecs.ts";
+ * function gzip6(codecs: Codecs) {
+ *   return codecs.compress("gzip", 6);
+ * }
+ * console.log(typeof gzip6);
+ * ```
+ * @module
+ */
+
+/** An incremental SHA-256. */
+export interface Hasher {
+  /** Feeds bytes. */
+  update(data: Uint8Array): void;
+  /** Returns the lowercase hex digest; the hasher is done afterwards. */
+  digestHex(): string;
+}
+
+/** Stream compressions the codecs provide. */
+export type StreamCompression = "gzip" | "zstd";
+
+/** Hashing and compression primitives. */
+export interface Codecs {
+  /** A new SHA-256 hasher. */
+  sha256(): Hasher | Promise<Hasher>;
+  /** A compressing stage; the output must depend only on the input bytes and level. */
+  compress(algorithm: StreamCompression, level: number): TransformStream<Uint8Array, Uint8Array>;
+  /** A decompressing stage (gzip accepts concatenated members; zstd several frames). */
+  decompress(algorithm: StreamCompression): TransformStream<Uint8Array, Uint8Array>;
+}

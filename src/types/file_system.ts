@@ -1,0 +1,110 @@
+/**
+ * The file system the core asks for. Runtimes supply it (see `src/runtime/`);
+ * the core never imports `Deno` or `node:` directly.
+ *
+ * @example
+ * ```ts
+ * import type { FileSystem } from "./file_system.ts";
+ * function countEntries(fs: FileSystem, dir: string) {
+ *   return fs.readDir(dir).then((names) => names.length);
+ * }
+ * console.log(typeof countEntries);
+ * ```
+ * @module
+ */
+
+/** File types as seen by `lstat`. */
+export type FileType =
+  | "file"
+  | "directory"
+  | "symlink"
+  | "fifo"
+  | "socket"
+  | "char"
+  | "block";
+
+/** What `lstat` reports. */
+export interface FileInfo {
+  /** File type, not following symlinks. */
+  type: FileType;
+  /** Size in bytes. */
+  size: number;
+  /** Permission bits with setuid/setgid/sticky. */
+  mode: number;
+  /** Owner id. */
+  uid: number;
+  /** Group id. */
+  gid: number;
+  /** Modification time in seconds, fractional. */
+  mtime: number;
+  /** Device of the file system holding it. */
+  dev: number;
+  /** Inode number. */
+  ino: number;
+  /** Link count. */
+  nlink: number;
+  /** Device number for char/block devices. */
+  rdev: number;
+}
+
+/** Error thrown by a {@link FileSystem} when a path does not exist. */
+export class NotFoundError extends Error {
+  /** Creates the error for a path. */
+  constructor(path: string, options?: ErrorOptions) {
+    super(`No such file or folder: ${path}`, options);
+    this.name = "NotFoundError";
+  }
+}
+
+/** Error thrown by {@link FileSystem.createExclusive} when the file exists. */
+export class AlreadyExistsError extends Error {
+  /** Creates the error for a path. */
+  constructor(path: string, options?: ErrorOptions) {
+    super(`Already exists: ${path}`, options);
+    this.name = "AlreadyExistsError";
+  }
+}
+
+/** A POSIX-like file system with `/`-separated paths. */
+export interface FileSystem {
+  /** Metadata without following symlinks; throws {@link NotFoundError}. */
+  lstat(path: string): Promise<FileInfo>;
+  /** Names in a folder (unsorted). */
+  readDir(path: string): Promise<string[]>;
+  /** A symlink's target. */
+  readLink(path: string): Promise<string>;
+  /** Streams a file's bytes. */
+  openRead(path: string): Promise<ReadableStream<Uint8Array>>;
+  /** Reads a whole (small) file. */
+  readFile(path: string): Promise<Uint8Array>;
+  /** Writes a file, replacing it; `mode` applies on creation. */
+  writeFile(
+    path: string,
+    data: Uint8Array | ReadableStream<Uint8Array>,
+    options?: { mode?: number },
+  ): Promise<void>;
+  /** Creates a file only if it does not exist; throws {@link AlreadyExistsError}. */
+  createExclusive(path: string, data: Uint8Array): Promise<void>;
+  /** Creates a folder (and parents with `recursive`); no error if it exists with `recursive`. */
+  mkdir(path: string, options?: { recursive?: boolean; mode?: number }): Promise<void>;
+  /** Renames atomically within one file system. */
+  rename(from: string, to: string): Promise<void>;
+  /** Removes a file, or a folder with `recursive`; no error when missing. */
+  remove(path: string, options?: { recursive?: boolean }): Promise<void>;
+  /** Makes a symlink at `path` pointing at `target`. */
+  symlink(target: string, path: string): Promise<void>;
+  /** Makes a hardlink at `path` to `existing`. */
+  link(existing: string, path: string): Promise<void>;
+  /** Sets permission bits. */
+  chmod(path: string, mode: number): Promise<void>;
+  /** Sets owner and group, not following symlinks. */
+  lchown?(path: string, uid: number, gid: number): Promise<void>;
+  /** Sets access and modification times (seconds), not following symlinks where possible. */
+  utime(path: string, atime: number, mtime: number): Promise<void>;
+  /** Makes a fifo or device node (may be unsupported). */
+  mknod?(path: string, type: "fifo" | "char" | "block", mode: number, dev: number): Promise<void>;
+  /** Reads extended attributes (may be unsupported). */
+  getXattrs?(path: string): Promise<Record<string, string>>;
+  /** Flushes a file's data to disk. */
+  fsync?(path: string): Promise<void>;
+}

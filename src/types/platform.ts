@@ -1,0 +1,62 @@
+/**
+ * Parsing and formatting platform strings such as `linux/arm64` or `linux/arm/v7`.
+ *
+ * @example
+ * ```ts
+ * import { formatPlatform, parsePlatform } from "./platform.ts";
+ * console.log(formatPlatform(parsePlatform("linux/arm64"))); // linux/arm64/v8
+ * ```
+ * @module
+ */
+import type { Platform } from "./descriptor.ts";
+
+/** Parses `os/arch[/variant]` and normalises it as containerd does (`arm64` → `v8`, `arm` → `v7`). */
+export function parsePlatform(text: string): Platform {
+  const parts = text.trim().toLowerCase().split("/");
+  if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === "")) {
+    throw new TypeError(
+      `Invalid platform "${text}": use os/arch or os/arch/variant, e.g. linux/amd64 or linux/arm/v7`,
+    );
+  }
+  const [os, rawArch, rawVariant] = parts as [string, string, string | undefined];
+  let architecture = rawArch;
+  let variant = rawVariant;
+  switch (rawArch) {
+    case "x86_64":
+    case "x86-64":
+      architecture = "amd64";
+      variant = undefined;
+      break;
+    case "aarch64":
+    case "arm64":
+      architecture = "arm64";
+      if (variant === undefined || variant === "8") variant = "v8";
+      break;
+    case "armhf":
+      architecture = "arm";
+      variant = "v7";
+      break;
+    case "armel":
+      architecture = "arm";
+      variant = "v6";
+      break;
+    case "arm":
+      if (variant === undefined) variant = "v7";
+      else if (/^[5-8]$/.test(variant)) variant = `v${variant}`;
+      break;
+  }
+  const p: Platform = { architecture, os };
+  if (variant) p.variant = variant;
+  return p;
+}
+
+/** Formats a platform as `os/arch[/variant]`. */
+export function formatPlatform(p: Platform): string {
+  return p.variant ? `${p.os}/${p.architecture}/${p.variant}` : `${p.os}/${p.architecture}`;
+}
+
+/** Whether two platforms name the same target, treating the default variant as equal to none. */
+export function samePlatform(a: Platform, b: Platform): boolean {
+  const norm = (p: Platform) => formatPlatform(parsePlatform(formatPlatform(p)));
+  return norm(a) === norm(b);
+}
