@@ -1,0 +1,400 @@
+/**
+ * Encodes the header block(s) of one tar entry the way Go's `archive/tar` (and so BuildKit)
+ * does: plain ustar when everything fits, else a PAX extended header (`x`) before the ustar
+ * header.
+ *
+ * @example
+ * ```ts
+ * import { encodeTarHeader, TAR_END, tarPadding } from "./tar_header.ts";
+ * const header = encodeTarHeader({
+ *   path: "hello.txt", type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 5,
+ * });
+ * console.log(header.length, tarPadding(5).length, TAR_END.length); // 512 507 1024
+ * ```
+ * @module
+ */
+
+import type { TarEntry, TarEntryType } from "../types/tar_entry.ts";
+
+/** Size of one tar block. */
+export const TAR_BLOCK_SIZE = 512;
+
+/**
+ * The end-of-archive marker: two zero blocks (1024 bytes).
+ *
+ * @example
+ * ```ts
+ * import { TAR_END } from "./tar_header.ts";
+ * console.log(TAR_END.every((b) => b === 0)); // true
+ * ```
+ */
+export const TAR_END: Uint8Array = new Uint8Array(2 * TAR_BLOCK_SIZE);
+
+const encoder = new TextEncoder();
+
+const TYPE_FLAGS: Record<TarEntryType, string> = {
+  file: "0",
+  hardlink: "1",
+  symlink: "2",
+  char: "3",
+  block: "4",
+  directory: "5",
+  fifo: "6",
+};
+
+// Largest values the ustar octal fields hold (Go's limits).
+const MAX_OCTAL_7 = 0o7777777;
+const MAX_OCTAL_11 = 0o77777777777;
+
+/**
+ * Zeros that pad a body of `size` bytes up to the next 512-byte boundary.
+ *
+ * @example
+ * ```ts
+ * import { tarPadding } from "./tar_header.ts";
+ * console.log(tarPadding(1).length, tarPadding(512).length); // 511 0
+ * ```
+ */
+export function tarPadding(size: number): Uint8Array {
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new RangeError(`Cannot pad a tar body of size ${size}: expected a non-negative integer`);
+  }
+  const rest = size % TAR_BLOCK_SIZE;
+  return new Uint8Array(rest === 0 ? 0 : TAR_BLOCK_SIZE - rest);
+}
+
+/**
+ * The path written into the tar for an entry: no leading `/` or `./`, folders end in `/`.
+ *
+ * @example
+ * ```ts
+ * import { tarPath } from "./tar_header.ts";
+ * console.log(tarPath("./usr/bin", "directory")); // usr/bin/
+ * ```
+ */
+export function tarPath(path: string, type: TarEntryType): string {
+  let p = path;
+  for (;;) {
+    if (p.startsWith("./")) p = p.slice(2);
+    else if (p.startsWith("/")) p = p.slice(1);
+    else break;
+  }
+  while (p.endsWith("/")) p = p.slice(0, -1);
+  if (p === "." || p === "") {
+    throw new TypeError(`Cannot write a tar entry for path "${path}": the root is not an entry`);
+  }
+  return type === "directory" ? p + "/" : p;
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
+// Go's toASCII: drops every non-ASCII character (best effort for the ustar field).
+function toAscii(s: string): string {
+  let out = "";
+  for (const ch of s) if (ch.charCodeAt(0) < 0x80) out += ch;
+  return out;
+}
+
+function writeString(block: Uint8Array, offset: number, size: number, s: string): void {
+  const bytes = encoder.encode(s);
+  block.set(bytes.subarray(0, size), offset);
+}
+
+function writeOctal(block: Uint8Array, offset: number, size: number, value: number): void {
+  // `size - 1` zero-padded octal digits and a NUL, like Go's formatOctal.
+  const digits = value.toString(8).padStart(size - 1, "0");
+  writeString(block, offset, size - 1, digits);
+}
+
+// GNU base-256: first byte 0x80, big-endian value in the rest (only for device numbers).
+function writeBase256(block: Uint8Array, offset: number, size: number, value: number): void {
+  let v = value;
+  for (let i = offset + size - 1; i > offset; i--) {
+    block[i] = v % 256;
+    v = Math.floor(v / 256);
+  }
+  block[offset] = 0x80;
+}
+
+function writeNumeric(
+  block: Uint8Array,
+  offset: number,
+  size: number,
+  value: number,
+  max: number,
+): void {
+  if (value <= max) writeOctal(block, offset, size, value);
+  else writeBase256(block, offset, size, value);
+}
+
+// Go's splitUSTARPath: a name longer than 100 bytes may go into prefix (155) + name (100).
+function splitUstarPath(name: string): [string, string] | undefined {
+  let length = name.length;
+  if (length <= 100 || !isAscii(name)) return undefined;
+  if (length > 156) length = 156;
+  else if (name[length - 1] === "/") length--;
+  const i = name.lastIndexOf("/", length - 1);
+  const nlen = name.length - i - 1;
+  if (i <= 0 || nlen > 100 || nlen === 0 || i > 155) return undefined;
+  return [name.slice(0, i), name.slice(i + 1)];
+}
+
+/** Formats a time in seconds as a PAX decimal (`1700000000.5`), at most 9 fractional digits. */
+function formatPaxTime(t: number): string {
+  if (Number.isInteger(t)) return String(t);
+  const plain = String(t);
+  if (!/e/i.test(plain)) {
+    const dot = plain.indexOf(".");
+    if (dot < 0 || plain.length - dot - 1 <= 9) return plain;
+  }
+  const sec = Math.floor(t);
+  let nanos = Math.round((t - sec) * 1e9);
+  let s = sec;
+  if (nanos >= 1e9) {
+    s += 1;
+    nanos -= 1e9;
+  }
+  if (nanos === 0) return String(s);
+  // Negative times: PAX writes -1.5 for sec -2 + 0.5, like Go's formatPAXTime.
+  if (s < 0) {
+    const neg = -(s + 1);
+    const frac = String(1e9 - nanos).padStart(9, "0").replace(/0+$/, "");
+    return `-${neg}.${frac}`;
+  }
+  return `${s}.${String(nanos).padStart(9, "0").replace(/0+$/, "")}`;
+}
+
+/** Encodes one PAX record: `"<len> <key>=<value>\n"` where len counts the whole record. */
+function paxRecord(key: string, value: string): Uint8Array {
+  const body = encoder.encode(` ${key}=${value}\n`);
+  let size = body.length;
+  let total = size + String(size).length;
+  if (String(total).length !== String(size).length) total = size + String(total).length;
+  size = total;
+  const out = new Uint8Array(size);
+  out.set(encoder.encode(String(size)), 0);
+  out.set(body, size - body.length);
+  return out;
+}
+
+function checkNumber(entry: TarEntry, field: string, value: number | undefined): void {
+  if (value === undefined) return;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(
+      `Cannot write tar entry ${entry.path}: ${field} is ${value}, expected a non-negative integer`,
+    );
+  }
+}
+
+function checkTime(entry: TarEntry, field: string, value: number | undefined): void {
+  if (value === undefined) return;
+  if (!Number.isFinite(value)) {
+    throw new RangeError(`Cannot write tar entry ${entry.path}: ${field} is ${value}`);
+  }
+}
+
+function finishBlock(block: Uint8Array): void {
+  // Checksum over the block with the checksum field as spaces: 6 octal digits, NUL, space.
+  block.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < TAR_BLOCK_SIZE; i++) sum += block[i];
+  writeOctal(block, 148, 7, sum);
+  block[155] = 0x20;
+}
+
+function ustarBlock(fields: {
+  name: string;
+  prefix: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  flag: string;
+  linkName: string;
+  uname: string;
+  gname: string;
+  devMajor: number;
+  devMinor: number;
+}): Uint8Array {
+  const block = new Uint8Array(TAR_BLOCK_SIZE);
+  writeString(block, 0, 100, fields.name);
+  writeOctal(block, 100, 8, fields.mode);
+  writeOctal(block, 108, 8, fields.uid);
+  writeOctal(block, 116, 8, fields.gid);
+  writeOctal(block, 124, 12, fields.size);
+  writeOctal(block, 136, 12, fields.mtime);
+  writeString(block, 156, 1, fields.flag);
+  writeString(block, 157, 100, fields.linkName);
+  writeString(block, 257, 6, "ustar\0");
+  writeString(block, 263, 2, "00");
+  writeString(block, 265, 32, fields.uname);
+  writeString(block, 297, 32, fields.gname);
+  writeNumeric(block, 329, 8, fields.devMajor, MAX_OCTAL_7);
+  writeNumeric(block, 337, 8, fields.devMinor, MAX_OCTAL_7);
+  writeString(block, 345, 155, fields.prefix);
+  finishBlock(block);
+  return block;
+}
+
+/**
+ * Encodes the header of one entry: a PAX extended header (`x` block plus its records,
+ * padded) when needed, then the ustar header block. The result is a multiple of 512 bytes
+ * and depends only on the entry's fields (deterministic).
+ *
+ * PAX records are written only when needed and sorted by key: `path`/`linkpath` longer than
+ * the ustar fields (and not splittable into prefix/name) or non-ASCII, `size` ≥ 8 GiB,
+ * `uid`/`gid` > 0o7777777, `uname`/`gname` non-ASCII or longer than 32 bytes, `mtime` with a
+ * fractional part or out of the octal range, `atime`/`ctime` whenever present, and
+ * `SCHILY.xattr.<name>` per extended attribute.
+ *
+ * @example
+ * ```ts
+ * import { encodeTarHeader } from "./tar_header.ts";
+ * const long = encodeTarHeader({
+ *   path: "é".repeat(80), type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 1.5, size: 0,
+ * });
+ * console.log(long.length); // 1536: x header, one block of records, ustar header
+ * ```
+ */
+export function encodeTarHeader(entry: TarEntry): Uint8Array {
+  const flag = TYPE_FLAGS[entry.type];
+  if (flag === undefined) {
+    throw new TypeError(`Cannot write tar entry ${entry.path}: unknown type "${entry.type}"`);
+  }
+  const name = tarPath(entry.path, entry.type);
+  const size = entry.type === "file" ? entry.size ?? 0 : 0;
+  checkNumber(entry, "size", size);
+  checkNumber(entry, "uid", entry.uid);
+  checkNumber(entry, "gid", entry.gid);
+  checkNumber(entry, "mode", entry.mode);
+  checkNumber(entry, "devMajor", entry.devMajor);
+  checkNumber(entry, "devMinor", entry.devMinor);
+  checkTime(entry, "mtime", entry.mtime);
+  checkTime(entry, "atime", entry.atime);
+  checkTime(entry, "ctime", entry.ctime);
+
+  let linkName = entry.linkName ?? "";
+  if (entry.type === "hardlink") {
+    if (linkName === "") {
+      throw new TypeError(`Cannot write hardlink ${entry.path}: linkName is empty`);
+    }
+    linkName = tarPath(linkName, "file");
+  } else if (entry.type === "symlink" && linkName === "") {
+    throw new TypeError(`Cannot write symlink ${entry.path}: linkName is empty`);
+  }
+  const uname = entry.uname ?? "";
+  const gname = entry.gname ?? "";
+
+  const pax = new Map<string, string>();
+  let ustarName = name;
+  let ustarPrefix = "";
+  if (!isAscii(name) || encoder.encode(name).length > 100) {
+    const split = splitUstarPath(name);
+    if (split) [ustarPrefix, ustarName] = split;
+    else {
+      pax.set("path", name);
+      ustarName = toAscii(name);
+    }
+  }
+  let ustarLink = linkName;
+  if (!isAscii(linkName) || linkName.length > 100) {
+    pax.set("linkpath", linkName);
+    ustarLink = toAscii(linkName);
+  }
+  let ustarUname = uname;
+  if (!isAscii(uname) || uname.length > 32) {
+    pax.set("uname", uname);
+    ustarUname = toAscii(uname);
+  }
+  let ustarGname = gname;
+  if (!isAscii(gname) || gname.length > 32) {
+    pax.set("gname", gname);
+    ustarGname = toAscii(gname);
+  }
+  let ustarSize = size;
+  if (size > MAX_OCTAL_11) {
+    pax.set("size", String(size));
+    ustarSize = 0;
+  }
+  let ustarUid = entry.uid;
+  if (entry.uid > MAX_OCTAL_7) {
+    pax.set("uid", String(entry.uid));
+    ustarUid = 0;
+  }
+  let ustarGid = entry.gid;
+  if (entry.gid > MAX_OCTAL_7) {
+    pax.set("gid", String(entry.gid));
+    ustarGid = 0;
+  }
+  let ustarMtime = Math.floor(entry.mtime);
+  if (!Number.isInteger(entry.mtime) || entry.mtime < 0 || entry.mtime > MAX_OCTAL_11) {
+    pax.set("mtime", formatPaxTime(entry.mtime));
+    ustarMtime = entry.mtime < 0 || entry.mtime > MAX_OCTAL_11 ? 0 : ustarMtime;
+  }
+  if (entry.atime !== undefined) pax.set("atime", formatPaxTime(entry.atime));
+  if (entry.ctime !== undefined) pax.set("ctime", formatPaxTime(entry.ctime));
+  for (const [key, value] of Object.entries(entry.xattrs ?? {})) {
+    if (key === "" || key.includes("=") || key.includes("\0")) {
+      throw new TypeError(`Cannot write tar entry ${entry.path}: invalid xattr name "${key}"`);
+    }
+    pax.set(`SCHILY.xattr.${key}`, value);
+  }
+
+  const header = ustarBlock({
+    name: ustarName,
+    prefix: ustarPrefix,
+    mode: entry.mode & 0o7777,
+    uid: ustarUid,
+    gid: ustarGid,
+    size: ustarSize,
+    mtime: ustarMtime,
+    flag,
+    linkName: ustarLink,
+    uname: ustarUname,
+    gname: ustarGname,
+    devMajor: entry.devMajor ?? 0,
+    devMinor: entry.devMinor ?? 0,
+  });
+  if (pax.size === 0) return header;
+
+  // Records sorted by key (byte order of the ASCII keys) so output is deterministic.
+  const keys = [...pax.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const records = keys.map((k) => paxRecord(k, pax.get(k)!));
+  const dataSize = records.reduce((n, r) => n + r.length, 0);
+  // Go names the extended header "<dir>/PaxHeaders.0/<base>", ASCII, at most 100 bytes.
+  const trimmed = name.endsWith("/") ? name.slice(0, -1) : name;
+  const slash = trimmed.lastIndexOf("/");
+  const paxName = toAscii(
+    `${trimmed.slice(0, slash + 1)}PaxHeaders.0/${trimmed.slice(slash + 1)}`,
+  ).slice(0, 100).replace(/\/+$/, "");
+  const xBlock = ustarBlock({
+    name: paxName,
+    prefix: "",
+    mode: 0,
+    uid: 0,
+    gid: 0,
+    size: dataSize,
+    mtime: 0,
+    flag: "x",
+    linkName: "",
+    uname: "",
+    gname: "",
+    devMajor: 0,
+    devMinor: 0,
+  });
+  const out = new Uint8Array(
+    TAR_BLOCK_SIZE + dataSize + tarPadding(dataSize).length + TAR_BLOCK_SIZE,
+  );
+  out.set(xBlock, 0);
+  let offset = TAR_BLOCK_SIZE;
+  for (const r of records) {
+    out.set(r, offset);
+    offset += r.length;
+  }
+  out.set(header, out.length - TAR_BLOCK_SIZE);
+  return out;
+}
