@@ -1,0 +1,54 @@
+/**
+ * A pass-through stage that fails at the end of the stream when the bytes do
+ * not match a descriptor's digest and size: reads from stores and registries
+ * go through it so corrupt content is never used.
+ *
+ * @example
+ * ```ts
+ * import { VerifyDigestStream } from "./verify_digest_stream.ts";
+ * import { webCodecs } from "./web_codecs.ts";
+ * const bytes = new TextEncoder().encode("{}");
+ * const checked = new Blob([bytes]).stream().pipeThrough(
+ *   new VerifyDigestStream(webCodecs, {
+ *     digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+ *     size: 2,
+ *   }),
+ * );
+ * console.log(await new Response(checked).text()); // {}
+ * ```
+ * @module
+ */
+import type { Codecs, Hasher } from "../types/codecs.ts";
+import type { BlobId } from "../types/content.ts";
+
+/** Passes bytes through and errors the stream if they do not match `expected`. */
+export class VerifyDigestStream extends TransformStream<Uint8Array, Uint8Array> {
+  /** Verifies against `expected` using `codecs.sha256()`. */
+  constructor(codecs: Codecs, expected: BlobId) {
+    let hasher: Hasher;
+    let size = 0;
+    super({
+      async start() {
+        hasher = await codecs.sha256();
+      },
+      transform(chunk, controller) {
+        size += chunk.byteLength;
+        if (size > expected.size) {
+          throw new Error(
+            `Content of ${expected.digest} is longer than its declared ${expected.size} bytes`,
+          );
+        }
+        hasher.update(chunk);
+        controller.enqueue(chunk);
+      },
+      flush() {
+        const digest = `sha256:${hasher.digestHex()}`;
+        if (size !== expected.size || digest !== expected.digest) {
+          throw new Error(
+            `Content does not match its digest: expected ${expected.digest} (${expected.size} bytes), got ${digest} (${size} bytes)`,
+          );
+        }
+      },
+    });
+  }
+}
