@@ -81,7 +81,9 @@ export function tarPath(path: string, type: TarEntryType): string {
   }
   while (p.endsWith("/")) p = p.slice(0, -1);
   if (p === "." || p === "") {
-    throw new TypeError(`Cannot write a tar entry for path "${path}": the root is not an entry`);
+    // The root folder may appear as "./" (GNU tar writes it); nothing else can be the root.
+    if (type === "directory") return "./";
+    throw new TypeError(`Cannot write a tar entry for path "${path}": it names the root`);
   }
   return type === "directory" ? p + "/" : p;
 }

@@ -1,0 +1,314 @@
+/**
+ * Parses tar bytes (ustar, GNU and PAX) into entries, each with a streamed body.
+ *
+ * @example
+ * ```ts
+ * import { TarStream } from "./tar_stream.ts";
+ * import { UntarStream } from "./untar_stream.ts";
+ * const data = new TextEncoder().encode("hi\n");
+ * const entries = ReadableStream.from([
+ *   { path: "hi.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 3,
+ *     open: () => ReadableStream.from([data]) },
+ * ]).pipeThrough(new TarStream()).pipeThrough(new UntarStream());
+ * for await (const entry of entries) {
+ *   console.log(entry.path, await new Response(entry.body).text()); // hi.txt hi
+ * }
+ * ```
+ * @module
+ */
+
+import type { TarEntry, TarEntryType } from "../types/tar_entry.ts";
+import { ByteReader } from "./_tar_byte_reader.ts";
+import { decodeHeaderBlock, parsePaxRecords, type RawHeader } from "./_tar_decode.ts";
+
+/** A parsed entry with its body. Read the body to its end, or cancel it, to get the next entry. */
+export type TarEntryWithBody = TarEntry & {
+  /** The entry's data (empty for everything but files). */
+  body: ReadableStream<Uint8Array>;
+};
+
+const TYPES: Record<string, TarEntryType> = {
+  "0": "file",
+  "\0": "file",
+  "7": "file",
+  "1": "hardlink",
+  "2": "symlink",
+  "3": "char",
+  "4": "block",
+  "5": "directory",
+  "6": "fifo",
+};
+
+// Metadata blocks (PAX, GNU long names) are read whole; cap them so bad input cannot eat memory.
+const MAX_META_SIZE = 64 * 1024 * 1024;
+
+/**
+ * A tar reader stage: tar bytes in, {@link TarEntryWithBody} out. Understands ustar, GNU
+ * (`L`/`K` long names, base-256 numbers) and PAX (local `x` and global `g` headers; `path`,
+ * `linkpath`, `size`, `uid`, `gid`, `uname`, `gname`, `mtime`, `atime`, `ctime`,
+ * `SCHILY.xattr.*`). Type `7` (contiguous) reads as a file.
+ *
+ * Bodies stream straight from the input: each entry's `body` must be read to its end or
+ * cancelled before the next entry is produced. Input that ends inside an entry is an error
+ * naming the entry. A clean end without the zero blocks is accepted (as Go's reader does).
+ * Paths lose a leading `/` or `./` and a trailing `/`; the root folder entry is `"."`.
+ *
+ * It implements `TransformStream` (rather than extending it) because entries are pulled one
+ * at a time, each only after the previous body is done.
+ *
+ * @example
+ * ```ts
+ * import { UntarStream } from "./untar_stream.ts";
+ * import { TAR_END } from "./tar_header.ts";
+ * const entries = ReadableStream.from([TAR_END]).pipeThrough(new UntarStream());
+ * console.log((await Array.fromAsync(entries)).length); // 0
+ * ```
+ */
+export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody> {
+  #readable: ReadableStream<TarEntryWithBody>;
+  #writable: WritableStream<Uint8Array>;
+  #reader: ByteReader;
+  #offset = 0;
+  #previous: Promise<void> = Promise.resolve();
+  #global = new Map<string, string>();
+  #lastPath = "";
+  #ended = false;
+
+  /** Creates the stage. */
+  constructor() {
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>(
+      undefined,
+      { highWaterMark: 1 },
+      { highWaterMark: 0 },
+    );
+    this.#writable = writable;
+    this.#reader = new ByteReader(readable);
+    this.#readable = new ReadableStream<TarEntryWithBody>({
+      pull: async (controller) => {
+        try {
+          await this.#previous;
+          const entry = this.#ended ? null : await this.#next();
+          if (entry === null) {
+            this.#ended = true;
+            // Drain what follows the end blocks (record padding) so the writer can finish.
+            await this.#reader.skip(Number.MAX_SAFE_INTEGER);
+            controller.close();
+          } else {
+            controller.enqueue(entry);
+          }
+        } catch (e) {
+          await this.#reader.cancel(e).catch(() => {});
+          throw e;
+        }
+      },
+      cancel: (reason) => this.#reader.cancel(reason),
+    }, { highWaterMark: 0 });
+  }
+
+  /** Entries out. */
+  get readable(): ReadableStream<TarEntryWithBody> {
+    return this.#readable;
+  }
+
+  /** Tar bytes in. */
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable;
+  }
+
+  async #block(size: number, what: string): Promise<Uint8Array | null> {
+    const block = await this.#reader.readExact(size);
+    if (block === null) return null;
+    if (block.length < size) {
+      throw new SyntaxError(
+        `Tar archive is truncated: ${what} ends after ${block.length} of ${size} bytes ` +
+          `at byte ${this.#offset}`,
+      );
+    }
+    this.#offset += size;
+    return block;
+  }
+
+  async #meta(header: RawHeader): Promise<Uint8Array> {
+    if (header.size > MAX_META_SIZE) {
+      throw new RangeError(
+        `Tar metadata block "${header.name}" (type ${header.flag}) is ${header.size} bytes, ` +
+          `over the ${MAX_META_SIZE} byte limit`,
+      );
+    }
+    const padded = Math.ceil(header.size / 512) * 512;
+    const what = `the metadata (type ${header.flag}) after entry ${this.#lastPath || "(start)"}`;
+    const data = await this.#block(padded, what);
+    if (data === null && padded > 0) {
+      throw new SyntaxError(`Tar archive is truncated: ${what} is missing`);
+    }
+    return (data ?? new Uint8Array(0)).slice(0, header.size);
+  }
+
+  async #next(): Promise<TarEntryWithBody | null> {
+    let local = new Map<string, string>();
+    let longName: string | undefined;
+    let longLink: string | undefined;
+    for (;;) {
+      const where = this.#lastPath === "" ? "at the start" : `after entry ${this.#lastPath}`;
+      const block = await this.#block(512, `the header ${where}`);
+      if (block === null) {
+        if (local.size > 0 || longName !== undefined || longLink !== undefined) {
+          throw new SyntaxError(`Tar archive is truncated: an entry header is missing ${where}`);
+        }
+        return null;
+      }
+      const header = decodeHeaderBlock(block, this.#offset - 512);
+      if (header === null) {
+        // End of archive (a second zero block normally follows; it is drained later).
+        return null;
+      }
+      switch (header.flag) {
+        case "x":
+          local = new Map([...local, ...parsePaxRecords(await this.#meta(header), header.name)]);
+          continue;
+        case "g":
+          for (const [k, v] of parsePaxRecords(await this.#meta(header), header.name)) {
+            this.#global.set(k, v);
+          }
+          continue;
+        case "L":
+          longName = nulTerminated(await this.#meta(header));
+          continue;
+        case "K":
+          longLink = nulTerminated(await this.#meta(header));
+          continue;
+      }
+      const pax = new Map([...this.#global, ...local]);
+      return this.#entry(header, pax, longName, longLink);
+    }
+  }
+
+  #entry(
+    header: RawHeader,
+    pax: Map<string, string>,
+    longName: string | undefined,
+    longLink: string | undefined,
+  ): TarEntryWithBody {
+    let rawPath = pax.get("path") ?? longName ?? header.name;
+    let type = TYPES[header.flag];
+    if (type === undefined) {
+      throw new TypeError(
+        `Cannot read tar entry ${rawPath}: unsupported type flag "${header.flag}"`,
+      );
+    }
+    // Old (V7) archives mark folders with a trailing slash on a file entry.
+    if (type === "file" && header.flag !== "7" && rawPath.endsWith("/")) type = "directory";
+    rawPath = normalizePath(rawPath);
+    this.#lastPath = rawPath;
+    const num = (key: string, fallback: number): number => {
+      const v = pax.get(key);
+      if (v === undefined || v === "") return fallback;
+      const n = Number(v);
+      if (!Number.isFinite(n)) {
+        throw new SyntaxError(`Invalid PAX ${key} "${v}" for tar entry ${rawPath}`);
+      }
+      return n;
+    };
+    const size = type === "file" ? num("size", header.size) : 0;
+    const entry: TarEntry = {
+      path: rawPath,
+      type,
+      mode: header.mode & 0o7777,
+      uid: num("uid", header.uid),
+      gid: num("gid", header.gid),
+      uname: pax.get("uname") ?? header.uname,
+      gname: pax.get("gname") ?? header.gname,
+      mtime: num("mtime", header.mtime),
+    };
+    if (type === "file") entry.size = size;
+    if (pax.has("atime")) entry.atime = num("atime", 0);
+    if (pax.has("ctime")) entry.ctime = num("ctime", 0);
+    const linkName = pax.get("linkpath") ?? longLink ?? header.linkName;
+    if (type === "symlink") entry.linkName = linkName;
+    if (type === "hardlink") entry.linkName = normalizePath(linkName);
+    if (type === "char" || type === "block") {
+      entry.devMajor = header.devMajor;
+      entry.devMinor = header.devMinor;
+    }
+    const xattrs: Record<string, string> = {};
+    let hasXattrs = false;
+    for (const [k, v] of pax) {
+      if (k.startsWith("SCHILY.xattr.")) {
+        xattrs[k.slice("SCHILY.xattr.".length)] = v;
+        hasXattrs = true;
+      }
+    }
+    if (hasXattrs) entry.xattrs = xattrs;
+    return { ...entry, body: this.#body(rawPath, size) };
+  }
+
+  #body(path: string, size: number): ReadableStream<Uint8Array> {
+    const padding = (512 - (size % 512)) % 512;
+    let remaining = size;
+    let settle!: (error?: unknown) => void;
+    this.#previous = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    this.#previous.catch(() => {}); // reported through the body; avoid unhandled rejections
+    const truncated = (): Error =>
+      new SyntaxError(
+        `Tar archive is truncated: entry ${path} ends ${remaining} bytes short of its size ${size}`,
+      );
+    const finish = async (): Promise<void> => {
+      const skipped = await this.#reader.skip(padding);
+      this.#offset += skipped;
+      if (skipped < padding) throw truncated();
+    };
+    if (size === 0) {
+      settle();
+      return new ReadableStream({ start: (c) => c.close() });
+    }
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        try {
+          const part = await this.#reader.readUpTo(Math.min(remaining, 1 << 20));
+          if (part === null) throw truncated();
+          remaining -= part.length;
+          this.#offset += part.length;
+          controller.enqueue(part);
+          if (remaining === 0) {
+            await finish();
+            controller.close();
+            settle();
+          }
+        } catch (e) {
+          settle(e);
+          throw e;
+        }
+      },
+      cancel: async () => {
+        try {
+          const skipped = await this.#reader.skip(remaining);
+          this.#offset += skipped;
+          remaining -= skipped;
+          if (remaining > 0) throw truncated();
+          await finish();
+          settle();
+        } catch (e) {
+          settle(e);
+        }
+      },
+    }, { highWaterMark: 0 });
+  }
+}
+
+function nulTerminated(data: Uint8Array): string {
+  const end = data.indexOf(0);
+  return new TextDecoder().decode(end < 0 ? data : data.subarray(0, end));
+}
+
+function normalizePath(path: string): string {
+  let p = path;
+  for (;;) {
+    if (p.startsWith("./")) p = p.slice(2);
+    else if (p.startsWith("/")) p = p.slice(1);
+    else break;
+  }
+  while (p.endsWith("/")) p = p.slice(0, -1);
+  return p === "" || p === "." ? "." : p;
+}
