@@ -1,0 +1,210 @@
+/**
+ * The {@link FileSystem} the core asks for, implemented with Deno's APIs (and `node:fs` where
+ * Deno has no equivalent: `lchown`, `lutimes`).
+ *
+ * @example
+ * ```ts
+ * import { denoFileSystem } from "./deno_file_system.ts";
+ * const dir = await Deno.makeTempDir();
+ * await denoFileSystem.writeFile(`${dir}/a.txt`, new TextEncoder().encode("hi"));
+ * console.log((await denoFileSystem.lstat(`${dir}/a.txt`)).size); // 2
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ * @module
+ */
+
+import { lchown as nodeLchown, lutimes as nodeLutimes } from "node:fs/promises";
+import {
+  AlreadyExistsError,
+  type FileInfo,
+  type FileSystem,
+  type FileType,
+  NotFoundError,
+} from "../types/file_system.ts";
+import { splitDevice } from "../stages/_tar_device.ts";
+
+function mapError(error: unknown, path: string): unknown {
+  if (error instanceof Deno.errors.NotFound) return new NotFoundError(path, { cause: error });
+  if (error instanceof Deno.errors.AlreadyExists) {
+    return new AlreadyExistsError(path, { cause: error });
+  }
+  return error;
+}
+
+async function wrap<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw mapError(e, path);
+  }
+}
+
+function fileType(info: Deno.FileInfo): FileType {
+  if (info.isSymlink) return "symlink";
+  if (info.isDirectory) return "directory";
+  if (info.isFile) return "file";
+  if (info.isFifo) return "fifo";
+  if (info.isSocket) return "socket";
+  if (info.isCharDevice) return "char";
+  if (info.isBlockDevice) return "block";
+  return "file";
+}
+
+async function run(cmd: string, args: string[]): Promise<void> {
+  const out = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+
+/**
+ * A {@link FileSystem} over the local disk using Deno APIs.
+ *
+ * - `mknod` runs the `mkfifo`/`mknod` commands (Deno has no API for them).
+ * - `lchown` and `utime` use `node:fs` `lchown`/`lutimes`, so symlinks are not followed.
+ * - `getXattrs` returns `{}`: Deno cannot read extended attributes.
+ *
+ * @example
+ * ```ts
+ * import { DenoFileSystem } from "./deno_file_system.ts";
+ * const fs = new DenoFileSystem();
+ * console.log((await fs.lstat("/")).type); // directory
+ * ```
+ */
+export class DenoFileSystem implements FileSystem {
+  /** Metadata without following symlinks. */
+  lstat(path: string): Promise<FileInfo> {
+    return wrap(path, async () => {
+      const info = await Deno.lstat(path);
+      return {
+        type: fileType(info),
+        size: info.size,
+        mode: (info.mode ?? 0) & 0o7777,
+        uid: info.uid ?? 0,
+        gid: info.gid ?? 0,
+        mtime: (info.mtime?.getTime() ?? 0) / 1000,
+        dev: info.dev ?? 0,
+        ino: info.ino ?? 0,
+        nlink: info.nlink ?? 1,
+        rdev: info.rdev ?? 0,
+      };
+    });
+  }
+
+  /** Names in a folder (unsorted). */
+  readDir(path: string): Promise<string[]> {
+    return wrap(path, async () => {
+      const names: string[] = [];
+      for await (const e of Deno.readDir(path)) names.push(e.name);
+      return names;
+    });
+  }
+
+  /** A symlink's target. */
+  readLink(path: string): Promise<string> {
+    return wrap(path, () => Deno.readLink(path));
+  }
+
+  /** Streams a file's bytes; the file closes when the stream ends or is cancelled. */
+  openRead(path: string): Promise<ReadableStream<Uint8Array>> {
+    return wrap(path, async () => (await Deno.open(path, { read: true })).readable);
+  }
+
+  /** Reads a whole (small) file. */
+  readFile(path: string): Promise<Uint8Array> {
+    return wrap(path, () => Deno.readFile(path));
+  }
+
+  /** Writes a file, replacing it; `mode` applies on creation. */
+  writeFile(
+    path: string,
+    data: Uint8Array | ReadableStream<Uint8Array>,
+    options?: { mode?: number },
+  ): Promise<void> {
+    return wrap(path, () => Deno.writeFile(path, data, { mode: options?.mode }));
+  }
+
+  /** Creates a file only if it does not exist. */
+  createExclusive(path: string, data: Uint8Array): Promise<void> {
+    return wrap(path, () => Deno.writeFile(path, data, { createNew: true }));
+  }
+
+  /** Creates a folder. */
+  mkdir(path: string, options?: { recursive?: boolean; mode?: number }): Promise<void> {
+    return wrap(path, () => Deno.mkdir(path, options));
+  }
+
+  /** Renames atomically within one file system. */
+  rename(from: string, to: string): Promise<void> {
+    return wrap(from, () => Deno.rename(from, to));
+  }
+
+  /** Removes a file, or a folder with `recursive`; no error when missing. */
+  async remove(path: string, options?: { recursive?: boolean }): Promise<void> {
+    try {
+      await Deno.remove(path, options);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+
+  /** Makes a symlink at `path` pointing at `target`. */
+  symlink(target: string, path: string): Promise<void> {
+    return wrap(path, () => Deno.symlink(target, path));
+  }
+
+  /** Makes a hardlink at `path` to `existing`. */
+  link(existing: string, path: string): Promise<void> {
+    return wrap(path, () => Deno.link(existing, path));
+  }
+
+  /** Sets permission bits. */
+  chmod(path: string, mode: number): Promise<void> {
+    return wrap(path, () => Deno.chmod(path, mode & 0o7777));
+  }
+
+  /** Sets owner and group without following symlinks. */
+  lchown(path: string, uid: number, gid: number): Promise<void> {
+    return wrap(path, () => nodeLchown(path, uid, gid));
+  }
+
+  /** Sets access and modification times (seconds) without following symlinks. */
+  utime(path: string, atime: number, mtime: number): Promise<void> {
+    return wrap(path, () => nodeLutimes(path, atime, mtime));
+  }
+
+  /** Makes a fifo or device node with the `mkfifo`/`mknod` commands. */
+  mknod(path: string, type: "fifo" | "char" | "block", mode: number, dev: number): Promise<void> {
+    const octal = (mode & 0o7777).toString(8);
+    if (type === "fifo") return wrap(path, () => run("mkfifo", ["-m", octal, path]));
+    const { major, minor } = splitDevice(dev);
+    return wrap(
+      path,
+      () => run("mknod", ["-m", octal, path, type === "char" ? "c" : "b", `${major}`, `${minor}`]),
+    );
+  }
+
+  /** Extended attributes: always `{}` because Deno has no API to read them. */
+  getXattrs(_path: string): Promise<Record<string, string>> {
+    return Promise.resolve({});
+  }
+
+  /** Flushes a file's data to disk. */
+  fsync(path: string): Promise<void> {
+    return wrap(path, async () => {
+      using file = await Deno.open(path, { read: true });
+      await file.syncData();
+    });
+  }
+}
+
+/**
+ * A ready {@link DenoFileSystem}.
+ *
+ * @example
+ * ```ts
+ * import { denoFileSystem } from "./deno_file_system.ts";
+ * console.log((await denoFileSystem.readDir("/")).length > 0); // true
+ * ```
+ */
+export const denoFileSystem: DenoFileSystem = new DenoFileSystem();
