@@ -204,6 +204,7 @@ function finishBlock(block: Uint8Array): void {
   let sum = 0;
   for (let i = 0; i < TAR_BLOCK_SIZE; i++) sum += block[i];
   writeOctal(block, 148, 7, sum);
+  block[154] = 0;
   block[155] = 0x20;
 }
 
