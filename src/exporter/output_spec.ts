@@ -1,0 +1,443 @@
+/**
+ * Parses an export's output spec, written exactly as buildx's `--output`
+ * (SPEC §1): `type=image,name=a/b:1,push=true,compression=zstd`.
+ *
+ * @example
+ * ```ts
+ * import { parseOutputSpec } from "./output_spec.ts";
+ * const spec = parseOutputSpec('type=registry,"name=example.com/a:1,example.com/a:latest"');
+ * console.log(spec.type, spec.push, spec.names); // registry true ["example.com/a:1", "example.com/a:latest"]
+ * ```
+ * @module
+ */
+import type { Compression } from "../types/media_types.ts";
+import { parseReference } from "../types/reference.ts";
+import { type AnnotationSpec, isAnnotationKey, parseAnnotationKey } from "./annotations.ts";
+import { splitCsvLine } from "./_csv.ts";
+
+/** The exporters ocistream supports. */
+export type OutputType = "image" | "registry" | "oci" | "docker";
+
+/** The output types, in the order error messages list them. */
+export const OUTPUT_TYPES: readonly OutputType[] = ["image", "registry", "oci", "docker"];
+
+/** A parsed output spec with every default filled in. */
+export interface OutputSpec {
+  /** The exporter. */
+  type: OutputType;
+  /** Image names in the order given (validated references). */
+  names: string[];
+  /** Push after creating (`type=registry` always pushes). */
+  push: boolean;
+  /** Push manifests by digest only, no tags. */
+  pushByDigest: boolean;
+  /** `registry.insecure`: allow plain HTTP and unverified TLS for the named registries. */
+  insecureRegistry: boolean;
+  /** Name anonymous images `prefix@<digest>`. */
+  danglingNamePrefix?: string;
+  /** Also store `name@<digest>`. */
+  nameCanonical: boolean;
+  /** Compression of new layers. */
+  compression: Compression;
+  /** Compression level; `undefined` means the algorithm's default (gzip/estargz 6, zstd 3). */
+  compressionLevel?: number;
+  /** Also re-compress base layers whose compression differs. */
+  forceCompression: boolean;
+  /** Clamp file timestamps in new layers to the epoch. */
+  rewriteTimestamp: boolean;
+  /** OCI media types; `undefined` when not given (see `resolveOciMediaTypes`). */
+  ociMediaTypes?: boolean;
+  /** Attestations as OCI artifacts. */
+  ociArtifact: boolean;
+  /** Unpack the default platform's rootfs after creating. */
+  unpack: boolean;
+  /** Keep the image in the local store. */
+  store: boolean;
+  /** `annotation...` fields, parsed and in order (`source` keeps the field as typed); place them with `placeAnnotations`. */
+  annotations: AnnotationSpec[];
+  /** `source-date-epoch` in seconds, if given (the caller falls back to `SOURCE_DATE_EPOCH`). */
+  sourceDateEpoch?: number;
+  /** Archive destination for `oci`/`docker`: a path, or `-` for stdout. */
+  dest?: string;
+  /** `oci`/`docker`: write a tar (true) or, for `oci` only, a layout folder (false). */
+  tar: boolean;
+  /** Things worth telling the user that are not errors. */
+  warnings: string[];
+}
+
+/** Keys of `type=image` and `type=registry`. */
+const IMAGE_KEYS = [
+  "name",
+  "push",
+  "push-by-digest",
+  "registry.insecure",
+  "dangling-name-prefix",
+  "name-canonical",
+  "compression",
+  "compression-level",
+  "force-compression",
+  "rewrite-timestamp",
+  "oci-mediatypes",
+  "oci-artifact",
+  "unpack",
+  "store",
+  "source-date-epoch",
+] as const;
+
+/** Keys of `type=oci` and `type=docker` (archives). */
+const ARCHIVE_KEYS = [
+  "name",
+  "dest",
+  "tar",
+  "dangling-name-prefix",
+  "name-canonical",
+  "compression",
+  "compression-level",
+  "force-compression",
+  "rewrite-timestamp",
+  "oci-mediatypes",
+  "oci-artifact",
+  "source-date-epoch",
+] as const;
+
+/** Every key an output spec may have, besides `annotation...` forms (SPEC §1, §2). */
+export const VALID_OUTPUT_KEYS: readonly string[] = [
+  "type",
+  ...IMAGE_KEYS,
+  "dest",
+  "tar",
+  "annotation.<key>",
+  "annotation-<type>[<platform>].<key>",
+];
+
+const COMPRESSIONS: readonly Compression[] = ["uncompressed", "gzip", "estargz", "zstd"];
+const MAX_LEVEL: Record<Compression, number> = { uncompressed: 0, gzip: 9, estargz: 9, zstd: 22 };
+// 9999-12-31T23:59:59Z: the last second RFC 3339 can write.
+const MAX_EPOCH = 253402300799;
+const ZERO_DIGEST = `sha256:${"0".repeat(64)}`;
+
+function keysFor(type: OutputType): readonly string[] {
+  return type === "image" || type === "registry" ? IMAGE_KEYS : ARCHIVE_KEYS;
+}
+
+function parseBool(key: string, value: string | undefined): boolean {
+  if (value === undefined) return true;
+  const v = value.toLowerCase();
+  if (v === "true") return true;
+  if (v === "false") return false;
+  throw new TypeError(
+    `Invalid value "${value}" for ${key} in --output: use ${key}=true or ${key}=false`,
+  );
+}
+
+function parseInteger(key: string, value: string, what: string): number {
+  if (!/^-?[0-9]+$/.test(value)) {
+    throw new TypeError(`Invalid value "${value}" for ${key} in --output: it must be ${what}`);
+  }
+  return Number(value);
+}
+
+/**
+ * Parses an output spec (buildx `--output` syntax). Throws a `TypeError` or
+ * `RangeError` with a one-line message for every mistake SPEC §1 lists,
+ * before any work starts.
+ *
+ * @example
+ * ```ts
+ * import { parseOutputSpec } from "./output_spec.ts";
+ * const spec = parseOutputSpec("type=oci,dest=out.tar,compression=zstd,compression-level=19");
+ * console.log(spec.dest, spec.compression, spec.compressionLevel); // out.tar zstd 19
+ * ```
+ */
+export function parseOutputSpec(text: string): OutputSpec {
+  if (text.trim() === "") {
+    throw new TypeError("Empty --output: use e.g. type=image,name=example.com/app:1");
+  }
+  const fields = splitCsvLine(text);
+  if (fields.length === 1 && !fields[0]!.includes("=")) {
+    throw new TypeError(
+      `--output "${text}" looks like a path (buildx's type=local shorthand), which ocistream does not support: ` +
+        `write an image with type=oci,dest=${text},tar=false (a layout folder) or type=oci,dest=FILE.tar`,
+    );
+  }
+  const values = new Map<string, string | undefined>();
+  const annotations: AnnotationSpec[] = [];
+  const warnings: string[] = [];
+  for (const raw of fields) {
+    const eq = raw.indexOf("=");
+    const rawKey = (eq < 0 ? raw : raw.slice(0, eq)).trim();
+    const value = eq < 0 ? undefined : raw.slice(eq + 1);
+    if (rawKey === "") {
+      if (raw.trim() === "") continue; // "type=image," has an empty last field, as buildx allows
+      throw new TypeError(`Field "${raw}" in --output has no key: use key=value`);
+    }
+    if (isAnnotationKey(rawKey)) {
+      if (value === undefined) {
+        throw new TypeError(`Annotation "${rawKey}" in --output needs a value: ${rawKey}=VALUE`);
+      }
+      annotations.push(parseAnnotationKey(rawKey, value)!);
+      continue;
+    }
+    const key = rawKey.toLowerCase();
+    if (values.has(key)) warnings.push(`${key} is given twice in --output: the later value wins`);
+    values.set(key, value);
+  }
+
+  const typeText = values.get("type");
+  if (values.has("type") && typeText === undefined) {
+    throw new TypeError('Output key "type" needs a value: type=image, registry, oci or docker');
+  }
+  if (typeText === undefined) {
+    throw new TypeError(
+      `--output "${text}" has no type: add type=image, type=registry, type=oci or type=docker`,
+    );
+  }
+  const typeLower = typeText.trim().toLowerCase();
+  if (!(OUTPUT_TYPES as readonly string[]).includes(typeLower)) {
+    const why = typeLower === "local" || typeLower === "tar"
+      ? `ocistream exports images only; use type=oci,dest=PATH,tar=false for a folder or type=oci,dest=FILE.tar`
+      : `valid types are ${OUTPUT_TYPES.join(", ")}`;
+    throw new TypeError(`Unknown output type "${typeText}" in --output: ${why}`);
+  }
+  const type = typeLower as OutputType;
+  values.delete("type");
+  const allowed = keysFor(type);
+  for (const key of values.keys()) {
+    if (allowed.includes(key)) continue;
+    if ((VALID_OUTPUT_KEYS as readonly string[]).includes(key)) {
+      const where = (IMAGE_KEYS as readonly string[]).includes(key)
+        ? "type=image and type=registry"
+        : "type=oci and type=docker";
+      throw new TypeError(`Output key "${key}" does not apply to type=${type}: it is for ${where}`);
+    }
+    throw new TypeError(
+      `Unknown output key "${key}" in --output: valid keys for type=${type} are ${
+        allowed.join(", ")
+      }, ` +
+        `and annotation.<key> forms`,
+    );
+  }
+
+  const bool = (key: string, fallback: boolean): boolean =>
+    values.has(key) ? parseBool(key, values.get(key)) : fallback;
+  const str = (key: string): string | undefined => {
+    if (!values.has(key)) return undefined;
+    const v = values.get(key);
+    if (v === undefined || v === "") {
+      throw new TypeError(`Output key "${key}" needs a value: ${key}=VALUE`);
+    }
+    return v;
+  };
+
+  const names: string[] = [];
+  const nameText = values.has("name") ? str("name") ?? "" : "";
+  for (const part of nameText.split(",")) {
+    const name = part.trim();
+    if (name === "") continue;
+    parseReference(name); // throws `Invalid image name "...": why`
+    names.push(name);
+  }
+
+  let push = bool("push", type === "registry");
+  if (type === "registry" && !push) {
+    throw new TypeError(
+      "type=registry always pushes: use type=image,push=false to only store the image",
+    );
+  }
+  push = push || type === "registry";
+  const pushByDigest = bool("push-by-digest", false);
+  const insecureRegistry = bool("registry.insecure", false);
+  const nameCanonical = bool("name-canonical", false);
+  const forceCompression = bool("force-compression", false);
+  const rewriteTimestamp = bool("rewrite-timestamp", false);
+  const ociMediaTypes = values.has("oci-mediatypes") ? bool("oci-mediatypes", false) : undefined;
+  const ociArtifact = bool("oci-artifact", false);
+  const unpack = bool("unpack", false);
+  const store = bool("store", true);
+
+  let compression: Compression = "gzip";
+  const compressionText = str("compression");
+  if (compressionText !== undefined) {
+    const c = compressionText.toLowerCase();
+    if (!(COMPRESSIONS as readonly string[]).includes(c)) {
+      throw new TypeError(
+        `Unknown compression "${compressionText}" in --output: use ${COMPRESSIONS.join(", ")}`,
+      );
+    }
+    compression = c as Compression;
+  }
+  let compressionLevel: number | undefined;
+  const levelText = str("compression-level");
+  if (levelText !== undefined) {
+    const level = parseInteger("compression-level", levelText, "an integer");
+    if (compression === "uncompressed") {
+      warnings.push("compression-level has no effect with compression=uncompressed: ignored");
+    } else {
+      const max = MAX_LEVEL[compression];
+      if (level < 0 || level > max) {
+        throw new RangeError(
+          `compression-level=${levelText} is out of range for compression=${compression}: use 0 to ${max}`,
+        );
+      }
+      compressionLevel = level;
+    }
+  }
+
+  let sourceDateEpoch: number | undefined;
+  const epochText = str("source-date-epoch");
+  if (epochText !== undefined) {
+    sourceDateEpoch = parseInteger(
+      "source-date-epoch",
+      epochText.trim(),
+      "a non-negative integer number of seconds since 1970-01-01 UTC",
+    );
+    if (sourceDateEpoch < 0 || sourceDateEpoch > MAX_EPOCH) {
+      throw new RangeError(
+        `source-date-epoch=${epochText} is out of range: use 0 to ${MAX_EPOCH} seconds since 1970-01-01 UTC`,
+      );
+    }
+  }
+
+  const danglingNamePrefix = str("dangling-name-prefix");
+  if (danglingNamePrefix !== undefined) {
+    try {
+      parseReference(`${danglingNamePrefix}@${ZERO_DIGEST}`);
+    } catch {
+      throw new TypeError(
+        `Invalid dangling-name-prefix "${danglingNamePrefix}": it must be a repository name such as example.com/app (no tag)`,
+      );
+    }
+  }
+
+  if (push && names.length === 0) {
+    throw new TypeError(
+      `push=true needs a name to push to: add name=REGISTRY/REPOSITORY[:TAG] to --output`,
+    );
+  }
+  if (pushByDigest) {
+    for (const name of names) {
+      if (parseReference(name).tag !== undefined) {
+        throw new TypeError(
+          `push-by-digest=true pushes no tags, but name "${name}" has one: drop the tag from the name`,
+        );
+      }
+    }
+    if (!push) warnings.push("push-by-digest has no effect without push=true");
+  }
+  if (rewriteTimestamp && unpack) {
+    throw new TypeError(
+      "rewrite-timestamp=true conflicts with unpack=true (as in BuildKit): drop one of them",
+    );
+  }
+  if (unpack && !store) {
+    throw new TypeError("unpack=true needs store=true: the rootfs is unpacked from the store");
+  }
+  if (nameCanonical && names.length === 0) {
+    warnings.push("name-canonical has no effect without a name");
+  }
+
+  let dest: string | undefined;
+  let tar = true;
+  if (type === "oci" || type === "docker") {
+    dest = str("dest");
+    tar = bool("tar", true);
+    if (dest === undefined) {
+      throw new TypeError(
+        `type=${type} needs dest=PATH: a file for the archive, or dest=- for stdout`,
+      );
+    }
+    if (!tar && type === "docker") {
+      throw new TypeError(
+        "tar=false is only for type=oci (a layout folder): type=docker always writes a tar",
+      );
+    }
+    if (!tar && dest === "-") {
+      throw new TypeError("tar=false writes a folder, which cannot go to stdout: use dest=FOLDER");
+    }
+  }
+
+  const spec: OutputSpec = {
+    type,
+    names,
+    push,
+    pushByDigest,
+    insecureRegistry,
+    nameCanonical,
+    compression,
+    forceCompression,
+    rewriteTimestamp,
+    ociArtifact,
+    unpack,
+    store,
+    annotations,
+    tar,
+    warnings,
+  };
+  if (danglingNamePrefix !== undefined) spec.danglingNamePrefix = danglingNamePrefix;
+  if (compressionLevel !== undefined) spec.compressionLevel = compressionLevel;
+  if (ociMediaTypes !== undefined) spec.ociMediaTypes = ociMediaTypes;
+  if (sourceDateEpoch !== undefined) spec.sourceDateEpoch = sourceDateEpoch;
+  if (dest !== undefined) spec.dest = dest;
+  return spec;
+}
+
+// The annotation as the user typed it, without its value: `annotation-index.k`, `index:k`.
+function annotationName(a: AnnotationSpec): string {
+  const eq = a.source.indexOf("=");
+  return eq < 0 ? a.source : a.source.slice(0, eq);
+}
+
+/** What {@link resolveOciMediaTypes} decided. */
+export interface OciMediaTypesDecision {
+  /** Use OCI media types. */
+  oci: boolean;
+  /** Lines for stderr: why OCI was switched on, or warnings about Docker zstd. */
+  notes: string[];
+}
+
+/**
+ * Decides between OCI and Docker media types (SPEC §1). estargz, annotations,
+ * `oci-artifact=true` and attestations need OCI: when `oci-mediatypes` is unset
+ * they switch it on (with a note); when it is `false` that is a `TypeError`
+ * naming both options. `type=oci` defaults to OCI media types.
+ *
+ * @example
+ * ```ts
+ * import { parseOutputSpec, resolveOciMediaTypes } from "./output_spec.ts";
+ * const spec = parseOutputSpec("type=image,compression=estargz");
+ * console.log(resolveOciMediaTypes(spec, { hasAttestations: false }));
+ * // { oci: true, notes: ["compression=estargz needs OCI media types: using oci-mediatypes=true"] }
+ * ```
+ */
+export function resolveOciMediaTypes(
+  spec: Pick<OutputSpec, "type" | "compression" | "ociMediaTypes" | "ociArtifact" | "annotations">,
+  context: { hasAttestations: boolean },
+): OciMediaTypesDecision {
+  const reasons: string[] = [];
+  if (spec.compression === "estargz") reasons.push("compression=estargz");
+  if (spec.annotations.length > 0) reasons.push(annotationName(spec.annotations[0]!));
+  if (spec.ociArtifact) reasons.push("oci-artifact=true");
+  if (context.hasAttestations) reasons.push("attestations");
+  const notes: string[] = [];
+  if (spec.ociMediaTypes === false) {
+    if (reasons.length > 0) {
+      throw new TypeError(
+        `${reasons[0]} conflicts with oci-mediatypes=false: Docker media types cannot carry it; ` +
+          `remove oci-mediatypes=false or ${reasons[0]}`,
+      );
+    }
+  }
+  let oci = spec.ociMediaTypes ?? spec.type === "oci";
+  if (!oci && spec.ociMediaTypes === undefined && reasons.length > 0) {
+    oci = true;
+    const verb = reasons.length === 1 ? "needs" : "need";
+    notes.push(`${reasons.join(" and ")} ${verb} OCI media types: using oci-mediatypes=true`);
+  }
+  if (!oci && spec.compression === "zstd") {
+    notes.push(
+      "compression=zstd with Docker media types writes application/vnd.docker.image.rootfs.diff.tar.zstd, " +
+        "which many clients reject: add oci-mediatypes=true",
+    );
+  }
+  return { oci, notes };
+}
