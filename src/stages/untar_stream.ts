@@ -263,25 +263,39 @@ export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody
       settle();
       return new ReadableStream({ start: (c) => c.close() });
     }
+    // cancel() may run while a pull is in flight: it waits for it, and a pull that finds
+    // the body cancelled enqueues nothing.
+    let busy: Promise<void> = Promise.resolve();
+    let cancelled = false;
+    let finished = false;
     return new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        try {
-          const part = await this.#reader.readUpTo(Math.min(remaining, 1 << 20));
-          if (part === null) throw truncated();
-          remaining -= part.length;
-          this.#offset += part.length;
-          controller.enqueue(part);
-          if (remaining === 0) {
-            await finish();
-            controller.close();
-            settle();
+      pull: (controller) =>
+        busy = (async () => {
+          try {
+            const part = await this.#reader.readUpTo(Math.min(remaining, 1 << 20));
+            if (part === null) throw truncated();
+            remaining -= part.length;
+            this.#offset += part.length;
+            if (remaining === 0) {
+              await finish();
+              finished = true;
+            }
+            if (!cancelled) {
+              controller.enqueue(part);
+              if (finished) controller.close();
+            }
+            if (finished) settle();
+          } catch (e) {
+            finished = true;
+            settle(e);
+            throw e;
           }
-        } catch (e) {
-          settle(e);
-          throw e;
-        }
-      },
+        })(),
       cancel: async () => {
+        cancelled = true;
+        await busy.catch(() => {});
+        if (finished) return;
+        finished = true;
         try {
           const skipped = await this.#reader.skip(remaining);
           this.#offset += skipped;
