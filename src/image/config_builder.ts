@@ -389,16 +389,24 @@ export function buildConfig(options: ConfigOptions): ImageConfig {
  * Encodes a config (compact JSON, as BuildKit does) and describes it.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { buildConfig, encodeConfig } from "./config_builder.ts";
+ * import { createSHA256 } from "hash-wasm";
+ * const codecs = {
+ *   sha256: async () => {
+ *     const h = await createSHA256();
+ *     return { update: (d: Uint8Array) => void h.update(d), digestHex: () => h.digest("hex") };
+ *   },
+ * };
  * const config = buildConfig({ platform: { os: "linux", architecture: "amd64" }, epoch: 0 });
  * const { descriptor } = await encodeConfig(config, true, codecs);
+ * console.log(descriptor.mediaType); // application/vnd.oci.image.config.v1+json
  * ```
  */
 export async function encodeConfig(
   config: ImageConfig,
   oci: boolean,
-  codecs: Codecs,
+  codecs: Pick<Codecs, "sha256">,
 ): Promise<{ bytes: Uint8Array; descriptor: Descriptor }> {
   const bytes = encodeJson(config);
   const hasher = await codecs.sha256();
