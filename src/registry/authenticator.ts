@@ -14,6 +14,7 @@
 import type { AuthChallenge } from "./auth_challenge.ts";
 import type { Credentials, CredentialStore } from "./credentials.ts";
 import { RegistryError } from "./registry_error.ts";
+import { registerSecret } from "./redact.ts";
 
 /** What an {@linkcode Authenticator} needs. */
 export interface AuthenticatorOptions {
@@ -72,8 +73,15 @@ export class Authenticator {
   }
 
   #getCredentials(): Promise<Credentials | undefined> {
-    this.#credentials ??= this.#options.credentials?.get(this.#options.registry) ??
-      Promise.resolve(undefined);
+    this.#credentials ??= (this.#options.credentials?.get(this.#options.registry) ??
+      Promise.resolve(undefined)).then((c) => {
+        if (c) {
+          for (const v of Object.values(c)) {
+            if (v !== (c as { username?: string }).username) registerSecret(v);
+          }
+        }
+        return c;
+      });
     return this.#credentials;
   }
 
@@ -172,6 +180,7 @@ export class Authenticator {
       throw new RegistryError(what, { registry, detail: "the answer has no token" });
     }
     this.tokensFetched++;
+    registerSecret(token);
     const lifetime =
       (typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : 60) * 1000;
     // Renew a little early so a token does not expire between check and use.

@@ -106,6 +106,8 @@ export interface FetchedManifest {
   mediaType: string;
   /** `sha256:` of the bytes. */
   digest: string;
+  /** A descriptor for it: media type, digest and size. */
+  descriptor: Descriptor;
 }
 
 /** The manifest media types a pull accepts. */
@@ -282,7 +284,12 @@ export class RegistryClient {
           throw new RegistryError(what, { registry: this.host, detail: "it is not JSON" });
         }
       }
-      return { bytes, mediaType, digest };
+      return {
+        bytes,
+        mediaType,
+        digest,
+        descriptor: { mediaType, digest, size: bytes.byteLength },
+      };
     });
   }
 
