@@ -199,3 +199,23 @@ Deno.test("UntarStream() accepts an archive without end blocks and drains traili
   const padded = concat([h, new Uint8Array(10240 - 512)]);
   assert.deepEqual((await parse(padded)).map((e) => e.path), ["d"]);
 });
+
+Deno.test("UntarStream() reads a PAX size over 8 GiB and names the entry when data is missing", async () => {
+  const size = 9 * 2 ** 30 + 7;
+  const header = encodeTarHeader({
+    path: "huge.img",
+    type: "file",
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    mtime: 0,
+    size,
+  });
+  const reader = ReadableStream.from([header, new Uint8Array(1000)])
+    .pipeThrough(new UntarStream()).getReader();
+  const entry = (await reader.read()).value!;
+  assert.equal(entry.path, "huge.img");
+  assert.equal(entry.size, size);
+  await assert.rejects(collect(entry.body), /truncated: entry huge\.img ends \d+ bytes short/);
+  await assert.rejects(reader.read(), /huge\.img/);
+});
