@@ -172,6 +172,7 @@ export async function verifyWithSkopeo(
   try {
     await skopeo([
       "copy",
+      "--all",
       "--preserve-digests",
       "--src-tls-verify=false",
       ...(creds ? ["--src-creds", creds] : []),
