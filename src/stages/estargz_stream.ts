@@ -1,0 +1,424 @@
+/**
+ * Writes a layer as eStargz (`containerd/stargz-snapshotter`, as BuildKit's
+ * `compression=estargz` does): tar entries in, a seekable gzip blob out.
+ *
+ * @example
+ * ```ts
+ * import { EstargzStream } from "./estargz_stream.ts";
+ * import { webCodecs } from "./web_codecs.ts";
+ * const body = new TextEncoder().encode("hello\n");
+ * const entries = ReadableStream.from([
+ *   { path: "hello.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0,
+ *     size: body.length, open: () => ReadableStream.from([body]) },
+ * ]);
+ * const estargz = new EstargzStream(webCodecs);
+ * const blob = await new Response(entries.pipeThrough(estargz)).arrayBuffer();
+ * const { size, tocDigest } = await estargz.result;
+ * console.log(blob.byteLength === size, tocDigest.startsWith("sha256:")); // true true
+ * ```
+ * @module
+ */
+
+import type { Codecs, Hasher } from "../types/codecs.ts";
+import type { TarEntry } from "../types/tar_entry.ts";
+import { estargzFooter } from "./_estargz_footer.ts";
+import { GzipMembers } from "./_estargz_members.ts";
+import { cleanEntryName, prioritize } from "./_estargz_order.ts";
+import { BlobOutput } from "./_estargz_output.ts";
+import {
+  formatModtime,
+  LANDMARK_CONTENTS,
+  NO_PREFETCH_LANDMARK,
+  PREFETCH_LANDMARK,
+  TOC_TAR_NAME,
+  type TocEntry,
+  tocEntryJson,
+  tocJson,
+} from "./_estargz_toc.ts";
+import { encodeTarHeader, TAR_END, tarPadding, tarPath } from "./tar_header.ts";
+
+/** Options of {@link EstargzStream}. */
+export interface EstargzStreamOptions {
+  /** gzip level 0–9 of every member (default 6). */
+  level?: number;
+  /** Largest file payload per gzip member, in bytes (default 4 MiB, as the reference). */
+  chunkSize?: number;
+  /**
+   * Paths to put first, before the `.prefetch.landmark` (with their parent folders and
+   * hardlink targets), in this order. Every path must be in the layer. When set, the entries'
+   * metadata is held until the input ends (bodies are still opened one at a time, when
+   * written), so every entry's `open()` must still work after later entries were produced.
+   */
+  prioritizedFiles?: readonly string[];
+}
+
+/** What is known once the blob has been read to its end. */
+export interface EstargzResult {
+  /** `sha256:` of the TOC JSON: the `containerd.io/snapshot/stargz/toc.digest` annotation. */
+  tocDigest: string;
+  /** `sha256:` of the whole uncompressed stream (entries, TOC entry and end blocks). */
+  diffId: string;
+  /** Length of that uncompressed stream: `io.containers.estargz.uncompressed-size`. */
+  uncompressedSize: number;
+  /** `sha256:` of the blob. */
+  digest: string;
+  /** Blob size in bytes. */
+  size: number;
+}
+
+const DEFAULT_CHUNK_SIZE = 4 << 20;
+const EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+const TOC_TYPES: Record<TarEntry["type"], string> = {
+  file: "reg",
+  directory: "dir",
+  symlink: "symlink",
+  hardlink: "hardlink",
+  char: "char",
+  block: "block",
+  fifo: "fifo",
+};
+const utf8 = new TextEncoder();
+
+/**
+ * An eStargz writer stage: {@link TarEntry} in, the eStargz blob out.
+ *
+ * Layout (the reference's `estargz.Writer` with one writer, i.e. `estargz.Build` on one
+ * core): `.no.prefetch.landmark` first, or the prioritized files then
+ * `.prefetch.landmark`; each regular file's payload starts a new gzip member and so does
+ * every `chunkSize` bytes of it, tar headers travel in the member before; then
+ * `stargz.index.json` (the TOC) and the tar end blocks in a member of their own; then the
+ * 51-byte footer. Input entries named like a landmark or the TOC are dropped.
+ *
+ * Memory stays flat: file bodies are streamed through the compressor, and the output waits
+ * for its reader. Only the TOC (one small record per entry and chunk) grows with the layer.
+ *
+ * It implements `TransformStream` (rather than extending it) so that writing waits for the
+ * reader's demand, which a transformer cannot observe.
+ *
+ * @example With a prioritized file
+ * ```ts
+ * import { EstargzStream } from "./estargz_stream.ts";
+ * import { webCodecs } from "./web_codecs.ts";
+ * const file = (path: string) => ({
+ *   path, type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1,
+ *   open: () => ReadableStream.from([new Uint8Array([1])]),
+ * });
+ * const estargz = new EstargzStream(webCodecs, { level: 9, prioritizedFiles: ["b"] });
+ * await ReadableStream.from([file("a"), file("b")]).pipeThrough(estargz)
+ *   .pipeTo(new WritableStream());
+ * console.log((await estargz.result).diffId.length); // 71
+ * ```
+ */
+export class EstargzStream implements TransformStream<TarEntry, Uint8Array> {
+  /** Settles when the blob has been read to its end (rejects if writing failed). */
+  readonly result: Promise<EstargzResult>;
+  #readable: ReadableStream<Uint8Array>;
+  #writable: WritableStream<TarEntry>;
+
+  /** `codecs` compresses the gzip members and hashes. */
+  constructor(codecs: Codecs, options: EstargzStreamOptions = {}) {
+    const level = options.level ?? 6;
+    if (!Number.isInteger(level) || level < 0 || level > 9) {
+      throw new RangeError(`Cannot write eStargz at level ${level}: use an integer from 0 to 9`);
+    }
+    const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) {
+      throw new RangeError(
+        `Cannot write eStargz with chunk size ${chunkSize}: use a positive integer of bytes`,
+      );
+    }
+    const prioritized = [...(options.prioritizedFiles ?? [])];
+
+    let resolveResult!: (r: EstargzResult) => void;
+    let rejectResult!: (e: unknown) => void;
+    this.result = new Promise((resolve, reject) => {
+      resolveResult = resolve;
+      rejectResult = reject;
+    });
+    // Callers that only read the blob learn about failures there.
+    this.result.catch(() => {});
+
+    let writer: Writer | undefined;
+    let failure: { error: unknown } | undefined;
+    const fail = (error: unknown) => {
+      if (failure) return;
+      failure = { error };
+      out.error(error);
+      writer?.fail(error);
+      rejectResult(error);
+    };
+    const out = new BlobOutput(
+      codecs.sha256(),
+      (reason) => fail(reason ?? new Error("The eStargz blob was cancelled by its reader")),
+    );
+    this.#readable = out.readable;
+    // The diffID hasher may be asynchronous to create; every step waits on it.
+    const ready = Promise.resolve(codecs.sha256()).then((diff) =>
+      writer = new Writer(codecs, level, chunkSize, out, diff)
+    );
+    ready.catch(() => {});
+    const guard = async (step: (w: Writer) => Promise<void>) => {
+      if (failure) throw failure.error;
+      try {
+        await step(await ready);
+      } catch (e) {
+        fail(e);
+        throw e;
+      }
+    };
+
+    // Without prioritized files entries stream straight through; with them only their
+    // metadata is kept (keyed like the reference, a later duplicate replacing the earlier).
+    const held = prioritized.length > 0 ? new Map<string, TarEntry>() : undefined;
+    let started = false;
+    this.#writable = new WritableStream<TarEntry>({
+      write: (entry) =>
+        guard(async (w) => {
+          const name = cleanEntryName(tarPath(entry.path, entry.type));
+          if (name === NO_PREFETCH_LANDMARK || name === PREFETCH_LANDMARK) return;
+          if (name === TOC_TAR_NAME) return;
+          if (held) {
+            held.delete(name);
+            held.set(name, entry);
+            return;
+          }
+          if (!started) {
+            started = true;
+            await w.writeLandmark(NO_PREFETCH_LANDMARK);
+          }
+          await w.writeEntry(entry);
+        }),
+      close: () =>
+        guard(async (w) => {
+          if (held) {
+            const { first, rest } = prioritize(
+              held,
+              prioritized,
+              (e) => e.type === "hardlink" ? e.linkName : undefined,
+            );
+            held.clear();
+            for (const e of first) await w.writeEntry(e);
+            await w.writeLandmark(PREFETCH_LANDMARK);
+            for (const e of rest) await w.writeEntry(e);
+          } else if (!started) {
+            await w.writeLandmark(NO_PREFETCH_LANDMARK);
+          }
+          resolveResult(await w.finish());
+        }),
+      abort: (reason) => {
+        fail(reason ?? new Error("The eStargz writer was aborted"));
+      },
+    });
+  }
+
+  /** The eStargz blob. */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable;
+  }
+
+  /** Tar entries in. */
+  get writable(): WritableStream<TarEntry> {
+    return this.#writable;
+  }
+}
+
+/** Writes entries one after another into gzip members and collects the TOC. */
+class Writer {
+  readonly output: BlobOutput;
+  #codecs: Codecs;
+  #chunkSize: number;
+  #members: GzipMembers;
+  #diff: Hasher;
+  #uncompressed = 0;
+  #toc: string[] = [];
+  #lastUser = new Map<number, string>();
+  #lastGroup = new Map<number, string>();
+  #body: ReadableStreamDefaultReader<Uint8Array> | undefined;
+
+  constructor(codecs: Codecs, level: number, chunkSize: number, out: BlobOutput, diff: Hasher) {
+    this.#codecs = codecs;
+    this.#chunkSize = chunkSize;
+    this.output = out;
+    this.#members = new GzipMembers(codecs, level, out);
+    this.#diff = diff;
+  }
+
+  /** Uncompressed bytes: hashed for the diffID, then compressed into the current member. */
+  #write(bytes: Uint8Array): Promise<void> {
+    this.#diff.update(bytes);
+    this.#uncompressed += bytes.length;
+    return this.#members.write(bytes);
+  }
+
+  // The reference writes a name only where it differs from the last one seen for the id.
+  #nameIfChanged(last: Map<number, string>, id: number, name: string | undefined): string {
+    if (!name || last.get(id) === name) return "";
+    last.set(id, name);
+    return name;
+  }
+
+  /** Writes a landmark: a 1-byte file holding 0x0f, with zero metadata. */
+  writeLandmark(name: string): Promise<void> {
+    const body = new Uint8Array([LANDMARK_CONTENTS]);
+    return this.writeEntry({
+      path: name,
+      type: "file",
+      mode: 0,
+      uid: 0,
+      gid: 0,
+      mtime: 0,
+      size: 1,
+      open: () => ReadableStream.from([body]),
+    });
+  }
+
+  /** Writes one entry: header into the current member, payload chunks into new members. */
+  async writeEntry(entry: TarEntry): Promise<void> {
+    const header = encodeTarHeader(entry);
+    const type = TOC_TYPES[entry.type];
+    const toc: TocEntry = {
+      name: tarPath(entry.path, entry.type),
+      type,
+      modtime: formatModtime(entry.mtime),
+      mode: entry.mode & 0o7777,
+      uid: entry.uid,
+      gid: entry.gid,
+      userName: this.#nameIfChanged(this.#lastUser, entry.uid, entry.uname),
+      groupName: this.#nameIfChanged(this.#lastGroup, entry.gid, entry.gname),
+    };
+    if (entry.xattrs) {
+      const xattrs: Record<string, Uint8Array> = {};
+      for (const [k, v] of Object.entries(entry.xattrs)) xattrs[k] = utf8.encode(v);
+      toc.xattrs = xattrs;
+    }
+    if (entry.type === "symlink") toc.linkName = entry.linkName;
+    if (entry.type === "hardlink") toc.linkName = tarPath(entry.linkName ?? "", "file");
+    if (entry.type === "char" || entry.type === "block") {
+      toc.devMajor = entry.devMajor;
+      toc.devMinor = entry.devMinor;
+    }
+    await this.#write(header);
+    if (entry.type !== "file") {
+      this.#toc.push(tocEntryJson(toc));
+      return;
+    }
+    const size = entry.size ?? 0;
+    toc.size = size;
+    if (size === 0) {
+      toc.digest = EMPTY_SHA256;
+      this.#toc.push(tocEntryJson(toc));
+      return;
+    }
+    if (!entry.open) {
+      throw new TypeError(
+        `Cannot write file ${entry.path} to the eStargz layer: it has size ${size} but no open()`,
+      );
+    }
+    const entries = await this.#writePayload(entry, size, toc);
+    for (const e of entries) this.#toc.push(tocEntryJson(e));
+    await this.#write(tarPadding(size));
+  }
+
+  async #writePayload(entry: TarEntry, size: number, first: TocEntry): Promise<TocEntry[]> {
+    const chunkSize = this.#chunkSize;
+    const entries: TocEntry[] = [];
+    // One hasher serves file and chunk when the file is a single chunk.
+    const file = size > chunkSize ? await this.#codecs.sha256() : undefined;
+    let chunk: Hasher | undefined;
+    let current: TocEntry = first;
+    let written = 0;
+    let left = 0; // bytes still due in the current chunk
+    const finishChunk = () => {
+      current.chunkDigest = `sha256:${chunk!.digestHex()}`;
+      entries.push(current);
+    };
+    const reader = (await entry.open!()).getReader();
+    this.#body = reader;
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        let piece = value;
+        while (piece.length > 0) {
+          if (written + piece.length > size) throw sizeError(entry.path, size, written, piece);
+          if (left === 0) {
+            if (chunk) {
+              finishChunk();
+              current = { name: current.name, type: "chunk" };
+            }
+            // A new member per chunk; the header (or previous chunk) stays in the one before.
+            await this.#members.end();
+            current.offset = this.output.size;
+            current.chunkOffset = written;
+            left = Math.min(chunkSize, size - written);
+            if (left === chunkSize) current.chunkSize = chunkSize;
+            chunk = await this.#codecs.sha256();
+          }
+          const take = piece.length <= left ? piece : piece.subarray(0, left);
+          piece = piece.subarray(take.length);
+          chunk!.update(take);
+          file?.update(take);
+          written += take.length;
+          left -= take.length;
+          await this.#write(take);
+        }
+      }
+    } catch (e) {
+      await reader.cancel(e).catch(() => {});
+      throw e;
+    } finally {
+      reader.releaseLock();
+      this.#body = undefined;
+    }
+    if (written !== size) throw sizeError(entry.path, size, written);
+    finishChunk();
+    first.digest = file ? `sha256:${file.digestHex()}` : first.chunkDigest;
+    return entries;
+  }
+
+  /** Writes the TOC member and the footer, and ends the blob. */
+  async finish(): Promise<EstargzResult> {
+    await this.#members.end();
+    const tocOffset = this.output.size;
+    const json = utf8.encode(tocJson(this.#toc));
+    this.#toc = [];
+    const tocHash = await this.#codecs.sha256();
+    tocHash.update(json);
+    await this.#write(encodeTarHeader({
+      path: TOC_TAR_NAME,
+      type: "file",
+      mode: 0,
+      uid: 0,
+      gid: 0,
+      mtime: 0,
+      size: json.length,
+    }));
+    await this.#write(json);
+    await this.#write(tarPadding(json.length));
+    await this.#write(TAR_END);
+    await this.#members.end();
+    await this.output.push(estargzFooter(tocOffset));
+    this.output.close();
+    return {
+      tocDigest: `sha256:${tocHash.digestHex()}`,
+      diffId: `sha256:${this.#diff.digestHex()}`,
+      uncompressedSize: this.#uncompressed,
+      digest: await this.output.digest(),
+      size: this.output.size,
+    };
+  }
+
+  /** Stops after a failure: the reader's stream errors, an open body is cancelled. */
+  fail(error: unknown): void {
+    this.#body?.cancel(error).catch(() => {});
+    this.#members.abort(error).catch(() => {});
+  }
+}
+
+function sizeError(path: string, expected: number, got: number, extra?: Uint8Array): Error {
+  const more = extra ? ` (at least ${got + extra.length})` : "";
+  return new Error(
+    `${path} changed size while being read: expected ${expected} bytes, got ${got}${more}; ` +
+      "keep files unchanged while the layer is written",
+  );
+}
