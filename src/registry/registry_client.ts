@@ -368,8 +368,10 @@ export class RegistryClient {
     }
   }
 
-  async #hasBlob(repository: string, digest: string): Promise<boolean> {
-    const what = `Cannot check blob ${digest} in ${this.host}/${repository}`;
+  async #hasBlob(repository: string, digest: string, pushing = false): Promise<boolean> {
+    const what = pushing
+      ? `Cannot push blob ${digest} to ${this.host}/${repository}`
+      : `Cannot check blob ${digest} in ${this.host}/${repository}`;
     const base = await this.#baseUrl(what);
     const res = await this.#send("HEAD", `${base}/v2/${repository}/blobs/${digest}`, {
       what,
@@ -387,7 +389,7 @@ export class RegistryClient {
     digest: string,
     options: PushBlobOptions,
   ): Promise<"exists" | "mounted" | string | undefined> {
-    if (await this.#hasBlob(repository, digest)) return "exists";
+    if (await this.#hasBlob(repository, digest, true)) return "exists";
     for (const from of options.mountFrom ?? []) {
       if (from === repository) continue;
       const what = `Cannot mount blob ${digest} from ${from} to ${this.host}/${repository}`;
@@ -652,7 +654,12 @@ export class RegistryClient {
 
   async #fail(what: string, res: Response): Promise<RegistryError> {
     const text = await res.text().catch(() => "");
-    const { code, detail } = parseErrorBody(text);
+    let { code, detail } = parseErrorBody(text);
+    if (!code && !text) {
+      // HEAD answers carry no body: name the code the registry would have sent.
+      const implied = IMPLIED_CODES[res.status];
+      if (implied) [code, detail] = implied;
+    }
     return new RegistryError(what, {
       registry: this.host,
       status: res.status,
@@ -661,6 +668,12 @@ export class RegistryClient {
     });
   }
 }
+
+const IMPLIED_CODES: Record<number, [string, string]> = {
+  401: ["UNAUTHORIZED", "authentication required"],
+  403: ["DENIED", "requested access to the resource is denied"],
+  429: ["TOOMANYREQUESTS", "too many requests"],
+};
 
 interface UploadFailure {
   error: RegistryError;
