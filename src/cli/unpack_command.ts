@@ -1,0 +1,75 @@
+/**
+ * `ocistream unpack REF DIR`: unpacks an image's rootfs (one platform) into
+ * a new folder, as `umoci unpack` does (SPEC §9).
+ *
+ * @example
+ * ```ts ignore
+ * import { unpackCommand } from "./unpack_command.ts";
+ * await unpackCommand(["example.com/app:1", "./rootfs", "--platform", "linux/arm64"]);
+ * ```
+ * @module
+ */
+import { parseFlags, single } from "./args.ts";
+import { UsageError } from "./errors.ts";
+import { openImageSource } from "./image_source.ts";
+import { nativeCodecs } from "../runtime/native_codecs.ts";
+import { hostPlatform } from "../runtime/deno_environment.ts";
+import { unpackImage } from "../runtime/unpack_image.ts";
+import { readJson } from "../image/read_json.ts";
+import type { Platform } from "../types/descriptor.ts";
+import type { ImageConfig } from "../types/config.ts";
+import type { ImageManifest } from "../types/manifest.ts";
+import { isIndexMediaType } from "../types/media_types.ts";
+import { parsePlatform } from "../types/platform.ts";
+
+const HELP = `Usage: ocistream unpack REF DIR [--platform P] [--store DIR]
+
+Applies the image's layers in order (whiteouts, hardlinks, symlinks, modes,
+times; owners and device files when run as root) into DIR, which must be
+missing or empty. Nothing is ever written outside DIR.
+
+REF is a store name (example.com/app:1), name@sha256:..., a digest, or
+oci-layout://PATH[:TAG].
+
+Options:
+  --platform P   the platform to unpack from a multi-platform image (default: linux/<host arch>)
+  --store DIR    the store (default $OCISTREAM_STORE or the user data folder)`;
+
+/** Runs `ocistream unpack`. */
+export async function unpackCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, {
+    platform: { type: "string" },
+    store: { type: "string" },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length !== 2) {
+    throw new UsageError("unpack needs REF and DIR: ocistream unpack REF DIR (see --help)");
+  }
+  const [ref, dir] = positionals as [string, string];
+  const platformText = single(values.platform, "platform");
+  const codecs = nativeCodecs;
+  const { layout, root } = await openImageSource(ref, { storePath: values.store, codecs });
+  let platform: Platform;
+  if (platformText !== undefined) {
+    platform = parsePlatform(platformText);
+  } else if (isIndexMediaType(root.mediaType)) {
+    platform = hostPlatform();
+  } else {
+    // A single-platform image: unpack it whatever its platform.
+    const manifest = await readJson<ImageManifest>(layout, root);
+    const config = await readJson<ImageConfig>(layout, manifest.config);
+    platform = { os: config.os, architecture: config.architecture };
+    if (config.variant) platform.variant = config.variant;
+  }
+  const rootfs = await unpackImage(layout, root, platform, {
+    codecs,
+    target: dir,
+    onNote: (n) => console.error(`note: ${n}`),
+    onReport: (r) => console.error(`unpacked ${r.layers} layer(s), ${r.entries} entries`),
+  });
+  console.error(`rootfs in ${rootfs}`);
+  return 0;
+}
