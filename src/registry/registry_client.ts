@@ -425,6 +425,8 @@ export class RegistryClient {
     let name = expected instanceof Promise ? "(streamed layer)" : expected.digest;
     const what = () => `Cannot push blob ${name} to ${this.host}/${repository}`;
     const scopes = [pushScope(repository)];
+    // Only the streamed PATCH is worth restarting: other requests were retried by #send already.
+    let streaming = false;
     try {
       let location = session;
       let minChunk = 0;
@@ -436,9 +438,9 @@ export class RegistryClient {
           scopes,
           body: { replay: () => null },
         });
-        await res.body?.cancel();
         const loc = res.headers.get("location");
-        if (res.status !== 202 || !loc) return failure(await this.#fail(what(), res), res);
+        if (res.status !== 202 || !loc) return failure(await this.#fail(what(), res), res, false);
+        await res.body?.cancel();
         location = new URL(loc, url).href;
         minChunk = Number(res.headers.get("oci-chunk-min-length") ?? "0") || 0;
       }
@@ -454,19 +456,21 @@ export class RegistryClient {
         if (typeof r !== "string") return r;
         location = r;
       } else {
+        streaming = true;
         const res = await this.#send("PATCH", location, {
           what: what(),
           scopes,
           headers: { "Content-Type": "application/octet-stream" },
           body: { stream: counted },
         });
-        await res.body?.cancel();
+        streaming = false;
         if (res.status === 416) {
-          const f = failure(await this.#fail(what(), res), res);
+          const f = failure(await this.#fail(what(), res), res, true);
           return { ...f, retry: true, chunked: true };
         }
         const loc = res.headers.get("location");
-        if (res.status !== 202 || !loc) return failure(await this.#fail(what(), res), res);
+        if (res.status !== 202 || !loc) return failure(await this.#fail(what(), res), res, true);
+        await res.body?.cancel();
         location = new URL(loc, location).href;
       }
       const id = await expected;
@@ -478,8 +482,8 @@ export class RegistryClient {
         headers: { "Content-Type": "application/octet-stream" },
         body: { replay: () => null },
       });
+      if (res.status !== 201) return failure(await this.#fail(what(), res), res, false);
       await res.body?.cancel();
-      if (res.status !== 201) return failure(await this.#fail(what(), res), res);
       const reported = res.headers.get("docker-content-digest");
       if (reported && reported !== id.digest) {
         return {
@@ -492,7 +496,7 @@ export class RegistryClient {
       }
       return undefined;
     } catch (e) {
-      if (e instanceof RegistryError) return { error: e, retry: e.status === undefined };
+      if (e instanceof RegistryError) return { error: e, retry: streaming };
       throw e;
     }
   }
@@ -539,12 +543,12 @@ export class RegistryClient {
           },
           body: { replay: () => part.slice() },
         });
-        await res.body?.cancel();
         const loc = res.headers.get("location");
         if (res.status !== 202 || !loc) {
           reader.releaseLock();
-          return failure(await this.#fail(what(), res), res);
+          return failure(await this.#fail(what(), res), res, false);
         }
+        await res.body?.cancel();
         location = new URL(loc, location).href;
         offset += filled;
       }
@@ -682,9 +686,9 @@ interface UploadFailure {
   retryAfter?: string | null;
 }
 
-function failure(error: RegistryError, res: Response): UploadFailure {
-  // 401 mid-upload usually means the token expired: a restart gets a fresh one.
-  const retry = isRetryableStatus(res.status) || res.status === 401;
+function failure(error: RegistryError, res: Response, oneShot: boolean): UploadFailure {
+  // 401 on a streamed PATCH usually means the token expired: a restart gets a fresh one.
+  const retry = oneShot && (isRetryableStatus(res.status) || res.status === 401);
   return { error, retry, retryAfter: res.headers.get("retry-after") };
 }
 
