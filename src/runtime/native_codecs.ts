@@ -1,0 +1,193 @@
+/**
+ * Native hashing and (de)compression for Deno (and Node): `node:crypto`
+ * sha256, `node:zlib` gzip and zstd, compression spread over worker threads.
+ *
+ * @example
+ * ```ts
+ * import { nativeCodecs } from "./native_codecs.ts";
+ * const zst = new Blob(["hello"]).stream().pipeThrough(nativeCodecs.compress("zstd", 3));
+ * const back = zst.pipeThrough(nativeCodecs.decompress("zstd"));
+ * console.log(await new Response(back).text()); // "hello"
+ * ```
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { createGunzip, createZstdDecompress } from "node:zlib";
+import type { Transform } from "node:stream";
+import { assertAlgorithm } from "../stages/_codec_levels.ts";
+import { ZstdFrameScanner } from "../stages/_zstd_frames.ts";
+import type { Codecs, Hasher, StreamCompression } from "../types/codecs.ts";
+import { defaultWorkerCount, parallelCompressStream } from "./parallel_compress.ts";
+
+/** Options for {@linkcode createNativeCodecs}. */
+export interface NativeCodecsOptions {
+  /**
+   * Worker threads for compression (0: the calling thread). The compressed
+   * bytes are the same for any count. Default: one per core, at most 8.
+   */
+  workers?: number;
+}
+
+// Larger than zlib's 16 KiB default: fewer, bigger chunks cost less per byte downstream.
+const OUTPUT_CHUNK = 256 * 1024;
+
+/**
+ * Native {@linkcode Codecs}. `compress` writes the block format of
+ * `parallelCompressStream` (gzip: one pigz-style member; zstd: one frame per
+ * 4 MiB), whatever `workers` is, so digests never depend on the core count.
+ * `decompress` reads any gzip (several members too) or zstd (several frames,
+ * skippable frames) stream.
+ *
+ * @example
+ * ```ts
+ * import { createNativeCodecs } from "./native_codecs.ts";
+ * const codecs = createNativeCodecs({ workers: 2 });
+ * const gz = new Blob([new Uint8Array(5 << 20)]).stream().pipeThrough(codecs.compress("gzip", 6));
+ * console.log((await new Response(gz).arrayBuffer()).byteLength < 50_000);
+ * ```
+ */
+export function createNativeCodecs(options: NativeCodecsOptions = {}): Codecs {
+  const workers = options.workers ?? defaultWorkerCount();
+  if (!Number.isInteger(workers) || workers < 0) {
+    throw new RangeError(`Cannot use ${workers} compression workers: use an integer of at least 0`);
+  }
+  return {
+    sha256(): Hasher {
+      const hash = createHash("sha256");
+      return {
+        update(data: Uint8Array): void {
+          hash.update(data);
+        },
+        digestHex(): string {
+          return hash.digest("hex");
+        },
+      };
+    },
+    compress(algorithm: StreamCompression, level: number): TransformStream<Uint8Array, Uint8Array> {
+      return parallelCompressStream(algorithm, level, { workers });
+    },
+    decompress(algorithm: StreamCompression): TransformStream<Uint8Array, Uint8Array> {
+      assertAlgorithm(algorithm);
+      return algorithm === "gzip" ? gunzipStream() : zstdDecompressStream();
+    },
+  };
+}
+
+/**
+ * {@linkcode createNativeCodecs} with default options: one worker per core.
+ *
+ * @example
+ * ```ts
+ * import { nativeCodecs } from "./native_codecs.ts";
+ * const hasher = await nativeCodecs.sha256();
+ * hasher.update(new TextEncoder().encode("hello"));
+ * console.log(hasher.digestHex()); // 2cf24dba…
+ * ```
+ */
+export const nativeCodecs: Codecs = createNativeCodecs();
+
+/** Feeds a node zlib stream and forwards its output to a web stream controller. */
+class NodePump {
+  #node: Transform;
+  #done: Promise<void>;
+
+  constructor(node: Transform, controller: TransformStreamDefaultController<Uint8Array>) {
+    this.#node = node;
+    node.on("data", (data: Uint8Array) => {
+      controller.enqueue(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    });
+    this.#done = new Promise((resolve, reject) => {
+      node.once("end", resolve);
+      node.once("error", reject);
+    });
+    this.#done.catch(() => {});
+  }
+
+  /** Resolves once zlib has taken the chunk in (its output is forwarded by then). */
+  write(chunk: Uint8Array): Promise<void> {
+    const written = new Promise<void>((resolve, reject) => {
+      this.#node.write(chunk, (error) => error ? reject(error) : resolve());
+    });
+    return Promise.race([written, this.#done]);
+  }
+
+  end(): Promise<void> {
+    this.#node.end();
+    return this.#done;
+  }
+
+  destroy(): void {
+    this.#node.destroy();
+  }
+}
+
+function failure(algorithm: string, error: unknown): TypeError {
+  return new TypeError(
+    `Cannot decompress ${algorithm} data: ${(error as Error)?.message ?? error}`,
+    { cause: error },
+  );
+}
+
+/** gzip (any number of members) through `node:zlib`. */
+function gunzipStream(): TransformStream<Uint8Array, Uint8Array> {
+  let pump!: NodePump;
+  let seen = 0;
+  return new TransformStream({
+    start(controller) {
+      pump = new NodePump(createGunzip({ chunkSize: OUTPUT_CHUNK }), controller);
+    },
+    async transform(chunk) {
+      seen += chunk.byteLength;
+      try {
+        await pump.write(chunk);
+      } catch (error) {
+        throw failure("gzip", error);
+      }
+    },
+    async flush() {
+      if (seen === 0) throw new TypeError("Cannot decompress gzip data: the input is empty");
+      try {
+        await pump.end();
+      } catch (error) {
+        throw failure("gzip", error);
+      }
+    },
+    cancel() {
+      pump.destroy();
+    },
+  });
+}
+
+/**
+ * zstd through `node:zlib`, one decoder per frame: Deno's decoder stops after
+ * the first frame, so frame boundaries are found here.
+ */
+function zstdDecompressStream(): TransformStream<Uint8Array, Uint8Array> {
+  const scanner = new ZstdFrameScanner();
+  let pump: NodePump | undefined;
+  let seen = 0;
+  return new TransformStream({
+    async transform(chunk, controller) {
+      seen += chunk.byteLength;
+      try {
+        for (const piece of scanner.push(chunk)) {
+          pump ??= new NodePump(createZstdDecompress({ chunkSize: OUTPUT_CHUNK }), controller);
+          if (piece.bytes.byteLength > 0) await pump.write(piece.bytes);
+          if (piece.end) {
+            await pump.end();
+            pump = undefined;
+          }
+        }
+      } catch (error) {
+        throw failure("zstd", error);
+      }
+    },
+    flush() {
+      if (seen === 0) throw new TypeError("Cannot decompress zstd data: the input is empty");
+      scanner.finish();
+    },
+    cancel() {
+      pump?.destroy();
+    },
+  });
+}

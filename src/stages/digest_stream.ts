@@ -1,0 +1,67 @@
+/**
+ * A pass-through stage that computes a blob's sha256 digest and size.
+ *
+ * @example
+ * ```ts
+ * import { DigestStream } from "./digest_stream.ts";
+ * import { webCodecs } from "./web_codecs.ts";
+ * const digest = new DigestStream(webCodecs);
+ * await new Blob(["hello"]).stream().pipeThrough(digest).pipeTo(new WritableStream());
+ * console.log(await digest.result); // { digest: "sha256:2cf24d…", size: 5 }
+ * ```
+ * @module
+ */
+import type { Codecs, Hasher } from "../types/codecs.ts";
+import type { BlobId } from "../types/content.ts";
+
+/**
+ * Passes bytes through unchanged and resolves {@linkcode DigestStream.result}
+ * with `{ digest: "sha256:<hex>", size }` once the input has ended.
+ * `result` rejects when the stream is cancelled or aborted, or hashing fails.
+ *
+ * @example
+ * ```ts
+ * import { DigestStream } from "./digest_stream.ts";
+ * import { webCodecs } from "./web_codecs.ts";
+ * const digest = new DigestStream(webCodecs);
+ * const body = new Blob([new Uint8Array(1024)]).stream().pipeThrough(digest);
+ * await body.pipeTo(new WritableStream());
+ * const { digest: d, size } = await digest.result;
+ * console.log(d, size);
+ * ```
+ */
+export class DigestStream extends TransformStream<Uint8Array, Uint8Array> {
+  /** The digest and size of everything that passed through; settles when the stream ends. */
+  readonly result: Promise<BlobId>;
+
+  /** Hashes with `codecs.sha256()` (which may be async to create). */
+  constructor(codecs: Codecs) {
+    const { promise, resolve, reject } = Promise.withResolvers<BlobId>();
+    // Marked handled so a caller that never reads `result` gets no unhandled rejection.
+    promise.catch(() => {});
+    let hasher: Hasher | undefined;
+    let size = 0;
+    super({
+      async start() {
+        try {
+          hasher = await codecs.sha256();
+        } catch (error) {
+          reject(error);
+          throw error;
+        }
+      },
+      transform(chunk, controller) {
+        hasher!.update(chunk);
+        size += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+      flush() {
+        resolve({ digest: `sha256:${hasher!.digestHex()}`, size });
+      },
+      cancel(reason) {
+        reject(reason ?? new Error("DigestStream was cancelled before its input ended"));
+      },
+    });
+    this.result = promise;
+  }
+}
