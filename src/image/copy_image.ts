@@ -61,18 +61,14 @@ export interface CopyImageResult {
   manifests: string[];
 }
 
-/** Largest manifest or index accepted in memory. */
-export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
+/** Largest manifest or index accepted in memory (the distribution registry's own limit). */
+const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
 
-/** Reads a small document (manifest, index, config) whole, refusing more than `limit` bytes. */
-export async function readDocument(
-  source: ContentSource,
-  descriptor: Descriptor,
-  limit: number = MAX_MANIFEST_SIZE,
-): Promise<Uint8Array<ArrayBuffer>> {
-  if (descriptor.size > limit) {
+/** Reads a manifest or index whole; its size must match the descriptor. */
+async function readDocument(source: ContentSource, descriptor: Descriptor): Promise<Uint8Array> {
+  if (descriptor.size > MAX_MANIFEST_SIZE) {
     throw new RangeError(
-      `Cannot read ${descriptor.digest}: it is ${descriptor.size} bytes, more than ${limit}`,
+      `Cannot copy ${descriptor.digest}: it is ${descriptor.size} bytes, more than the ${MAX_MANIFEST_SIZE}-byte limit for manifests`,
     );
   }
   const reader = (await source.fetch(descriptor)).getReader();
@@ -84,7 +80,7 @@ export async function readDocument(
     if (n + value.byteLength > out.byteLength) {
       await reader.cancel();
       throw new RangeError(
-        `Cannot read ${descriptor.digest}: it is larger than ${descriptor.size} bytes`,
+        `Cannot copy ${descriptor.digest}: it is larger than the ${descriptor.size} bytes its descriptor says`,
       );
     }
     out.set(value, n);
@@ -92,22 +88,10 @@ export async function readDocument(
   }
   if (n !== descriptor.size) {
     throw new RangeError(
-      `Cannot read ${descriptor.digest}: got ${n} bytes, expected ${descriptor.size}`,
+      `Cannot copy ${descriptor.digest}: got ${n} bytes, its descriptor says ${descriptor.size}`,
     );
   }
   return out;
-}
-
-/** Reads and parses a JSON document. */
-export async function readJson<T>(source: ContentSource, descriptor: Descriptor): Promise<T> {
-  const bytes = await readDocument(source, descriptor);
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes)) as T;
-  } catch {
-    throw new SyntaxError(
-      `Cannot parse ${descriptor.mediaType} ${descriptor.digest}: it is not JSON`,
-    );
-  }
 }
 
 interface Node {
@@ -148,12 +132,17 @@ export async function copyImage(
     if (seen.has(d.digest)) return;
     seen.add(d.digest);
     const bytes = await readDocument(source, d);
-    const doc = JSON.parse(new TextDecoder().decode(bytes)) as {
+    let doc: {
       manifests?: Descriptor[];
       config?: Descriptor;
       layers?: Descriptor[];
       blobs?: Descriptor[];
     };
+    try {
+      doc = JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      throw new SyntaxError(`Cannot copy ${d.mediaType} ${d.digest}: it is not JSON`);
+    }
     if (isIndexMediaType(d.mediaType) || Array.isArray(doc.manifests)) {
       for (const child of doc.manifests ?? []) await walk(child);
     } else {
