@@ -19,6 +19,8 @@ export interface TokenServerOptions {
   expiresIn?: number;
   /** 1-based numbers of tokens to issue already expired (beyond the registry's 60 s leeway). */
   expiredTokens?: number[];
+  /** Refresh tokens accepted by the OAuth2 `POST` (identity-token) grant. */
+  refreshTokens?: string[];
   /** Answer with `access_token` instead of `token`. */
   accessTokenField?: boolean;
 }
@@ -65,7 +67,20 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
     const url = new URL(req.url);
     let account = "";
     const authz = req.headers.get("authorization");
-    if (authz?.startsWith("Basic ")) {
+    let scopes = url.searchParams.getAll("scope");
+    if (req.method === "POST") {
+      // OAuth2 refresh-token grant (Docker identity tokens); scopes are space-separated.
+      const form = new URLSearchParams(await req.text());
+      if (
+        form.get("grant_type") !== "refresh_token" ||
+        !options.refreshTokens?.includes(form.get("refresh_token") ?? "")
+      ) {
+        state.refused++;
+        return Response.json({ details: "invalid refresh token" }, { status: 401 });
+      }
+      account = "identity";
+      scopes = (form.get("scope") ?? "").split(" ").filter((x) => x);
+    } else if (authz?.startsWith("Basic ")) {
       const [user, ...pw] = atob(authz.slice(6)).split(":");
       if (options.users && options.users[user!] !== pw.join(":")) {
         state.refused++;
@@ -76,7 +91,7 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
       state.refused++;
       return Response.json({ details: "authentication required" }, { status: 401 });
     }
-    const access = url.searchParams.getAll("scope").flatMap((scope) => {
+    const access = scopes.flatMap((scope) => {
       const [type, name, actions] = scope.split(":");
       if (type !== "repository" || !name || options.denied?.includes(name)) return [];
       return [{ type, name, actions: actions!.split(",") }];

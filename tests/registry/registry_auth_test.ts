@@ -166,3 +166,29 @@ fi
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("RegistryClient exchanges an identity token with the OAuth2 refresh-token grant", async () => {
+  const dir = await Deno.makeTempDir();
+  const tokens = await startTokenServer({
+    dir,
+    users: { tester: "unused-password" },
+    refreshTokens: ["refresh-4-test"],
+  });
+  const reg = await startRegistry({ auth: "token", tokenServer: tokens });
+  try {
+    const img = makeImage("identity token");
+    const client = new RegistryClient(reg.host, {
+      credentials: { identityToken: "refresh-4-test" },
+    });
+    await copyImage(img.source, img.root, new RegistryRepository(client, "oauth/app"), {
+      tags: ["v1"],
+    });
+    assert.equal(tokens.refused, 0);
+    assert.ok(tokens.issued.length >= 1);
+    await verifyWithSkopeo(`${reg.host}/oauth/app:v1`, img.root.digest, "tester:unused-password");
+  } finally {
+    await reg.stop();
+    await tokens.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
