@@ -127,7 +127,7 @@ const ATTACKS: Attack[] = [
   },
   {
     name: "a huge declared size",
-    layers: [async () => {
+    layers: [() => {
       const header = encodeTarHeader({
         path: "big",
         type: "file",
@@ -137,7 +137,7 @@ const ATTACKS: Attack[] = [
         mtime: 0,
         size: 1e12,
       });
-      return concat([header, new Uint8Array(4096)]);
+      return Promise.resolve(concat([header, new Uint8Array(4096)]));
     }],
     refused: /truncated: entry big ends \d+ bytes short of its size 1000000000000/,
   },
