@@ -5,10 +5,10 @@
  *
  * @example
  * ```ts
- * import { estargzFooter } from "./_estargz_footer.ts";
+ * import { ESTARGZ_FOOTER_SIZE, estargzFooter } from "./_estargz_footer.ts";
  * const footer = estargzFooter(0x188e0);
- * console.log(footer.length, new TextDecoder().decode(footer.subarray(16, 38)));
- * // 51 00000000000188e0STARGZ
+ * console.log(footer.length === ESTARGZ_FOOTER_SIZE); // true
+ * console.log(new TextDecoder().decode(footer.subarray(16, 38))); // 00000000000188e0STARGZ
  * ```
  * @module
  */

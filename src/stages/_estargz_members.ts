@@ -10,8 +10,8 @@
  * import type { Codecs } from "../types/codecs.ts";
  * const codecs: Codecs = {
  *   sha256: () => ({ update: () => {}, digestHex: () => "" }),
- *   compress: () => new CompressionStream("gzip"),
- *   decompress: () => new DecompressionStream("gzip"),
+ *   compress: () => new CompressionStream("gzip") as TransformStream<Uint8Array, Uint8Array>,
+ *   decompress: () => new DecompressionStream("gzip") as TransformStream<Uint8Array, Uint8Array>,
  * };
  * const out = new BlobOutput(await codecs.sha256(), () => {});
  * const blob = new Response(out.readable).arrayBuffer();
@@ -21,10 +21,8 @@
  * await members.write(new TextEncoder().encode("b"));
  * await members.end();
  * out.close();
- * const text = await new Response(
- *   new Blob([await blob]).stream().pipeThrough(new DecompressionStream("gzip")),
- * ).text();
- * console.log(text); // ab
+ * const bytes = new Uint8Array(await blob);
+ * console.log(bytes[0] === 0x1f && bytes[1] === 0x8b, out.size === bytes.length); // true true
  * ```
  * @module
  */

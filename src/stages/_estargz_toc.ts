@@ -5,9 +5,22 @@
  *
  * @example
  * ```ts
- * import { tocJson, tocEntryJson } from "./_estargz_toc.ts";
- * const json = tocJson([tocEntryJson({ name: "etc/", type: "dir", mode: 0o755 })]);
- * console.log(JSON.parse(json).entries[0].mode); // 493
+ * import {
+ *   formatModtime,
+ *   goJsonString,
+ *   LANDMARK_CONTENTS,
+ *   NO_PREFETCH_LANDMARK,
+ *   PREFETCH_LANDMARK,
+ *   TOC_TAR_NAME,
+ *   type TocEntry,
+ *   tocEntryJson,
+ *   tocJson,
+ * } from "./_estargz_toc.ts";
+ * const dir: TocEntry = { name: "etc/", type: "dir", mode: 0o755, modtime: formatModtime(1.5) };
+ * const json = tocJson([tocEntryJson(dir)]);
+ * console.log(JSON.parse(json).entries[0]); // { name: "etc/", type: "dir", modtime: "1970-01-01T00:00:02Z", mode: 493 }
+ * console.log(goJsonString("<a>")); // "\u003ca\u003e"
+ * console.log(TOC_TAR_NAME, PREFETCH_LANDMARK, NO_PREFETCH_LANDMARK, LANDMARK_CONTENTS);
  * ```
  * @module
  */

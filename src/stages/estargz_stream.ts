@@ -4,16 +4,17 @@
  *
  * @example
  * ```ts
- * import { EstargzStream } from "./estargz_stream.ts";
+ * import { type EstargzResult, EstargzStream, type EstargzStreamOptions } from "./estargz_stream.ts";
  * import { webCodecs } from "./web_codecs.ts";
  * const body = new TextEncoder().encode("hello\n");
  * const entries = ReadableStream.from([
  *   { path: "hello.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0,
  *     size: body.length, open: () => ReadableStream.from([body]) },
  * ]);
- * const estargz = new EstargzStream(webCodecs);
+ * const options: EstargzStreamOptions = { level: 6 };
+ * const estargz = new EstargzStream(webCodecs, options);
  * const blob = await new Response(entries.pipeThrough(estargz)).arrayBuffer();
- * const { size, tocDigest } = await estargz.result;
+ * const { size, tocDigest }: EstargzResult = await estargz.result;
  * console.log(blob.byteLength === size, tocDigest.startsWith("sha256:")); // true true
  * ```
  * @module
@@ -97,16 +98,18 @@ const utf8 = new TextEncoder();
  *
  * @example With a prioritized file
  * ```ts
- * import { EstargzStream } from "./estargz_stream.ts";
+ * import { type EstargzResult, EstargzStream, type EstargzStreamOptions } from "./estargz_stream.ts";
  * import { webCodecs } from "./web_codecs.ts";
  * const file = (path: string) => ({
  *   path, type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1,
  *   open: () => ReadableStream.from([new Uint8Array([1])]),
  * });
- * const estargz = new EstargzStream(webCodecs, { level: 9, prioritizedFiles: ["b"] });
+ * const options: EstargzStreamOptions = { level: 9, prioritizedFiles: ["b"] };
+ * const estargz = new EstargzStream(webCodecs, options);
  * await ReadableStream.from([file("a"), file("b")]).pipeThrough(estargz)
  *   .pipeTo(new WritableStream());
- * console.log((await estargz.result).diffId.length); // 71
+ * const result: EstargzResult = await estargz.result;
+ * console.log(result.diffId.length); // 71
  * ```
  */
 export class EstargzStream implements TransformStream<TarEntry, Uint8Array> {
@@ -268,7 +271,13 @@ class Writer {
       gid: 0,
       mtime: 0,
       size: 1,
-      open: () => ReadableStream.from([body]),
+      open: () =>
+        new ReadableStream({
+          start(controller) {
+            controller.enqueue(body);
+            controller.close();
+          },
+        }),
     });
   }
 
