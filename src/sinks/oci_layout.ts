@@ -17,7 +17,7 @@
  */
 import type { Codecs } from "../types/codecs.ts";
 import type { BlobId, ContentSink, ContentSource } from "../types/content.ts";
-import { descriptor as canonicalDescriptor, type Descriptor } from "../types/descriptor.ts";
+import { type Descriptor, descriptor as canonicalDescriptor } from "../types/descriptor.ts";
 import { AlreadyExistsError, type FileSystem, NotFoundError } from "../types/file_system.ts";
 import type { ImageIndex } from "../types/manifest.ts";
 import { OCI_INDEX } from "../types/media_types.ts";
@@ -116,7 +116,10 @@ export class OciLayout implements ContentSource, ContentSink {
   }
 
   /** Writes a blob through a temp file; it becomes visible only if its digest matches. */
-  async putBlob(body: ReadableStream<Uint8Array>, expected: BlobId | Promise<BlobId>): Promise<void> {
+  async putBlob(
+    body: ReadableStream<Uint8Array>,
+    expected: BlobId | Promise<BlobId>,
+  ): Promise<void> {
     const known = isBlobId(expected) ? expected : undefined;
     if (known && await this.hasBlob(known.digest)) {
       await body.cancel();
@@ -196,16 +199,18 @@ export class OciLayout implements ContentSource, ContentSink {
         if (name === undefined) return !(names.length === 0 && d.digest === root.digest);
         return !names.includes(name);
       });
-      const added = names.length === 0 ? [canonicalDescriptor(root)] : names.map((name) =>
-        canonicalDescriptor({
-          ...root,
-          annotations: {
-            ...root.annotations,
-            [CONTAINERD_NAME_ANNOTATION]: name,
-            [REF_NAME_ANNOTATION]: name,
-          },
-        })
-      );
+      const added = names.length === 0
+        ? [canonicalDescriptor(root)]
+        : names.map((name) =>
+          canonicalDescriptor({
+            ...root,
+            annotations: {
+              ...root.annotations,
+              [CONTAINERD_NAME_ANNOTATION]: name,
+              [REF_NAME_ANNOTATION]: name,
+            },
+          })
+        );
       return { ...index, manifests: [...keep, ...added] };
     });
   }

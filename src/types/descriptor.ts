@@ -44,13 +44,14 @@ export interface Descriptor {
 
 /** Builds a descriptor with keys in the canonical order used in every document we write. */
 export function descriptor(d: Descriptor): Descriptor {
+  // Go's field order (image-spec v1.Descriptor), so our bytes match BuildKit's.
   const out: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
-  if (d.artifactType !== undefined) out.artifactType = d.artifactType;
   if (d.urls !== undefined) out.urls = d.urls;
   if (d.annotations !== undefined && Object.keys(d.annotations).length > 0) {
     out.annotations = sortedRecord(d.annotations);
   }
   if (d.platform !== undefined) out.platform = platformObject(d.platform);
+  if (d.artifactType !== undefined) out.artifactType = d.artifactType;
   return out;
 }
 

@@ -72,7 +72,9 @@ export function parseReference(text: string): Reference {
   const slash = rest.indexOf("/");
   if (slash >= 0) {
     const first = rest.slice(0, slash);
-    if (first.includes(".") || first.includes(":") || first === "localhost" || /[A-Z]/.test(first)) {
+    if (
+      first.includes(".") || first.includes(":") || first === "localhost" || /[A-Z]/.test(first)
+    ) {
       registry = first;
       repository = rest.slice(slash + 1);
       if (!HOST_RE.test(registry)) fail(`"${registry}" is not a valid registry host`);

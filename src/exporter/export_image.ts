@@ -1,0 +1,543 @@
+/**
+ * The export orchestrator: builds an image from new layers on top of an
+ * optional base for each platform, then delivers it to each output (local
+ * store, registry push, archives), as BuildKit's `image`/`registry`
+ * exporters do (SPEC §1–§9).
+ *
+ * New layers stream once into the first place that keeps blobs (the store,
+ * else the registry being pushed to, else a temporary layout for archives);
+ * every other output copies from there.
+ *
+ * @example Export files held in memory into an in-memory sink
+ * ```ts ignore
+ * import { exportImage } from "./export_image.ts";
+ * const result = await exportImage({ platforms: [{ platform: { os: "linux", architecture: "amd64" }, layers: [layer] }] },
+ *   [parseOutputSpec("type=image,push=true,name=127.0.0.1:5000/hello:1")], environment);
+ * console.log(result[0].digest);
+ * ```
+ * @module
+ */
+import type { Codecs } from "../types/codecs.ts";
+import type { ContentSink, ContentSource } from "../types/content.ts";
+import type { ImageConfig } from "../types/config.ts";
+import type { Descriptor, Platform } from "../types/descriptor.ts";
+import type { ImageManifest } from "../types/manifest.ts";
+import { type Compression, layerCompression, layerMediaType } from "../types/media_types.ts";
+import { formatPlatform } from "../types/platform.ts";
+import { formatReference, parseReference, type Reference } from "../types/reference.ts";
+import type { TarEntry } from "../types/tar_entry.ts";
+import { ClampTimestampsStream } from "../stages/clamp_timestamps_stream.ts";
+import { CountStream } from "../stages/count_stream.ts";
+import { type EncodedLayer, encodeLayer, recompressLayer } from "../stages/layer_encoder.ts";
+import type { BaseImage } from "../image/base_image.ts";
+import { buildConfig, type ConfigOverrides, encodeConfig } from "../image/config_builder.ts";
+import { buildIndex, buildManifest } from "../image/manifest_builder.ts";
+import { type CopyEvent, copyImage } from "../image/copy_image.ts";
+import { type AnnotationSpec, placeAnnotations } from "./annotations.ts";
+import { type OutputSpec, resolveOciMediaTypes } from "./output_spec.ts";
+import type { ProgressListener } from "./progress.ts";
+import type { OciLayout } from "../sinks/oci_layout.ts";
+import { MemoryContent } from "../sinks/memory_content.ts";
+import { type AttestationOptions, attestPlatform } from "./attest.ts";
+import { FileInventoryStream, type InventoryFile } from "../stages/file_inventory_stream.ts";
+import { listLayerFiles } from "../image/layer_files.ts";
+import type { SbomFile } from "../image/sbom.ts";
+
+/** A new layer: a fresh stream of entries each time it is called. */
+export interface LayerInput {
+  /** Produces the layer's entries (called once per distinct encoding). */
+  entries(): ReadableStream<TarEntry>;
+  /** History `created_by` for the layer. */
+  createdBy?: string;
+  /** History comment. */
+  comment?: string;
+}
+
+/** What to build for one platform. */
+export interface PlatformInput {
+  /** The platform. */
+  platform: Platform;
+  /** The base image for this platform; scratch when absent. */
+  base?: BaseImage;
+  /** New layers, applied in order on top of the base. */
+  layers: LayerInput[];
+}
+
+/** What to build, independent of where it goes. */
+export interface ImageSpec {
+  /** One entry per platform, in index order. */
+  platforms: PlatformInput[];
+  /** Config settings (entrypoint, env, ...). */
+  config?: ConfigOverrides;
+  /** Annotations from outside the output spec (the CLI's `--annotation`). */
+  annotations?: AnnotationSpec[];
+  /** Attestations to attach. */
+  attest?: AttestationOptions;
+  /** The epoch; the output spec's `source-date-epoch` wins. */
+  sourceDateEpoch?: number;
+}
+
+/** What the orchestrator needs from its runtime. */
+export interface ExportEnvironment {
+  /** Hashing and compression. */
+  codecs: Codecs;
+  /** The local store, where the runtime has one. */
+  store?: OciLayout;
+  /** Opens a registry repository for pushing (and reading back). */
+  openRepository?(ref: Reference, options: { insecure: boolean }): ContentSink & ContentSource;
+  /** Makes a scratch layout for archives when the store is not used. */
+  makeTempLayout?(): Promise<{ layout: OciLayout; dispose(): Promise<void> }>;
+  /** Writes a `type=oci` or `type=docker` archive from a layout. */
+  writeArchive?(
+    output: OutputSpec,
+    layout: ContentSource,
+    root: Descriptor,
+    names: string[],
+  ): Promise<void>;
+  /** Unpacks the default platform of an image from the store (`unpack=true`). */
+  unpack?(store: OciLayout, root: Descriptor, platform: Platform): Promise<string>;
+  /** The clock, for `created` when no epoch is given. */
+  now?(): Date;
+  /** Progress and notes. */
+  onProgress?: ProgressListener;
+}
+
+/** One platform's image in a finished export. */
+export interface ExportedManifest {
+  /** Platform. */
+  platform: Platform;
+  /** The image manifest's descriptor (with platform). */
+  descriptor: Descriptor;
+  /** The config's descriptor. */
+  config: Descriptor;
+  /** The layer descriptors. */
+  layers: Descriptor[];
+}
+
+/** The result of one output. */
+export interface ExportResult {
+  /** The output it belongs to. */
+  output: OutputSpec;
+  /** Root descriptor (manifest or index), with `index-descriptor` annotations. */
+  descriptor: Descriptor;
+  /** Root digest. */
+  digest: string;
+  /** Config digest of the first platform. */
+  configDigest: string;
+  /** Names given to the image (store and registry). */
+  names: string[];
+  /** Per-platform manifests. */
+  manifests: ExportedManifest[];
+  /** Notes printed along the way (media-type switches, warnings). */
+  notes: string[];
+}
+
+/** Builds the image described by `spec` and delivers it to every output. */
+export async function exportImage(
+  spec: ImageSpec,
+  outputs: OutputSpec[],
+  env: ExportEnvironment,
+): Promise<ExportResult[]> {
+  if (spec.platforms.length === 0) throw new TypeError("Nothing to export: no platform given");
+  const results: ExportResult[] = [];
+  for (const output of outputs) results.push(await exportOne(spec, output, env));
+  return results;
+}
+
+async function exportOne(
+  spec: ImageSpec,
+  output: OutputSpec,
+  env: ExportEnvironment,
+): Promise<ExportResult> {
+  const startedOn = env.now?.() ?? new Date();
+  const notes: string[] = [...output.warnings];
+  const note = (message: string) => {
+    notes.push(message);
+    env.onProgress?.({ type: "note", message });
+  };
+  for (const w of output.warnings) env.onProgress?.({ type: "note", message: w });
+  const hasAttestations = Boolean(spec.attest?.sbom || spec.attest?.provenance);
+  const allAnnotations = [...output.annotations, ...(spec.annotations ?? [])];
+  const media = resolveOciMediaTypes(
+    { ...output, annotations: allAnnotations },
+    { hasAttestations },
+  );
+  for (const n of media.notes) note(n);
+  const oci = media.oci;
+  const multi = spec.platforms.length > 1 || hasAttestations;
+  const placed = placeAnnotations(allAnnotations, spec.platforms.map((p) => p.platform), multi);
+  const epoch = output.sourceDateEpoch ?? spec.sourceDateEpoch;
+  if (output.rewriteTimestamp && epoch === undefined) {
+    throw new TypeError(
+      "rewrite-timestamp=true needs an epoch: set SOURCE_DATE_EPOCH or source-date-epoch=<seconds>",
+    );
+  }
+  const pushRefs = output.push ? output.names.map((n) => parseReference(n)) : [];
+  if (output.push && !env.openRepository) {
+    throw new TypeError("push=true needs registry access, which this runtime was not given");
+  }
+
+  // Where blobs go first.
+  const memory = new MemoryContent(env.codecs);
+  let target: ContentSink & ContentSource;
+  let disposeTarget: (() => Promise<void>) | undefined;
+  const isArchive = output.type === "oci" || output.type === "docker";
+  const useStore = env.store !== undefined && output.store;
+  if (useStore) {
+    target = env.store!;
+  } else if (isArchive) {
+    if (!env.makeTempLayout) throw new TypeError(`type=${output.type} needs a file system`);
+    const temp = await env.makeTempLayout();
+    target = temp.layout;
+    disposeTarget = temp.dispose;
+  } else if (pushRefs.length > 0) {
+    target = env.openRepository!(pushRefs[0]!, { insecure: output.insecureRegistry });
+  } else {
+    target = memory.discardingLargeBlobs();
+  }
+
+  try {
+    const manifests: ExportedManifest[] = [];
+    const indexEntries: Descriptor[] = [];
+    const attestationEntries: Descriptor[] = [];
+    for (const input of spec.platforms) {
+      const { built, files } = await buildPlatform(input, {
+        spec,
+        output,
+        env,
+        oci,
+        epoch,
+        target,
+        memory,
+        manifestAnnotations: placed.manifest.get(formatPlatform(input.platform)) ?? {},
+      });
+      manifests.push(built);
+      const descriptorAnnotations = placed.manifestDescriptor.get(formatPlatform(input.platform));
+      indexEntries.push({
+        ...built.descriptor,
+        ...(descriptorAnnotations && Object.keys(descriptorAnnotations).length > 0
+          ? { annotations: descriptorAnnotations }
+          : {}),
+      });
+      if (hasAttestations) {
+        const attestation = await attestPlatform(built, input, files, {
+          options: spec.attest!,
+          artifact: output.ociArtifact,
+          output,
+          config: spec.config,
+          epoch,
+          codecs: env.codecs,
+          startedOn,
+          now: env.now?.() ?? new Date(),
+          sink: target,
+          memory,
+        });
+        attestationEntries.push(attestation);
+      }
+    }
+
+    let root: Descriptor;
+    if (multi) {
+      const index = await buildIndex({
+        oci,
+        manifests: [...indexEntries, ...attestationEntries],
+        annotations: placed.index,
+        codecs: env.codecs,
+      });
+      await memory.put(index.bytes, index.descriptor);
+      await target.putManifest(index.bytes, index.descriptor);
+      root = { ...index.descriptor };
+    } else {
+      // A single manifest is its own root: its descriptor carries both descriptor kinds.
+      const { platform: _platform, ...single } = indexEntries[0]!;
+      root = { ...single };
+    }
+    const rootAnnotations = { ...root.annotations, ...placed.indexDescriptor };
+    root = { ...root, annotations: rootAnnotations };
+    if (Object.keys(rootAnnotations).length === 0) delete root.annotations;
+
+    const names = await deliver(output, root, pushRefs, { env, target, memory, note, manifests });
+    env.onProgress?.({ type: "done", digest: root.digest });
+    return {
+      output,
+      descriptor: root,
+      digest: root.digest,
+      configDigest: manifests[0]!.config.digest,
+      names,
+      manifests,
+      notes,
+    };
+  } finally {
+    await disposeTarget?.();
+  }
+}
+
+interface PlatformContext {
+  spec: ImageSpec;
+  output: OutputSpec;
+  env: ExportEnvironment;
+  oci: boolean;
+  epoch: number | undefined;
+  target: ContentSink & ContentSource;
+  memory: MemoryContent;
+  manifestAnnotations: Record<string, string>;
+}
+
+async function buildPlatform(
+  input: PlatformInput,
+  ctx: PlatformContext,
+): Promise<{ built: ExportedManifest; files: SbomFile[] }> {
+  const { output, env, oci, target } = ctx;
+  const platformName = formatPlatform(input.platform);
+  const layers: Descriptor[] = [];
+  const baseDiffIds = input.base?.config.rootfs.diff_ids ?? [];
+  const wantFiles = Boolean(ctx.spec.attest?.sbom);
+  const files = new Map<string, InventoryFile & { layerDigest?: string }>();
+
+  // Base layers: kept as they are, or re-compressed with force-compression.
+  for (const [i, layer] of (input.base?.manifest.layers ?? []).entries()) {
+    layers.push(await carryBaseLayer(layer, baseDiffIds[i]!, input.base!, ctx));
+    if (wantFiles) await listLayerFiles(input.base!.source, layer, env.codecs, files);
+  }
+
+  // New layers: encoded once, streamed into the target.
+  const newLayers: { diffId: string; createdBy?: string; comment?: string }[] = [];
+  for (const [i, layer] of input.layers.entries()) {
+    const id = `${platformName}#${i + 1}`;
+    env.onProgress?.({
+      type: "layer",
+      id,
+      platform: platformName,
+      description: layer.createdBy ?? `layer ${i + 1}`,
+    });
+    let entries = layer.entries();
+    if (output.rewriteTimestamp) {
+      entries = entries.pipeThrough(new ClampTimestampsStream(ctx.epoch!));
+    }
+    const inventory = wantFiles ? new FileInventoryStream(env.codecs) : undefined;
+    if (inventory) entries = entries.pipeThrough(inventory);
+    const encoding = encodeLayer(entries, {
+      compression: output.compression,
+      level: output.compressionLevel,
+      codecs: env.codecs,
+    });
+    const encoded = await streamInto(target, encoding.blob, encoding.result, id, env);
+    const annotations: Record<string, string> = { ...encoded.annotations };
+    if (output.rewriteTimestamp && oci) {
+      annotations["buildkit/rewritten-timestamp"] = String(ctx.epoch);
+    }
+    layers.push({
+      mediaType: layerMediaType(output.compression, oci),
+      digest: encoded.digest,
+      size: encoded.size,
+      ...(oci && Object.keys(annotations).length > 0 ? { annotations } : {}),
+    });
+    newLayers.push({ diffId: encoded.diffId, createdBy: layer.createdBy, comment: layer.comment });
+    for (const f of inventory?.files ?? []) {
+      files.set(f.path, { ...f, layerDigest: encoded.digest });
+    }
+    env.onProgress?.({
+      type: "layer-done",
+      id,
+      digest: encoded.digest,
+      size: encoded.size,
+      uncompressedSize: encoded.uncompressedSize,
+    });
+  }
+
+  const config: ImageConfig = buildConfig({
+    base: input.base?.config,
+    platform: input.platform,
+    overrides: ctx.spec.config ?? {},
+    layers: newLayers,
+    epoch: ctx.epoch,
+    now: env.now?.() ?? new Date(),
+  });
+  const configDoc = await encodeConfig(config, oci, env.codecs);
+  await ctx.memory.put(configDoc.bytes, configDoc.descriptor);
+  await target.putBlob(
+    new Blob([configDoc.bytes as Uint8Array<ArrayBuffer>]).stream(),
+    configDoc.descriptor,
+  );
+
+  const manifest = await buildManifest({
+    oci,
+    config: configDoc.descriptor,
+    layers,
+    annotations: ctx.manifestAnnotations,
+    codecs: env.codecs,
+  });
+  await ctx.memory.put(manifest.bytes, manifest.descriptor);
+  await target.putManifest(manifest.bytes, manifest.descriptor);
+  const built: ExportedManifest = {
+    platform: input.platform,
+    descriptor: { ...manifest.descriptor, platform: input.platform },
+    config: configDoc.descriptor,
+    layers,
+  };
+  return { built, files: [...files.values()] };
+}
+
+/** Copies or converts one base layer into the target; returns its new descriptor. */
+async function carryBaseLayer(
+  layer: Descriptor,
+  diffId: string,
+  base: BaseImage,
+  ctx: PlatformContext,
+): Promise<Descriptor> {
+  const { output, oci, target, env } = ctx;
+  const from = layerCompression(layer.mediaType);
+  const want: Compression = output.compression === "estargz" ? "gzip" : output.compression;
+  if (output.forceCompression && from !== want && output.compression !== "estargz") {
+    const encoding = recompressLayer(await base.source.fetch(layer), from, {
+      compression: output.compression,
+      level: output.compressionLevel,
+      codecs: env.codecs,
+    });
+    const encoded = await streamInto(target, encoding.blob, encoding.result, layer.digest, env);
+    if (encoded.diffId !== diffId) {
+      throw new Error(
+        `Base layer ${layer.digest} of ${base.name} decompresses to ${encoded.diffId}, but its config says ${diffId}`,
+      );
+    }
+    return {
+      mediaType: layerMediaType(output.compression, oci),
+      digest: encoded.digest,
+      size: encoded.size,
+    };
+  }
+  if (!(await target.hasBlob(layer.digest))) {
+    await target.putBlob(await base.source.fetch(layer), {
+      digest: layer.digest,
+      size: layer.size,
+    });
+  }
+  // Same bytes, the chosen family's media type (SPEC §3).
+  const converted: Descriptor = {
+    mediaType: layerMediaType(from, oci),
+    digest: layer.digest,
+    size: layer.size,
+  };
+  if (oci && layer.annotations) converted.annotations = layer.annotations;
+  if (layer.urls) converted.urls = layer.urls;
+  return converted;
+}
+
+/** Streams an encoded blob into the target with progress; resolves to its digests. */
+async function streamInto(
+  target: ContentSink,
+  blob: ReadableStream<Uint8Array>,
+  result: Promise<EncodedLayer>,
+  id: string,
+  env: ExportEnvironment,
+): Promise<EncodedLayer> {
+  let written = 0;
+  const counted = env.onProgress
+    ? blob.pipeThrough(
+      new CountStream({
+        onProgress: (bytes) => {
+          written = bytes;
+          env.onProgress!({ type: "layer-progress", id, read: 0, written });
+        },
+      }),
+    )
+    : blob;
+  const [, encoded] = await Promise.all([
+    target.putBlob(counted, result.then((r) => ({ digest: r.digest, size: r.size }))),
+    result,
+  ]);
+  return encoded;
+}
+
+interface DeliverContext {
+  env: ExportEnvironment;
+  target: ContentSink & ContentSource;
+  memory: MemoryContent;
+  note: (message: string) => void;
+  manifests: ExportedManifest[];
+}
+
+/** Names, pushes and writes the finished image; returns the names it was given. */
+async function deliver(
+  output: OutputSpec,
+  root: Descriptor,
+  pushRefs: Reference[],
+  ctx: DeliverContext,
+): Promise<string[]> {
+  const { env, target, memory } = ctx;
+  const source = memory.over(target);
+  const names = [...output.names];
+
+  if (output.type === "oci" || output.type === "docker") {
+    await env.writeArchive!(output, source, root, names);
+  }
+
+  // Push: all blobs, then manifests, then the root (by tag unless push-by-digest).
+  if (pushRefs.length > 0) {
+    const byRepository = new Map<string, { ref: Reference; tags: string[] }>();
+    for (const ref of pushRefs) {
+      const key = `${ref.registry}/${ref.repository}`;
+      const entry = byRepository.get(key) ?? { ref, tags: [] };
+      if (ref.tag && !output.pushByDigest) entry.tags.push(ref.tag);
+      byRepository.set(key, entry);
+    }
+    await Promise.all([...byRepository.values()].map(async ({ ref, tags }) => {
+      const repository = env.openRepository!(ref, { insecure: output.insecureRegistry });
+      await copyImage(source, root, repository, {
+        tags: output.pushByDigest ? [] : (tags.length > 0 ? tags : ["latest"]),
+        pushByDigest: output.pushByDigest,
+        onProgress: copyProgress(env, `${ref.registry}/${ref.repository}`),
+      });
+    }));
+  }
+
+  if (env.store && output.store && (output.type === "image" || output.type === "registry")) {
+    const storeNames = names.map((n) => formatStoreName(n));
+    if (output.nameCanonical) {
+      for (const n of names) {
+        const ref = parseReference(n);
+        storeNames.push(formatReference({ ...ref, tag: undefined, digest: root.digest }));
+      }
+    }
+    if (storeNames.length === 0 && output.danglingNamePrefix) {
+      storeNames.push(`${output.danglingNamePrefix}@${root.digest}`);
+    }
+    await env.store.setNames(root, storeNames);
+    if (output.unpack) {
+      if (!env.unpack) throw new TypeError("unpack=true is not available in this runtime");
+      await env.unpack(env.store, root, ctx.manifests[0]!.platform);
+    }
+  }
+  return names;
+}
+
+/** Turns copy events into progress events for `target`. */
+export function copyProgress(
+  env: { onProgress?: ProgressListener },
+  target: string,
+): ((event: CopyEvent) => void) | undefined {
+  const listener = env.onProgress;
+  if (!listener) return undefined;
+  return (e) =>
+    listener(
+      e.type === "blob"
+        ? {
+          type: "blob-done",
+          id: e.digest,
+          target,
+          digest: e.digest,
+          skipped: e.result !== "uploaded",
+        }
+        : { type: "manifest", target, digest: e.digest, tag: e.tag },
+    );
+}
+
+/** The name as stored: the full reference, `latest` added when untagged. */
+function formatStoreName(name: string): string {
+  const ref = parseReference(name);
+  return formatReference(
+    ref.tag === undefined && ref.digest === undefined ? { ...ref, tag: "latest" } : ref,
+  );
+}
+
+export type { ImageManifest };

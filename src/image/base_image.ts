@@ -1,0 +1,89 @@
+/**
+ * Base images: the manifest, config and layers an export builds on, chosen
+ * for one platform from whatever source holds them (store, OCI layout,
+ * registry).
+ *
+ * @example Pick the linux/arm64 manifest of a layout's index
+ * ```ts ignore
+ * import { selectPlatformImage } from "./base_image.ts";
+ * const base = await selectPlatformImage(layout, rootDescriptor, { os: "linux", architecture: "arm64" }, "oci-layout://./base");
+ * console.log(base.config.architecture);
+ * ```
+ * @module
+ */
+import type { ImageConfig } from "../types/config.ts";
+import type { ContentSource } from "../types/content.ts";
+import type { Descriptor, Platform } from "../types/descriptor.ts";
+import type { ImageIndex, ImageManifest } from "../types/manifest.ts";
+import { isIndexMediaType, isManifestMediaType } from "../types/media_types.ts";
+import { formatPlatform, samePlatform } from "../types/platform.ts";
+import { readJson } from "./read_json.ts";
+
+/** A base image resolved for one platform. */
+export interface BaseImage {
+  /** The reference the user gave, for messages and provenance. */
+  name: string;
+  /** Where its blobs come from. */
+  source: ContentSource;
+  /** Descriptor of the chosen platform manifest. */
+  descriptor: Descriptor;
+  /** The platform manifest. */
+  manifest: ImageManifest;
+  /** Its config. */
+  config: ImageConfig;
+}
+
+/**
+ * Resolves `root` (a manifest or an index) to the image for `platform`.
+ * A single manifest must match the platform too, as BuildKit requires.
+ */
+export async function selectPlatformImage(
+  source: ContentSource,
+  root: Descriptor,
+  platform: Platform,
+  name: string,
+): Promise<BaseImage> {
+  let descriptor = root;
+  if (isIndexMediaType(root.mediaType)) {
+    const index = await readJson<ImageIndex>(source, root);
+    const match = index.manifests.find((m) =>
+      m.platform !== undefined && isManifestMediaType(m.mediaType) &&
+      samePlatform(m.platform, platform)
+    );
+    if (!match) {
+      const offered = index.manifests.filter((m) => m.platform && m.platform.os !== "unknown")
+        .map((m) => formatPlatform(m.platform!));
+      throw new TypeError(
+        `Base image ${name} has no ${formatPlatform(platform)} manifest (it offers ${
+          offered.join(", ") || "none"
+        }): pick a platform it offers with --platform`,
+      );
+    }
+    descriptor = match;
+  } else if (!isManifestMediaType(root.mediaType)) {
+    throw new TypeError(
+      `Base image ${name} is a ${root.mediaType}, not an image manifest or index`,
+    );
+  }
+  const manifest = await readJson<ImageManifest>(source, descriptor);
+  const config = await readJson<ImageConfig>(source, manifest.config);
+  if (!isIndexMediaType(root.mediaType)) {
+    const own: Platform = { os: config.os, architecture: config.architecture };
+    if (config.variant) own.variant = config.variant;
+    if (!samePlatform(own, platform)) {
+      throw new TypeError(
+        `Base image ${name} is ${formatPlatform(own)}, not ${
+          formatPlatform(platform)
+        }: pass --platform ${formatPlatform(own)} or use a multi-platform base`,
+      );
+    }
+  }
+  if (config.rootfs?.diff_ids?.length !== manifest.layers.length) {
+    throw new TypeError(
+      `Base image ${name} is inconsistent: ${manifest.layers.length} layers but ${
+        config.rootfs?.diff_ids?.length ?? 0
+      } diff_ids in its config`,
+    );
+  }
+  return { name, source, descriptor, manifest, config };
+}

@@ -1,0 +1,68 @@
+/**
+ * Reads small JSON documents (manifests, indexes, configs) from a content
+ * source, verified and bounded in size so a hostile source cannot exhaust memory.
+ *
+ * @example
+ * ```ts
+ * import { readJson } from "./read_json.ts";
+ * const source = { fetch: () => Promise.resolve(new Blob(["{}"]).stream()) };
+ * const value = await readJson(source, {
+ *   mediaType: "application/vnd.oci.empty.v1+json",
+ *   digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+ *   size: 2,
+ * });
+ * console.log(value); // {}
+ * ```
+ * @module
+ */
+import type { ContentSource } from "../types/content.ts";
+import type { Descriptor } from "../types/descriptor.ts";
+
+/** Largest manifest or config we accept (the distribution registry's own limit is 4 MiB). */
+export const MAX_DOCUMENT_SIZE = 4 * 1024 * 1024;
+
+/** Reads the bytes of a small document. */
+export async function readDocumentBytes(
+  source: ContentSource,
+  descriptor: Descriptor,
+): Promise<Uint8Array> {
+  if (descriptor.size > MAX_DOCUMENT_SIZE) {
+    throw new RangeError(
+      `Refusing ${descriptor.mediaType} ${descriptor.digest}: ${descriptor.size} bytes is over the ${MAX_DOCUMENT_SIZE}-byte limit for manifests and configs`,
+    );
+  }
+  const stream = await source.fetch(descriptor);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    total += chunk.byteLength;
+    if (total > MAX_DOCUMENT_SIZE) {
+      throw new RangeError(
+        `Refusing ${descriptor.digest}: longer than the ${MAX_DOCUMENT_SIZE}-byte limit`,
+      );
+    }
+    chunks.push(chunk);
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
+/** Reads and parses a small JSON document. */
+export async function readJson<T = unknown>(
+  source: ContentSource,
+  descriptor: Descriptor,
+): Promise<T> {
+  const bytes = await readDocumentBytes(source, descriptor);
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes)) as T;
+  } catch (e) {
+    throw new SyntaxError(
+      `${descriptor.mediaType} ${descriptor.digest} is not valid JSON: ${(e as Error).message}`,
+    );
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Everything the export orchestrator needs, supplied by Deno: native codecs
+ * with worker threads, the store on disk, registry clients with the user's
+ * credentials and TLS settings, temporary layouts and archive writers.
+ *
+ * @example
+ * ```ts ignore
+ * import { createDenoEnvironment } from "./deno_environment.ts";
+ * const env = await createDenoEnvironment({ storePath: "/tmp/store" });
+ * try { console.log(await env.store!.images()); } finally { await env.close(); }
+ * ```
+ * @module
+ */
+import type { ExportEnvironment } from "../exporter/export_image.ts";
+import type { ProgressListener } from "../exporter/progress.ts";
+import type { Codecs } from "../types/codecs.ts";
+import type { Platform } from "../types/descriptor.ts";
+import { type Reference, registryHost } from "../types/reference.ts";
+import { OciLayout } from "../sinks/oci_layout.ts";
+import { RegistryRepository } from "../sinks/registry_repository.ts";
+import { RegistryClient } from "../registry/registry_client.ts";
+import type { CredentialStore } from "../registry/credentials.ts";
+import { createNativeCodecs } from "./native_codecs.ts";
+import { denoFileSystem } from "./deno_file_system.ts";
+import { defaultStorePath } from "./store_location.ts";
+import { dockerCredentials } from "./docker_credentials.ts";
+import { registryFetch } from "./registry_fetch.ts";
+import { writeArchive } from "./write_archive.ts";
+import { unpackImage } from "./unpack_image.ts";
+
+/** Options of {@link createDenoEnvironment}. */
+export interface DenoEnvironmentOptions {
+  /** Store folder; default `$OCISTREAM_STORE` or the user data folder. */
+  storePath?: string;
+  /** Open (and create) the store; false for exports that do not keep images. */
+  openStore?: boolean;
+  /** Compression workers (default: the number of cores). */
+  workers?: number;
+  /** Progress listener. */
+  onProgress?: ProgressListener;
+  /** Credentials; default the Docker/Podman config of the user. */
+  credentials?: CredentialStore;
+  /** A PEM file of CA certificates to trust for registries (`$OCISTREAM_REGISTRY_CA`). */
+  caFile?: string;
+}
+
+/** An export environment that must be closed (it owns workers and clients). */
+export interface DenoEnvironment extends ExportEnvironment {
+  /** The codecs in use. */
+  codecs: Codecs;
+  /** Opens a registry client for a host (cached per host and insecurity). */
+  registryClient(host: string, insecure: boolean): RegistryClient;
+  /** Releases what the environment holds. */
+  close(): Promise<void>;
+}
+
+/** The host's Linux platform, the default target. */
+export function hostPlatform(): Platform {
+  const arch = Deno.build.arch === "x86_64" ? "amd64" : "arm64";
+  return arch === "arm64"
+    ? { os: "linux", architecture: "arm64", variant: "v8" }
+    : { os: "linux", architecture: "amd64" };
+}
+
+/** Creates the Deno environment. */
+export async function createDenoEnvironment(
+  options: DenoEnvironmentOptions = {},
+): Promise<DenoEnvironment> {
+  const codecs = createNativeCodecs({ workers: options.workers });
+  const store = options.openStore === false
+    ? undefined
+    : await OciLayout.open(denoFileSystem, options.storePath ?? defaultStorePath(), codecs);
+  const credentials = options.credentials ?? dockerCredentials();
+  const caFile = options.caFile ?? Deno.env.get("OCISTREAM_REGISTRY_CA");
+  const clients = new Map<string, RegistryClient>();
+  const sha256 = () => codecs.sha256();
+
+  const registryClient = (host: string, insecure: boolean): RegistryClient => {
+    const key = `${host}|${insecure}`;
+    let client = clients.get(key);
+    if (!client) {
+      // The TLS setup is async (it reads the CA file); requests wait for it.
+      const ready = registryFetch({ caFile, insecure });
+      const fetchWithTls: typeof fetch = async (input, init) => (await ready)(input, init);
+      client = new RegistryClient(host, { insecure, credentials, fetch: fetchWithTls, sha256 });
+      clients.set(key, client);
+    }
+    return client;
+  };
+
+  return {
+    codecs,
+    store,
+    registryClient,
+    openRepository(ref: Reference, { insecure }) {
+      const client = registryClient(registryHost(ref), insecure);
+      return new RegistryRepository(client, ref.repository, {
+        onProgress: options.onProgress
+          ? (p) =>
+            options.onProgress!({
+              type: "blob-upload",
+              id: p.digest ?? "layer",
+              target: `${ref.registry}/${ref.repository}`,
+              digest: p.digest ?? "",
+              sent: p.sent,
+              total: p.total,
+            })
+          : undefined,
+      });
+    },
+    async makeTempLayout() {
+      const dir = await Deno.makeTempDir({ prefix: "ocistream-layout-" });
+      const layout = await OciLayout.open(denoFileSystem, dir, codecs);
+      return { layout, dispose: () => Deno.remove(dir, { recursive: true }) };
+    },
+    writeArchive: (output, source, root, names) =>
+      writeArchive(output, source, root, names, { codecs }),
+    unpack: (layout, root, platform) => unpackImage(layout, root, platform, { codecs }),
+    onProgress: options.onProgress,
+    close() {
+      // Compression workers stop by themselves when idle; nothing else is held.
+      return Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * Resolves `--from` for one platform: `scratch`, `oci-layout://PATH[:TAG|@DIGEST]`,
+ * or a registry reference (SPEC §4).
+ *
+ * @example
+ * ```ts ignore
+ * import { resolveBaseImage } from "./resolve_base_image.ts";
+ * const base = await resolveBaseImage("oci-layout:///tmp/base:1", { os: "linux", architecture: "amd64" }, env);
+ * ```
+ * @module
+ */
+import type { Platform } from "../types/descriptor.ts";
+import { formatReference, parseReference, registryHost } from "../types/reference.ts";
+import { type BaseImage, selectPlatformImage } from "../image/base_image.ts";
+import { OciLayout } from "../sinks/oci_layout.ts";
+import { RegistryRepository } from "../sinks/registry_repository.ts";
+import { denoFileSystem } from "./deno_file_system.ts";
+import type { DenoEnvironment } from "./deno_environment.ts";
+
+const LAYOUT_PREFIX = "oci-layout://";
+
+/** Resolves a base image reference for `platform`; undefined for `scratch`. */
+export async function resolveBaseImage(
+  ref: string,
+  platform: Platform,
+  env: DenoEnvironment,
+  options: { insecure?: boolean } = {},
+): Promise<BaseImage | undefined> {
+  if (ref === "scratch") return undefined;
+  if (ref.startsWith(LAYOUT_PREFIX)) return await resolveLayoutImage(ref, platform, env);
+  const parsed = parseReference(ref);
+  const client = env.registryClient(registryHost(parsed), options.insecure ?? false);
+  const repository = new RegistryRepository(client, parsed.repository);
+  const fetched = await repository.getManifest(parsed.digest ?? parsed.tag ?? "latest");
+  const root = {
+    mediaType: fetched.mediaType,
+    digest: fetched.digest,
+    size: fetched.bytes.byteLength,
+  };
+  return await selectPlatformImage(repository, root, platform, formatReference(parsed));
+}
+
+async function resolveLayoutImage(
+  ref: string,
+  platform: Platform,
+  env: DenoEnvironment,
+): Promise<BaseImage> {
+  const rest = ref.slice(LAYOUT_PREFIX.length);
+  // PATH[:TAG|@DIGEST]: the selector is after the last ':' or '@' that follows the last '/'.
+  const slash = rest.lastIndexOf("/");
+  const at = rest.indexOf("@", slash + 1);
+  const colon = rest.indexOf(":", slash + 1);
+  let path = rest;
+  let selector: string | undefined;
+  if (at >= 0) {
+    path = rest.slice(0, at);
+    selector = rest.slice(at + 1);
+  } else if (colon >= 0) {
+    path = rest.slice(0, colon);
+    selector = rest.slice(colon + 1);
+  }
+  const layout = await OciLayout.open(denoFileSystem, path, env.codecs, { create: false });
+  const images = await layout.images();
+  let root;
+  if (selector === undefined) {
+    if (images.length !== 1) {
+      throw new TypeError(
+        `OCI layout ${path} holds ${images.length} images: name one with ${LAYOUT_PREFIX}${path}:TAG or @DIGEST`,
+      );
+    }
+    root = images[0]!.descriptor;
+  } else {
+    root = images.find((i) =>
+      i.name === selector || i.descriptor.digest === selector ||
+      i.name?.endsWith(`:${selector}`)
+    )?.descriptor;
+  }
+  if (!root) {
+    throw new TypeError(
+      `OCI layout ${path} has no image "${selector}": run 'ocistream images --store ${path}'`,
+    );
+  }
+  return await selectPlatformImage(layout, root, platform, ref);
+}
