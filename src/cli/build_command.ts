@@ -1,0 +1,217 @@
+/**
+ * `ocistream build [CONTEXT]`: a folder becomes the new layer at `/`, on top
+ * of `--from`, exported to each `--output` (SPEC §10).
+ *
+ * @example
+ * ```ts ignore
+ * import { buildCommand } from "./build_command.ts";
+ * await buildCommand(["examples/hello", "--output", "type=image,name=example.com/hello:1"]);
+ * ```
+ * @module
+ */
+import { parseEpoch, parseFlags, single } from "./args.ts";
+import { UsageError } from "./errors.ts";
+import { createProgressRenderer, PROGRESS_MODES, type ProgressMode } from "./progress_renderer.ts";
+import { type OutputSpec, parseOutputSpec } from "../exporter/output_spec.ts";
+import { parseAnnotationFlag } from "../exporter/annotations.ts";
+import { exportImage, type PlatformInput } from "../exporter/export_image.ts";
+import type { ConfigOverrides } from "../image/config_builder.ts";
+import { parseEntrypointArg } from "../image/config_builder.ts";
+import { parsePlatform } from "../types/platform.ts";
+import type { Platform } from "../types/descriptor.ts";
+import { directoryEntries } from "../sources/directory_source.ts";
+import { denoFileSystem } from "../runtime/deno_file_system.ts";
+import { createDenoEnvironment, hostPlatform } from "../runtime/deno_environment.ts";
+import { resolveBaseImage } from "../runtime/resolve_base_image.ts";
+
+const HELP = `Usage: ocistream build [CONTEXT] [options]
+
+CONTEXT (default ".") is a folder; it becomes the new layer at /.
+
+Options:
+  --from REF              base image: scratch (default), a registry ref, or oci-layout://PATH[:TAG|@DIGEST]
+  --platform P[,P...]     target platforms (default: linux/<host arch>)
+  --entrypoint JSON|STR   entrypoint (JSON array, or a string run by /bin/sh -c)
+  --cmd JSON|STR          default command
+  --env K=V               environment variable (repeatable)
+  --workdir DIR           working directory
+  --user USER             user to run as
+  --label K=V             label (repeatable)
+  --expose PORT[/PROTO]   exposed port (repeatable)
+  --annotation SPEC       annotation, buildx style: [TYPE[,TYPE][[PLATFORM]]:]KEY=VALUE (repeatable)
+  --attest type=sbom|type=provenance   attach an attestation (repeatable)
+  --output SPEC           exporter, buildx syntax (repeatable; default type=image)
+  --store DIR             local store (default $OCISTREAM_STORE or the user data folder)
+  --source-date-epoch N   epoch for timestamps (default $SOURCE_DATE_EPOCH)
+  --progress MODE         auto|tty|plain|json|quiet (default auto)
+  --metadata-file FILE    write the export's metadata as JSON
+  --workers N             compression workers (default: number of cores)
+`;
+
+/** Runs `ocistream build`. */
+export async function buildCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, {
+    from: { type: "string" },
+    platform: { type: "string", multiple: true },
+    entrypoint: { type: "string" },
+    cmd: { type: "string" },
+    env: { type: "string", multiple: true },
+    workdir: { type: "string" },
+    user: { type: "string" },
+    label: { type: "string", multiple: true },
+    expose: { type: "string", multiple: true },
+    annotation: { type: "string", multiple: true },
+    attest: { type: "string", multiple: true },
+    output: { type: "string", short: "o", multiple: true },
+    store: { type: "string" },
+    "source-date-epoch": { type: "string" },
+    progress: { type: "string" },
+    "metadata-file": { type: "string" },
+    workers: { type: "string" },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length > 1) {
+    throw new UsageError(
+      `build takes one CONTEXT folder, got ${positionals.length}: ${positionals.join(" ")}`,
+    );
+  }
+
+  // Validate everything before any work or any write.
+  const outputs: OutputSpec[] = (values.output?.length ? values.output : ["type=image"]).map((o) =>
+    parseOutputSpec(o)
+  );
+  const platforms: Platform[] = (values.platform ?? []).flatMap((p) => p.split(","))
+    .filter((p) => p.trim() !== "").map((p) => parsePlatform(p));
+  if (platforms.length === 0) platforms.push(hostPlatform());
+  const annotations = (values.annotation ?? []).flatMap((a) => parseAnnotationFlag(a));
+  const attest = parseAttest(values.attest ?? []);
+  const progressMode = parseProgress(values.progress);
+  const epochText = values["source-date-epoch"] ?? Deno.env.get("SOURCE_DATE_EPOCH");
+  const sourceDateEpoch = epochText === undefined || epochText === "" ? undefined : parseEpoch(
+    epochText,
+    values["source-date-epoch"] ? "--source-date-epoch" : "SOURCE_DATE_EPOCH",
+  );
+  const config = configOverrides(values);
+  const workers = values.workers === undefined ? undefined : Number(values.workers);
+  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1 || workers > 256)) {
+    throw new UsageError(`--workers must be a whole number from 1 to 256, got "${values.workers}"`);
+  }
+  const context = positionals[0] ?? ".";
+  const info = await Deno.stat(context).catch(() => undefined);
+  if (!info) {
+    throw new TypeError(`Context folder ${context} does not exist: pass an existing folder`);
+  }
+  if (!info.isDirectory) {
+    throw new TypeError(`Context ${context} is not a folder: pass a folder to build`);
+  }
+  const metadataFile = single(values["metadata-file"], "metadata-file");
+
+  const renderer = createProgressRenderer(
+    progressMode,
+    (line) => console.error(line),
+    (text) => Deno.stderr.writeSync(new TextEncoder().encode(text)),
+  );
+  const needsStore = outputs.some((o) => o.store && (o.type === "image" || o.type === "registry"));
+  const env = await createDenoEnvironment({
+    storePath: values.store,
+    openStore: needsStore,
+    workers,
+    onProgress: renderer.listener,
+  });
+  try {
+    const inputs: PlatformInput[] = [];
+    for (const platform of platforms) {
+      const base = values.from && values.from !== "scratch"
+        ? await resolveBaseImage(values.from, platform, env)
+        : undefined;
+      inputs.push({
+        platform,
+        base,
+        layers: [{
+          entries: () => directoryEntries(denoFileSystem, context),
+          createdBy: `COPY ${context} / # buildkit`,
+        }],
+      });
+    }
+    const results = await exportImage(
+      {
+        platforms: inputs,
+        config,
+        annotations,
+        attest,
+        sourceDateEpoch,
+      },
+      outputs,
+      env,
+    );
+    renderer.close();
+    const last = results[results.length - 1]!;
+    if (metadataFile) {
+      const metadata: Record<string, unknown> = {
+        "containerimage.digest": last.digest,
+        "containerimage.descriptor": last.descriptor,
+        "containerimage.config.digest": last.configDigest,
+      };
+      if (last.names.length > 0) metadata["image.name"] = last.names.join(",");
+      await Deno.writeTextFile(metadataFile, JSON.stringify(metadata, null, 2) + "\n");
+    }
+    return 0;
+  } finally {
+    renderer.close();
+    await env.close();
+  }
+}
+
+function parseProgress(text: string | undefined): Exclude<ProgressMode, "auto"> {
+  const mode = (text ?? "auto") as ProgressMode;
+  if (!PROGRESS_MODES.includes(mode)) {
+    throw new UsageError(`--progress must be one of ${PROGRESS_MODES.join(", ")}, got "${text}"`);
+  }
+  if (mode !== "auto") return mode;
+  return Deno.stderr.isTerminal() && !Deno.env.get("CI") ? "tty" : "plain";
+}
+
+function parseAttest(specs: string[]): { sbom?: boolean; provenance?: boolean } {
+  const attest: { sbom?: boolean; provenance?: boolean } = {};
+  for (const spec of specs) {
+    const fields = Object.fromEntries(
+      spec.split(",").map((f) => {
+        const eq = f.indexOf("=");
+        return eq < 0 ? [f, "true"] : [f.slice(0, eq), f.slice(eq + 1)];
+      }),
+    );
+    if (fields.type === "sbom") attest.sbom = fields.disabled !== "true";
+    else if (fields.type === "provenance") attest.provenance = fields.disabled !== "true";
+    else {
+      throw new UsageError(
+        `Unknown attestation "${spec}": use --attest type=sbom or --attest type=provenance`,
+      );
+    }
+  }
+  return attest;
+}
+
+function keyValue(text: string, flag: string): [string, string] {
+  const eq = text.indexOf("=");
+  if (eq <= 0) throw new UsageError(`--${flag} takes KEY=VALUE, got "${text}"`);
+  return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
+function configOverrides(values: Record<string, unknown>): ConfigOverrides {
+  const c: ConfigOverrides = {};
+  if (typeof values.entrypoint === "string") c.entrypoint = parseEntrypointArg(values.entrypoint);
+  if (typeof values.cmd === "string") c.cmd = parseEntrypointArg(values.cmd);
+  if (Array.isArray(values.env)) {
+    c.env = (values.env as string[]).map((e) => keyValue(e, "env").join("="));
+  }
+  if (typeof values.workdir === "string") c.workdir = values.workdir;
+  if (typeof values.user === "string") c.user = values.user;
+  if (Array.isArray(values.label)) {
+    c.labels = Object.fromEntries((values.label as string[]).map((l) => keyValue(l, "label")));
+  }
+  if (Array.isArray(values.expose)) c.exposedPorts = values.expose as string[];
+  return c;
+}

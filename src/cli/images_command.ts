@@ -1,0 +1,48 @@
+/**
+ * `ocistream images`: lists the store's names with digest, type and size.
+ *
+ * @example
+ * ```ts ignore
+ * import { imagesCommand } from "./images_command.ts";
+ * await imagesCommand(["--store", "/tmp/store"]);
+ * ```
+ * @module
+ */
+import { parseFlags } from "./args.ts";
+import { OciLayout } from "../sinks/oci_layout.ts";
+import { denoFileSystem } from "../runtime/deno_file_system.ts";
+import { nativeCodecs } from "../runtime/native_codecs.ts";
+import { defaultStorePath } from "../runtime/store_location.ts";
+import { isIndexMediaType } from "../types/media_types.ts";
+
+const HELP = `Usage: ocistream images [--store DIR] [--json]
+
+Lists the images in the store: name, digest, kind (image or index).`;
+
+/** Runs `ocistream images`. */
+export async function imagesCommand(args: string[]): Promise<number> {
+  const { values } = parseFlags(args, { store: { type: "string" }, json: { type: "boolean" } });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const path = values.store ?? defaultStorePath();
+  const layout = await OciLayout.open(denoFileSystem, path, nativeCodecs, { create: false })
+    .catch(() => undefined);
+  const images = layout ? await layout.images() : [];
+  if (values.json) {
+    console.log(JSON.stringify(images.map((i) => ({ name: i.name ?? null, ...i.descriptor }))));
+    return 0;
+  }
+  const rows = images.map((i) => [
+    i.name ?? "<none>",
+    i.descriptor.digest,
+    isIndexMediaType(i.descriptor.mediaType) ? "index" : "image",
+  ]);
+  const widths = [4, 6].map((w, c) => Math.max(w, ...rows.map((r) => r[c]!.length)));
+  console.log(`${"NAME".padEnd(widths[0]!)}  ${"DIGEST".padEnd(widths[1]!)}  KIND`);
+  for (const r of rows) {
+    console.log(`${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padEnd(widths[1]!)}  ${r[2]}`);
+  }
+  return 0;
+}

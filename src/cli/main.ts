@@ -1,0 +1,97 @@
+/**
+ * The `ocistream` command line (SPEC §10).
+ *
+ * ```sh
+ * deno run -A jsr:@ocistream/ocistream/cli build ./site --output type=image,name=example.com/site:1
+ * ```
+ *
+ * @example Run the CLI from a script
+ * ```ts ignore
+ * import { main } from "./main.ts";
+ * Deno.exit(await main(["images"]));
+ * ```
+ * @module
+ */
+import { UsageError } from "./errors.ts";
+import { buildCommand } from "./build_command.ts";
+import { imagesCommand } from "./images_command.ts";
+import { inspectCommand } from "./inspect_command.ts";
+import { pushCommand } from "./push_command.ts";
+import { unpackCommand } from "./unpack_command.ts";
+import { rmCommand } from "./rm_command.ts";
+import { pruneCommand } from "./prune_command.ts";
+import { verifyCommand } from "./verify_command.ts";
+import { redactSecrets } from "../registry/redact.ts";
+
+const USAGE = `ocistream: export container images like BuildKit's image and registry exporters
+
+Usage:
+  ocistream build [CONTEXT] [options]   build CONTEXT (a folder) into an image and export it
+  ocistream push SRC NAME               copy an image from the store or a layout to a registry
+  ocistream inspect REF                 print an image's manifest or index (--config for its config)
+  ocistream unpack REF DIR              unpack an image's rootfs into DIR
+  ocistream images                      list the images in the store
+  ocistream rm NAME...                  remove names from the store
+  ocistream prune                       delete blobs no name reaches
+  ocistream verify                      check every blob and reference in the store
+
+Run 'ocistream COMMAND --help' for a command's options.
+`;
+
+/** A command: takes its arguments, returns an exit code. */
+export type Command = (args: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  build: buildCommand,
+  push: pushCommand,
+  inspect: inspectCommand,
+  unpack: unpackCommand,
+  images: imagesCommand,
+  rm: rmCommand,
+  prune: pruneCommand,
+  verify: verifyCommand,
+};
+
+/** Runs the CLI with `args`; returns the exit code (0 ok, 1 user error, 2 usage error). */
+export async function main(args: string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    console.log(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === "--version" || name === "version") {
+    console.log("ocistream 0.1.0");
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`error: unknown command "${name}": run 'ocistream --help' for the list`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (e) {
+    const message = redactSecrets(describe(e));
+    console.error(`error: ${message}`);
+    if (Deno.env.get("OCISTREAM_DEBUG") && e instanceof Error && e.stack) {
+      console.error(redactSecrets(e.stack));
+    }
+    return e instanceof UsageError ? 2 : 1;
+  }
+}
+
+/** A one-line description of an error, with its causes. */
+function describe(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  let text = e.message;
+  let cause = e.cause;
+  while (cause instanceof Error && !text.includes(cause.message)) {
+    text += `: ${cause.message}`;
+    cause = cause.cause;
+  }
+  return text.replace(/\s*\n\s*/g, " ");
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
