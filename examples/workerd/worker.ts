@@ -101,6 +101,11 @@ async function readTar(request: Request, url: URL): Promise<PushRequest> {
   const files: MemoryFile[] = [];
   let total = 0;
   for await (const entry of request.body.pipeThrough(new UntarStream())) {
+    if (/^[./]*$/.test(entry.path)) {
+      // The root folder itself (`./` from `tar -C site .`): the layer root is implied.
+      await entry.body.cancel();
+      continue;
+    }
     if (entry.type === "file") {
       const bytes = new Uint8Array(await new Response(entry.body).arrayBuffer());
       total += bytes.byteLength;
