@@ -21,6 +21,7 @@ import type { BlobId, ContentSink, ContentSource } from "../types/content.ts";
 import type { Descriptor } from "../types/descriptor.ts";
 import { isIndexMediaType } from "../types/media_types.ts";
 import { isValidTag } from "../types/reference.ts";
+import { readDocumentBytes } from "./read_json.ts";
 
 /** A sink that can re-read a blob to restart a failed upload, and mount it (registries). */
 export interface ReopenableSink extends ContentSink {
@@ -61,39 +62,6 @@ export interface CopyImageResult {
   manifests: string[];
 }
 
-/** Largest manifest or index accepted in memory (the distribution registry's own limit). */
-const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
-
-/** Reads a manifest or index whole; its size must match the descriptor. */
-async function readDocument(source: ContentSource, descriptor: Descriptor): Promise<Uint8Array> {
-  if (descriptor.size > MAX_MANIFEST_SIZE) {
-    throw new RangeError(
-      `Cannot copy ${descriptor.digest}: it is ${descriptor.size} bytes, more than the ${MAX_MANIFEST_SIZE}-byte limit for manifests`,
-    );
-  }
-  const reader = (await source.fetch(descriptor)).getReader();
-  const out = new Uint8Array(descriptor.size);
-  let n = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (n + value.byteLength > out.byteLength) {
-      await reader.cancel();
-      throw new RangeError(
-        `Cannot copy ${descriptor.digest}: it is larger than the ${descriptor.size} bytes its descriptor says`,
-      );
-    }
-    out.set(value, n);
-    n += value.byteLength;
-  }
-  if (n !== descriptor.size) {
-    throw new RangeError(
-      `Cannot copy ${descriptor.digest}: got ${n} bytes, its descriptor says ${descriptor.size}`,
-    );
-  }
-  return out;
-}
-
 interface Node {
   descriptor: Descriptor;
   bytes: Uint8Array;
@@ -131,7 +99,7 @@ export async function copyImage(
   const walk = async (d: Descriptor): Promise<void> => {
     if (seen.has(d.digest)) return;
     seen.add(d.digest);
-    const bytes = await readDocument(source, d);
+    const bytes = await readDocumentBytes(source, d);
     let doc: {
       manifests?: Descriptor[];
       config?: Descriptor;

@@ -21,7 +21,7 @@ import type { Descriptor } from "../types/descriptor.ts";
 /** Largest manifest or config we accept (the distribution registry's own limit is 4 MiB). */
 export const MAX_DOCUMENT_SIZE = 4 * 1024 * 1024;
 
-/** Reads the bytes of a small document. */
+/** Reads the bytes of a small document; its size must be what the descriptor says. */
 export async function readDocumentBytes(
   source: ContentSource,
   descriptor: Descriptor,
@@ -31,23 +31,25 @@ export async function readDocumentBytes(
       `Refusing ${descriptor.mediaType} ${descriptor.digest}: ${descriptor.size} bytes is over the ${MAX_DOCUMENT_SIZE}-byte limit for manifests and configs`,
     );
   }
-  const stream = await source.fetch(descriptor);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    total += chunk.byteLength;
-    if (total > MAX_DOCUMENT_SIZE) {
+  const reader = (await source.fetch(descriptor)).getReader();
+  const out = new Uint8Array(descriptor.size);
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (n + value.byteLength > out.byteLength) {
+      await reader.cancel();
       throw new RangeError(
-        `Refusing ${descriptor.digest}: longer than the ${MAX_DOCUMENT_SIZE}-byte limit`,
+        `Refusing ${descriptor.digest}: it is longer than the ${descriptor.size} bytes its descriptor says`,
       );
     }
-    chunks.push(chunk);
+    out.set(value, n);
+    n += value.byteLength;
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
+  if (n !== descriptor.size) {
+    throw new RangeError(
+      `Refusing ${descriptor.digest}: got ${n} bytes, its descriptor says ${descriptor.size}`,
+    );
   }
   return out;
 }

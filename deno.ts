@@ -1,0 +1,32 @@
+/**
+ * Deno's side of ocistream: the file system, native codecs with worker
+ * threads, the local store location, Docker/Podman credentials, TLS options
+ * for registries, archives on disk and unpacking — everything the portable
+ * core (`@ocistream/ocistream`) asks a runtime for.
+ *
+ * @example Export a folder into the local store
+ * ```ts ignore
+ * import { exportImage, parseOutputSpec } from "@ocistream/ocistream";
+ * import { createDenoEnvironment, denoFileSystem, directoryEntries } from "@ocistream/ocistream/deno";
+ * const env = await createDenoEnvironment({ storePath: "./store" });
+ * const [result] = await exportImage({
+ *   platforms: [{ platform: { os: "linux", architecture: "amd64" },
+ *     layers: [{ entries: () => directoryEntries(denoFileSystem, "./site") }] }],
+ * }, [parseOutputSpec("type=image,name=example.com/site:1")], env);
+ * console.log(result!.digest);
+ * await env.close();
+ * ```
+ *
+ * @module
+ */
+export * from "./src/runtime/deno_environment.ts";
+export * from "./src/runtime/deno_file_system.ts";
+export * from "./src/runtime/native_codecs.ts";
+export * from "./src/runtime/parallel_compress.ts";
+export * from "./src/runtime/store_location.ts";
+export * from "./src/runtime/docker_credentials.ts";
+export * from "./src/runtime/registry_fetch.ts";
+export * from "./src/runtime/resolve_base_image.ts";
+export * from "./src/runtime/write_archive.ts";
+export * from "./src/runtime/unpack_image.ts";
+export { directoryEntries, type DirectorySourceOptions } from "./src/sources/directory_source.ts";
