@@ -144,6 +144,18 @@ function splitUstarPath(name: string): [string, string] | undefined {
   return [name.slice(0, i), name.slice(i + 1)];
 }
 
+/** Go's `path.Join`: joins the non-empty parts with `/` and cleans the result (`path.Clean`). */
+function joinClean(...parts: string[]): string {
+  const joined = parts.filter((p) => p !== "").join("/");
+  const out: string[] = [];
+  for (const seg of joined.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === ".." && out.length > 0 && out[out.length - 1] !== "..") out.pop();
+    else out.push(seg);
+  }
+  return out.join("/") || ".";
+}
+
 /** Formats a time in seconds as a PAX decimal (`1700000000.5`), at most 9 fractional digits. */
 function formatPaxTime(t: number): string {
   if (Number.isInteger(t)) return String(t);
@@ -222,6 +234,7 @@ function ustarBlock(fields: {
   gname: string;
   devMajor: number;
   devMinor: number;
+  noDevice?: boolean;
 }): Uint8Array {
   const block = new Uint8Array(TAR_BLOCK_SIZE);
   writeString(block, 0, 100, fields.name);
@@ -236,8 +249,10 @@ function ustarBlock(fields: {
   writeString(block, 263, 2, "00");
   writeString(block, 265, 32, fields.uname);
   writeString(block, 297, 32, fields.gname);
-  writeNumeric(block, 329, 8, fields.devMajor, MAX_OCTAL_7);
-  writeNumeric(block, 337, 8, fields.devMinor, MAX_OCTAL_7);
+  if (!fields.noDevice) {
+    writeNumeric(block, 329, 8, fields.devMajor, MAX_OCTAL_7);
+    writeNumeric(block, 337, 8, fields.devMinor, MAX_OCTAL_7);
+  }
   writeString(block, 345, 155, fields.prefix);
   finishBlock(block);
   return block;
@@ -368,11 +383,12 @@ export function encodeTarHeader(entry: TarEntry): Uint8Array {
   const keys = [...pax.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const records = keys.map((k) => paxRecord(k, pax.get(k)!));
   const dataSize = records.reduce((n, r) => n + r.length, 0);
-  // Go names the extended header "<dir>/PaxHeaders.0/<base>", ASCII, at most 100 bytes.
-  const trimmed = name.endsWith("/") ? name.slice(0, -1) : name;
-  const slash = trimmed.lastIndexOf("/");
+  // Go: `dir, file := path.Split(name); path.Join(dir, "PaxHeaders.0", file)` on the name
+  // as written (folder `usr/` → `usr/PaxHeaders.0`, `a/b` → `a/PaxHeaders.0/b`), then ASCII,
+  // at most 100 bytes, trailing slashes trimmed (writeRawFile).
+  const slash = name.lastIndexOf("/");
   const paxName = toAscii(
-    `${trimmed.slice(0, slash + 1)}PaxHeaders.0/${trimmed.slice(slash + 1)}`,
+    joinClean(name.slice(0, slash + 1), "PaxHeaders.0", name.slice(slash + 1)),
   ).slice(0, 100).replace(/\/+$/, "");
   const xBlock = ustarBlock({
     name: paxName,
@@ -388,6 +404,8 @@ export function encodeTarHeader(entry: TarEntry): Uint8Array {
     gname: "",
     devMajor: 0,
     devMinor: 0,
+    // Go's writeRawFile never formats the device fields of an `x` block: they stay NUL.
+    noDevice: true,
   });
   const out = new Uint8Array(
     TAR_BLOCK_SIZE + dataSize + tarPadding(dataSize).length + TAR_BLOCK_SIZE,

@@ -355,17 +355,10 @@ async function compareWithReference(
     const ourBody = ourTar.subarray(0, ourTar.length - tail(a.text));
     const refBody = refTar.subarray(0, refTar.length - tail(b.text));
     assert.equal(ourBody.length, refBody.length);
-    // KNOWN DIFFERENCE (tar_header.ts, not this stage): PAX `x` header blocks differ from Go's
-    // (Go names a folder's `usr/PaxHeaders.0` and leaves the x block's device fields NUL), so
-    // those blocks are skipped here; their records and every other block must match.
-    const skipped: number[] = [];
+    // Every block, PAX `x` headers included (named and formatted like Go's archive/tar).
     for (let at = 0; at < ourBody.length; at += 512) {
       const x = ourBody.subarray(at, at + 512);
       const y = refBody.subarray(at, at + 512);
-      if (x[156] === 0x78 && y[156] === 0x78 && x[257] === 0x75 && y[257] === 0x75) {
-        skipped.push(at);
-        continue;
-      }
       if (!x.every((v, i) => v === y[i])) {
         assert.fail(`uncompressed streams differ in the block at ${at}`);
       }
