@@ -112,6 +112,10 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
   #tail: Uint8Array | undefined;
   #queue: Pending[] = [];
   #pool: CompressPool | undefined;
+  #spare: Uint8Array[] = []; // input blocks back from workers, reused to avoid churn
+  #recycle = (input: Uint8Array) => {
+    if (input.byteLength === this.#blockSize && this.#spare.length < 4) this.#spare.push(input);
+  };
 
   constructor(algorithm: StreamCompression, level: number, workers: number, blockSize: number) {
     this.#algorithm = algorithm;
@@ -138,7 +142,8 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
       offset += n;
       if (this.#fill === this.#blockSize) {
         const block = this.#block;
-        this.#block = new Uint8Array(this.#blockSize); // the full one is transferred away
+        // The full one is transferred to a worker.
+        this.#block = this.#spare.pop() ?? new Uint8Array(this.#blockSize);
         this.#fill = 0;
         this.#dispatch(block, false);
         await this.#drain(controller, this.#maxInFlight - 1);
@@ -165,6 +170,7 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
   cancel(): void {
     this.#queue = []; // workers finish their blocks; the output is dropped
     this.#block = new Uint8Array(0);
+    this.#spare = [];
   }
 
   #dispatch(input: Uint8Array, last: boolean): void {
@@ -179,7 +185,7 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
     const first = this.#blocks++ === 0;
     if (this.#workers > 0 && !(first && last)) {
       this.#pool ??= CompressPool.shared(this.#workers);
-      const promise = this.#pool.run(task);
+      const promise = this.#pool.run(task, this.#recycle);
       const pending: Pending = { promise };
       promise.then((output) => pending.output = output, () => {});
       this.#queue.push(pending);

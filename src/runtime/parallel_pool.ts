@@ -22,6 +22,7 @@ import type { CompressTask } from "./workers/_compress_block.ts";
 interface Job {
   resolve(output: Uint8Array): void;
   reject(error: Error): void;
+  recycle?: (input: Uint8Array) => void;
 }
 
 interface PoolWorker {
@@ -80,14 +81,17 @@ export class CompressPool {
     this.size = size;
   }
 
-  /** Compresses one block on the least busy worker; `task.input`'s buffer is transferred. */
-  run(task: CompressTask): Promise<Uint8Array> {
+  /**
+   * Compresses one block on the least busy worker. `task.input`'s buffer is
+   * transferred; when done it is handed to `recycle` for reuse.
+   */
+  run(task: CompressTask, recycle?: (input: Uint8Array) => void): Promise<Uint8Array> {
     if (this.#workers.length < this.size) this.#spawn();
     let worker = this.#workers[0];
     for (const w of this.#workers) if (w.jobs.size < worker.jobs.size) worker = w;
     const id = this.#nextId++;
     const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>();
-    worker.jobs.set(id, { resolve, reject });
+    worker.jobs.set(id, { resolve, reject, recycle });
     this.#busy++;
     if (this.#idleTimer !== undefined) {
       clearTimeout(this.#idleTimer);
@@ -133,12 +137,13 @@ export class CompressPool {
     const thread = new Worker(WORKER_URL, { type: "module" });
     const worker: PoolWorker = { thread, jobs: new Map() };
     thread.onmessage = (
-      event: MessageEvent<{ id: number; output?: Uint8Array; error?: string }>,
+      event: MessageEvent<{ id: number; output?: Uint8Array; input?: Uint8Array; error?: string }>,
     ) => {
       const message = event.data;
       const job = worker.jobs.get(message.id);
       if (!job) return;
       worker.jobs.delete(message.id);
+      if (message.input) job.recycle?.(message.input);
       if (message.output) job.resolve(message.output);
       else job.reject(new Error(`Compression worker failed: ${message.error}`));
     };

@@ -156,3 +156,48 @@ export async function streamDigest(
   );
   return { hex: hash.digest("hex"), size };
 }
+
+/** Splits `bytes` into a stream of chunks of `size` (the last may be shorter). */
+export function chunked(bytes: Uint8Array, size: number): ReadableStream<Uint8Array> {
+  let offset = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (offset >= bytes.byteLength) return controller.close();
+      // A copy, so a stage that keeps a chunk cannot see it change.
+      controller.enqueue(bytes.slice(offset, offset + size));
+      offset += size;
+    },
+  });
+}
+
+/** Compresses `bytes` with `codecs`, fed in `chunkSize` chunks. */
+export function compressWith(
+  codecs: import("../../src/types/codecs.ts").Codecs,
+  algorithm: "gzip" | "zstd",
+  level: number,
+  bytes: Uint8Array,
+  chunkSize = 64 * 1024,
+): Promise<Uint8Array> {
+  return collect(chunked(bytes, chunkSize).pipeThrough(codecs.compress(algorithm, level)));
+}
+
+/** Decompresses `bytes` with `codecs`, fed in `chunkSize` chunks. */
+export function decompressWith(
+  codecs: import("../../src/types/codecs.ts").Codecs,
+  algorithm: "gzip" | "zstd",
+  bytes: Uint8Array,
+  chunkSize = 64 * 1024,
+): Promise<Uint8Array> {
+  return collect(chunked(bytes, chunkSize).pipeThrough(codecs.decompress(algorithm)));
+}
+
+/** Concatenates byte arrays. */
+export function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.byteLength;
+  }
+  return out;
+}

@@ -2,8 +2,9 @@
  * The worker behind `CompressPool`: compresses blocks it is sent and posts
  * the bytes back (transferred, not copied).
  *
- * Messages in: `{ id, task: CompressTask }`; out: `{ id, output: Uint8Array }`
- * or `{ id, error: string }`.
+ * Messages in: `{ id, task: CompressTask }`; out: `{ id, output, input }`
+ * (the input block comes back for reuse, so buffers are not churned) or
+ * `{ id, error: string }`.
  *
  * @example
  * ```ts
@@ -32,7 +33,12 @@ port.onmessage = (event) => {
     if (output.byteOffset !== 0 || output.byteLength !== output.buffer.byteLength) {
       output = output.slice();
     }
-    port.postMessage({ id: message.id, output }, [output.buffer as ArrayBuffer]);
+    const input = message.task.input;
+    const transfer = [output.buffer as ArrayBuffer];
+    if (input.byteOffset === 0 && input.byteLength === input.buffer.byteLength) {
+      transfer.push(input.buffer as ArrayBuffer);
+    }
+    port.postMessage({ id: message.id, output, input }, transfer);
   } catch (error) {
     port.postMessage({ id: message.id, error: (error as Error)?.message ?? String(error) });
   }
