@@ -97,7 +97,15 @@ export async function walkImage(
   return out;
 }
 
-/** The kind of a descriptor judged by its media type alone. */
+/**
+ * The kind of a descriptor judged by its media type alone.
+ *
+ * @example
+ * ```ts
+ * import { kindOf } from "./walk_image.ts";
+ * console.log(kindOf({ mediaType: "application/vnd.oci.image.index.v1+json", digest: "sha256:00", size: 1 })); // index
+ * ```
+ */
 export function kindOf(descriptor: Descriptor): ImageNodeKind {
   if (isIndexMediaType(descriptor.mediaType)) return "index";
   if (isManifestMediaType(descriptor.mediaType)) return "manifest";

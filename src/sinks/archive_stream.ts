@@ -192,12 +192,30 @@ export function archiveIndex(root: Descriptor, names: Reference[]): ImageIndex {
   return { schemaVersion: 2, mediaType: OCI_INDEX, manifests };
 }
 
-/** The `org.opencontainers.image.ref.name` containerd derives from a full name: `tag[@digest]`. */
+/**
+ * The `org.opencontainers.image.ref.name` containerd derives from a full name: `tag[@digest]`.
+ *
+ * @example
+ * ```ts
+ * import { ociReferenceName } from "./archive_stream.ts";
+ * import { parseReference } from "../types/reference.ts";
+ * console.log(ociReferenceName(parseReference("example.com/app:1"))); // 1
+ * ```
+ */
 export function ociReferenceName(ref: Reference): string {
   return `${ref.tag ?? ""}${ref.digest ? `@${ref.digest}` : ""}`;
 }
 
-/** The name `docker load` shows: `app:1` for `docker.io/library/app:1`. */
+/**
+ * The name `docker load` shows: `app:1` for `docker.io/library/app:1`.
+ *
+ * @example
+ * ```ts
+ * import { familiarName } from "./archive_stream.ts";
+ * import { parseReference } from "../types/reference.ts";
+ * console.log(familiarName(parseReference("docker.io/library/app:1"))); // app:1
+ * ```
+ */
 export function familiarName(ref: Reference): string {
   let repo = `${ref.registry}/${ref.repository}`;
   if (ref.registry === "docker.io") {
