@@ -17,7 +17,7 @@ import { parseAnnotationFlag } from "../exporter/annotations.ts";
 import { exportImage, type PlatformInput } from "../exporter/export_image.ts";
 import type { ConfigOverrides } from "../image/config_builder.ts";
 import { parseEntrypointArg } from "../image/config_builder.ts";
-import { parsePlatform } from "../types/platform.ts";
+import { formatPlatform, parsePlatform, samePlatform } from "../types/platform.ts";
 import type { Platform } from "../types/descriptor.ts";
 import { directoryEntries } from "../sources/directory_source.ts";
 import { denoFileSystem } from "../runtime/deno_file_system.ts";
@@ -31,6 +31,8 @@ CONTEXT (default ".") is a folder; it becomes the new layer at /.
 Options:
   --from REF              base image: scratch (default), a registry ref, or oci-layout://PATH[:TAG|@DIGEST]
   --platform P[,P...]     target platforms (default: linux/<host arch>)
+  --platform-context P=DIR  for platform P, the new layer comes from DIR instead of CONTEXT
+                          (repeatable; e.g. prebuilt binaries per architecture)
   --entrypoint JSON|STR   entrypoint (JSON array, or a string run by /bin/sh -c)
   --cmd JSON|STR          default command
   --env K=V               environment variable (repeatable)
@@ -53,6 +55,7 @@ export async function buildCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
     from: { type: "string" },
     platform: { type: "string", multiple: true },
+    "platform-context": { type: "string", multiple: true },
     entrypoint: { type: "string" },
     cmd: { type: "string" },
     env: { type: "string", multiple: true },
@@ -100,12 +103,19 @@ export async function buildCommand(args: string[]): Promise<number> {
     throw new UsageError(`--workers must be a whole number from 1 to 256, got "${values.workers}"`);
   }
   const context = positionals[0] ?? ".";
-  const info = await Deno.stat(context).catch(() => undefined);
-  if (!info) {
-    throw new TypeError(`Context folder ${context} does not exist: pass an existing folder`);
-  }
-  if (!info.isDirectory) {
-    throw new TypeError(`Context ${context} is not a folder: pass a folder to build`);
+  // --platform-context P=DIR: per-platform content (issue 5), checked before any work.
+  const platformContexts = parsePlatformContexts(values["platform-context"] ?? [], platforms);
+  const contexts = new Set([...platformContexts.values()]);
+  // CONTEXT is needed only when some platform has no folder of its own.
+  if (platforms.some((p) => !platformContexts.has(formatPlatform(p)))) contexts.add(context);
+  for (const dir of contexts) {
+    const info = await Deno.stat(dir).catch(() => undefined);
+    if (!info) {
+      throw new TypeError(`Context folder ${dir} does not exist: pass an existing folder`);
+    }
+    if (!info.isDirectory) {
+      throw new TypeError(`Context ${dir} is not a folder: pass a folder to build`);
+    }
   }
   const metadataFile = single(values["metadata-file"], "metadata-file");
 
@@ -124,6 +134,7 @@ export async function buildCommand(args: string[]): Promise<number> {
   try {
     const inputs: PlatformInput[] = [];
     for (const platform of platforms) {
+      const dir = platformContexts.get(formatPlatform(platform)) ?? context;
       const base = values.from && values.from !== "scratch"
         ? await resolveBaseImage(values.from, platform, env)
         : undefined;
@@ -131,8 +142,10 @@ export async function buildCommand(args: string[]): Promise<number> {
         platform,
         base,
         layers: [{
-          entries: () => directoryEntries(denoFileSystem, context),
-          createdBy: `COPY ${context} / # buildkit`,
+          entries: () => directoryEntries(denoFileSystem, dir),
+          // Not the folder's path: history must not depend on where the tree sits (SPEC §5),
+          // as BuildKit records the Dockerfile line `COPY . /`, not the context path.
+          createdBy: "COPY . / # buildkit",
         }],
       });
     }
@@ -163,6 +176,36 @@ export async function buildCommand(args: string[]): Promise<number> {
     renderer.close();
     await env.close();
   }
+}
+
+/**
+ * `--platform-context P=DIR` values, keyed by `formatPlatform` of the matching
+ * platform being built; a platform not being built or given twice is a usage error.
+ */
+function parsePlatformContexts(specs: string[], platforms: Platform[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const spec of specs) {
+    const eq = spec.indexOf("=");
+    if (eq <= 0 || eq === spec.length - 1) {
+      throw new UsageError(
+        `--platform-context takes PLATFORM=DIR, got "${spec}", e.g. linux/arm64=./dist/arm64`,
+      );
+    }
+    const platform = parsePlatform(spec.slice(0, eq));
+    const match = platforms.find((p) => samePlatform(p, platform));
+    if (!match) {
+      throw new TypeError(
+        `--platform-context ${spec} names ${formatPlatform(platform)}, which is not being built ` +
+          `(building ${platforms.map(formatPlatform).join(", ")}): add it to --platform or drop it`,
+      );
+    }
+    const key = formatPlatform(match);
+    if (out.has(key)) {
+      throw new UsageError(`--platform-context is given twice for ${key}: keep one`);
+    }
+    out.set(key, spec.slice(eq + 1));
+  }
+  return out;
 }
 
 function parseProgress(text: string | undefined): Exclude<ProgressMode, "auto"> {
