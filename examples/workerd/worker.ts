@@ -7,9 +7,11 @@
  * - `application/json`: `{ "image": "host/repo:tag", "files": { "index.html": "<h1>hi</h1>" } }`;
  *   `files` may also be a list of `{ path, content | base64, type?, linkName?, mode? }`.
  * - `multipart/form-data`: each file field is a file, its field name the path;
- *   text fields `image`, `epoch`, `prefix`.
+ *   text fields `image`, `epoch`, `prefix`, `compression`.
  * - `application/x-tar`: a tar of the site; `?image=...&epoch=...&prefix=...` in the URL.
  *
+ * `compression` (`gzip`, the default, or `uncompressed`; `zstd` needs run-time
+ * WebAssembly, which workerd forbids) is a field or query parameter too.
  * `image` falls back to the `IMAGE` binding; `epoch` (seconds) to the
  * `SOURCE_DATE_EPOCH` binding. With an epoch the image is reproducible:
  * timestamps are clamped (`rewrite-timestamp=true`). Registry credentials
@@ -43,6 +45,7 @@ interface PushRequest {
   image?: string;
   epoch?: string | number;
   prefix?: string;
+  compression?: string;
   files: MemoryFile[];
 }
 
@@ -70,6 +73,7 @@ async function readJson(request: Request): Promise<PushRequest> {
     image?: string;
     epoch?: number | string;
     prefix?: string;
+    compression?: string;
     files?: Record<string, string> | (MemoryFile & { base64?: string })[];
   };
   if (!body || typeof body !== "object" || !body.files || typeof body.files !== "object") {
@@ -80,7 +84,13 @@ async function readJson(request: Request): Promise<PushRequest> {
       base64 === undefined ? f : { ...f, content: fromBase64(base64) }
     )
     : Object.entries(body.files).map(([path, content]) => ({ path, content }));
-  return { image: body.image, epoch: body.epoch, prefix: body.prefix, files };
+  return {
+    image: body.image,
+    epoch: body.epoch,
+    prefix: body.prefix,
+    compression: body.compression,
+    files,
+  };
 }
 
 async function readMultipart(request: Request): Promise<PushRequest> {
@@ -93,7 +103,13 @@ async function readMultipart(request: Request): Promise<PushRequest> {
   for (const [name, value] of form.entries()) {
     if (typeof value !== "string") files.push({ path: name, content: value });
   }
-  return { image: text("image"), epoch: text("epoch"), prefix: text("prefix"), files };
+  return {
+    image: text("image"),
+    epoch: text("epoch"),
+    prefix: text("prefix"),
+    compression: text("compression"),
+    files,
+  };
 }
 
 async function readTar(request: Request, url: URL): Promise<PushRequest> {
@@ -126,7 +142,13 @@ async function readTar(request: Request, url: URL): Promise<PushRequest> {
     }
   }
   const q = (name: string) => url.searchParams.get(name) ?? undefined;
-  return { image: q("image"), epoch: q("epoch"), prefix: q("prefix"), files };
+  return {
+    image: q("image"),
+    epoch: q("epoch"),
+    prefix: q("prefix"),
+    compression: q("compression"),
+    files,
+  };
 }
 
 async function push(request: Request, env: WorkerEnv): Promise<Response> {
@@ -162,7 +184,11 @@ async function push(request: Request, env: WorkerEnv): Promise<Response> {
       ? { [host]: { username: env.REGISTRY_USERNAME, password: env.REGISTRY_PASSWORD ?? "" } }
       : undefined,
   });
+  if (body.compression !== undefined && !/^[a-z]+$/.test(body.compression)) {
+    throw new BadRequest(`Invalid compression "${body.compression}": use gzip or uncompressed`);
+  }
   const output = `type=registry,"name=${image}"` +
+    (body.compression ? `,compression=${body.compression}` : "") +
     (epoch === undefined ? "" : `,rewrite-timestamp=true,source-date-epoch=${epoch}`);
   const result = await exportFiles(body.files, output, {
     environment,

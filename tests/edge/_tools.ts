@@ -70,8 +70,8 @@ let tools: Promise<NpmTools> | undefined;
 /**
  * Installs workerd and bun at the pinned versions with npm, once: a second
  * call (or a second test run) finds them and only checks the versions.
- * Install scripts are skipped: both packages ship their binary in a
- * platform package that npm installs as an optional dependency.
+ * Both ship their binary in a platform package (an optional dependency);
+ * bun's postinstall links it into place, and is rerun here if npm skipped it.
  */
 export function ensureNpmTools(): Promise<NpmTools> {
   tools ??= (async () => {
@@ -91,7 +91,6 @@ export function ensureNpmTools(): Promise<NpmTools> {
         "install",
         "--no-audit",
         "--no-fund",
-        "--ignore-scripts",
         "--save-exact",
         `workerd@${WORKERD_VERSION}`,
         `bun@${BUN_VERSION}`,
@@ -101,7 +100,11 @@ export function ensureNpmTools(): Promise<NpmTools> {
       workerd: `${dir}/node_modules/.bin/workerd`,
       bun: `${dir}/node_modules/.bin/bun`,
     };
-    const bunVersion = (await run(found.bun, ["--version"])).trim();
+    const bunVersion = await run(found.bun, ["--version"]).catch(async () => {
+      // npm ran with ignore-scripts: do bun's postinstall ourselves, as its error says.
+      await run("node", ["install.js"], { cwd: `${dir}/node_modules/bun` });
+      return await run(found.bun, ["--version"]);
+    }).then((v) => v.trim());
     if (bunVersion !== BUN_VERSION) {
       throw new Error(`bun --version says ${bunVersion}, want ${BUN_VERSION}`);
     }

@@ -166,6 +166,29 @@ Deno.test("workerd, Node, Bun and Deno push the same site to the same image dige
       );
       assert.equal(fromTar.digest, json.digest, "a tar of the site gives the same image as JSON");
 
+      const raw = await time("workerd push (uncompressed)", () =>
+        post(url, {
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            image: `${repo}:workerd-raw`,
+            epoch: EPOCH,
+            compression: "uncompressed",
+            files,
+          }),
+        }, workerd!));
+      assert.equal((await skopeoInspect(`${repo}:workerd-raw`)).digest, raw.digest);
+      assert.notEqual(raw.digest, json.digest);
+
+      // zstd-wasm must compile WebAssembly at run time, which workerd forbids: a clear error.
+      const zstd = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ image: `${repo}:workerd-zstd`, compression: "zstd", files }),
+      });
+      const zstdAnswer = await zstd.json();
+      assert.equal(zstd.status, 502, JSON.stringify(zstdAnswer));
+      assert.match(zstdAnswer.error, /zstd wasm module/);
+
       const bad = await fetch(url, {
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -220,7 +243,13 @@ Deno.test("workerd, Node, Bun and Deno push the same site to the same image dige
       const noLink = await exportFiles(files, spec("deno-nolink"), options);
       assert.equal((await skopeoInspect(`${repo}:deno`)).digest, full.digest);
       assert.equal(noLink.digest, results["workerd multipart"]!.digest);
-      results.deno = { ...results.node!, digest: full.digest, configDigest: full.configDigest };
+      results.deno = {
+        ...results.node!,
+        digest: full.digest,
+        configDigest: full.configDigest,
+        sha256: "wasm",
+        milliseconds: timings["deno push"]!,
+      };
     });
 
     await t.step("all runtimes made the same bytes", () => {
