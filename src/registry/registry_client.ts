@@ -35,6 +35,12 @@ import {
   sleep,
 } from "./retry_options.ts";
 import { Semaphore } from "./_semaphore.ts";
+import {
+  type RegistryTimeouts,
+  registryTimeouts,
+  type TimedFetch,
+  timedFetch,
+} from "./timeouts.ts";
 import { type HasherFactory, sha256Hex, verifyStream, wasmSha256 } from "./_verify_stream.ts";
 
 /** Options of a {@linkcode RegistryClient}. */
@@ -47,6 +53,8 @@ export interface RegistryClientOptions {
   credentials?: CredentialStore | Credentials;
   /** Retry policy for network errors, 408, 429 and 5xx. */
   retries?: Partial<RetryOptions>;
+  /** Connect, idle, response and whole-request timeouts (see `timeouts.ts` for the defaults). */
+  timeouts?: Partial<RegistryTimeouts>;
   /** Blob and manifest operations running at once against this registry (default 4). */
   concurrency?: number;
   /** Chunk size for chunked uploads in bytes (default 4 MiB). */
@@ -128,7 +136,7 @@ export function isLoopbackHost(host: string): boolean {
 export class RegistryClient {
   /** The registry host, e.g. `127.0.0.1:5000` or `registry-1.docker.io`. */
   readonly host: string;
-  #fetch: typeof fetch;
+  #fetch: TimedFetch;
   #options: RegistryClientOptions;
   #retry: RetryOptions;
   #limit: Semaphore;
@@ -143,7 +151,11 @@ export class RegistryClient {
     }
     this.host = host;
     this.#options = options;
-    this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    // Every request (token requests too) goes through the timeouts: fetch has none of its own.
+    this.#fetch = timedFetch(
+      options.fetch ?? globalThis.fetch.bind(globalThis),
+      registryTimeouts(options.timeouts),
+    );
     this.#retry = retryOptions(options.retries);
     this.#limit = new Semaphore(options.concurrency ?? 4);
     this.#chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
@@ -155,7 +167,7 @@ export class RegistryClient {
     const store = c === undefined ? undefined : "get" in c ? c : staticCredentials({ [host]: c });
     this.#auth = new Authenticator({
       registry: host,
-      fetch: this.#fetch,
+      fetch: this.#fetch as typeof fetch,
       credentials: store,
       userAgent: options.userAgent ?? "ocistream",
       now: options.now,
@@ -364,6 +376,12 @@ export class RegistryClient {
     const failure = await this.#upload(repository, body, expected, session, options);
     if (failure) {
       await body.cancel().catch(() => {});
+      if (!failure.retry) throw failure.error;
+      // A reopenable blob would restart here; a one-shot stream is spent and cannot be re-sent.
+      // Silently spooling it would break "store=false keeps nothing": say what to do instead.
+      failure.error.message += "; a layer streamed straight to the registry cannot be sent " +
+        "again after its upload broke off: run the export again, or keep store=true (the " +
+        "default) so a broken upload restarts from the local store";
       throw failure.error;
     }
   }
@@ -482,7 +500,15 @@ export class RegistryClient {
         headers: { "Content-Type": "application/octet-stream" },
         body: { replay: () => null },
       });
-      if (res.status !== 201) return failure(await this.#fail(what(), res), res, false);
+      if (res.status !== 201) {
+        const error = await this.#fail(what(), res);
+        // The answer to an earlier try of this PUT may have been lost after the registry had
+        // committed the blob (the retry then finds no upload session): the blob is there.
+        if (res.status === 404 && await this.#hasBlob(repository, id.digest).catch(() => false)) {
+          return undefined;
+        }
+        return failure(error, res, false);
+      }
       await res.body?.cancel();
       const reported = res.headers.get("docker-content-digest");
       if (reported && reported !== id.digest) {
@@ -627,6 +653,8 @@ export class RegistryClient {
           method,
           headers,
           body,
+          // A PUT makes the registry work (verify a whole blob, check a manifest's blobs).
+          wait: method === "PUT" ? "work" : "quick",
           ...(oneShot ? { duplex: "half" } : {}),
         } as RequestInit);
       } catch (cause) {
