@@ -32,7 +32,7 @@ import { type EncodedLayer, encodeLayer, recompressLayer } from "../stages/layer
 import type { BaseImage } from "../image/base_image.ts";
 import { buildConfig, type ConfigOverrides, encodeConfig } from "../image/config_builder.ts";
 import { buildIndex, buildManifest } from "../image/manifest_builder.ts";
-import { type CopyEvent, copyImage } from "../image/copy_image.ts";
+import { type CopyEvent, copyImage, type ReopenableSink } from "../image/copy_image.ts";
 import { type AnnotationSpec, placeAnnotations } from "./annotations.ts";
 import { type OutputSpec, resolveOciMediaTypes } from "./output_spec.ts";
 import type { ProgressListener } from "./progress.ts";
@@ -406,11 +406,13 @@ async function carryBaseLayer(
       size: encoded.size,
     };
   }
-  if (!(await target.hasBlob(layer.digest))) {
-    await target.putBlob(await base.source.fetch(layer), {
-      digest: layer.digest,
-      size: layer.size,
-    });
+  const id = { digest: layer.digest, size: layer.size };
+  if (isReopenableSink(target)) {
+    // Registry target (store=false): HEAD or mount first, so a base layer already
+    // on that registry moves no bytes; it is only read when it must be uploaded.
+    await target.putBlobFrom(id, () => base.source.fetch(layer));
+  } else if (!(await target.hasBlob(layer.digest))) {
+    await target.putBlob(await base.source.fetch(layer), id);
   }
   // Same bytes, the chosen family's media type (SPEC §3).
   const converted: Descriptor = {
@@ -421,6 +423,11 @@ async function carryBaseLayer(
   if (oci && layer.annotations) converted.annotations = layer.annotations;
   if (layer.urls) converted.urls = layer.urls;
   return converted;
+}
+
+/** Whether a sink can HEAD/mount before reading a blob (a registry repository). */
+function isReopenableSink(sink: ContentSink): sink is ContentSink & ReopenableSink {
+  return typeof (sink as Partial<ReopenableSink>).putBlobFrom === "function";
 }
 
 /** Streams an encoded blob into the target with progress; resolves to its digests. */

@@ -375,7 +375,9 @@ export class RegistryClient {
   ): Promise<void> {
     const failure = await this.#upload(repository, body, expected, session, options);
     if (failure) {
-      await body.cancel().catch(() => {});
+      // Cancel with the error, so a producer waiting on this stream (the layer encoder)
+      // rejects with the registry's message instead of a bare "cancelled".
+      await body.cancel(failure.error).catch(() => {});
       if (!failure.retry) throw failure.error;
       // A reopenable blob would restart here; a one-shot stream is spent and cannot be re-sent.
       // Silently spooling it would break "store=false keeps nothing": say what to do instead.

@@ -29,8 +29,11 @@ export async function resolveBaseImage(
   if (ref === "scratch") return undefined;
   if (ref.startsWith(LAYOUT_PREFIX)) return await resolveLayoutImage(ref, platform, env);
   const parsed = parseReference(ref);
-  const client = env.registryClient(registryHost(parsed), options.insecure ?? false);
+  const host = registryHost(parsed);
+  const client = env.registryClient(host, options.insecure ?? false);
   const repository = new RegistryRepository(client, parsed.repository);
+  // Pushes to this registry can then mount the base layers instead of moving their bytes.
+  env.addMountSource(host, parsed.repository);
   const fetched = await repository.getManifest(parsed.digest ?? parsed.tag ?? "latest");
   const root = {
     mediaType: fetched.mediaType,
