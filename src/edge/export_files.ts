@@ -2,14 +2,14 @@
  * One call from files in memory to a pushed image: the edge recipe
  * (`memoryEntries` → one layer → `exportImage` → registry).
  *
- * @example
- * ```ts ignore
+ * @example Compute the image digest without pushing (`type=image` with no store keeps nothing)
+ * ```ts
  * import { exportFiles } from "./export_files.ts";
  * const result = await exportFiles(
  *   { "index.html": "<h1>hello</h1>" },
- *   "type=registry,name=127.0.0.1:5000/site:1,rewrite-timestamp=true,source-date-epoch=0",
+ *   "type=image,name=example.com/site:1,rewrite-timestamp=true,source-date-epoch=0",
  * );
- * console.log(result.digest);
+ * console.log(result.digest); // sha256:…, the same in every runtime
  * ```
  * @module
  */
