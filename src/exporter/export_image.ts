@@ -162,7 +162,6 @@ async function exportOne(
     { ...output, annotations: allAnnotations },
     { hasAttestations },
   );
-  for (const n of media.notes) note(n);
   const oci = media.oci;
   const multi = spec.platforms.length > 1 || hasAttestations;
   const placed = placeAnnotations(allAnnotations, spec.platforms.map((p) => p.platform), multi);
@@ -172,6 +171,8 @@ async function exportOne(
       "rewrite-timestamp=true needs an epoch: set SOURCE_DATE_EPOCH or source-date-epoch=<seconds>",
     );
   }
+  // Notes only once the spec is known to be valid: a rejected export prints one error line.
+  for (const n of media.notes) note(n);
   const pushRefs = output.push ? output.names.map((n) => parseReference(n)) : [];
   if (output.push && !env.openRepository) {
     throw new TypeError("push=true needs registry access, which this runtime was not given");
