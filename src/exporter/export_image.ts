@@ -317,6 +317,18 @@ async function buildPlatform(
     }
     const inventory = wantFiles ? new FileInventoryStream(env.codecs) : undefined;
     if (inventory) entries = entries.pipeThrough(inventory);
+    // Hardlinks have no body, so the inventory misses them; the SBOM lists them too (issue 5).
+    const hardlinks: TarEntry[] = [];
+    if (inventory) {
+      entries = entries.pipeThrough(
+        new TransformStream<TarEntry, TarEntry>({
+          transform(entry, controller) {
+            if (entry.type === "hardlink" && entry.linkName) hardlinks.push(entry);
+            controller.enqueue(entry);
+          },
+        }),
+      );
+    }
     const encoding = encodeLayer(entries, {
       compression: output.compression,
       level: output.compressionLevel,
@@ -336,6 +348,10 @@ async function buildPlatform(
     newLayers.push({ diffId: encoded.diffId, createdBy: layer.createdBy, comment: layer.comment });
     for (const f of inventory?.files ?? []) {
       files.set(f.path, { ...f, layerDigest: encoded.digest });
+    }
+    for (const link of hardlinks) {
+      const target = files.get(link.linkName!);
+      if (target) files.set(link.path, { ...target, path: link.path, layerDigest: encoded.digest });
     }
     env.onProgress?.({
       type: "layer-done",
@@ -450,11 +466,14 @@ async function streamInto(
       }),
     )
     : blob;
-  const [, encoded] = await Promise.all([
-    target.putBlob(counted, result.then((r) => ({ digest: r.digest, size: r.size }))),
-    result,
-  ]);
-  return encoded;
+  const expected = result.then((r) => ({ digest: r.digest, size: r.size }));
+  // The sink may fail first (a registry answering 401): then the encoder's
+  // promise rejects with a mere "cancelled"; report the sink's error instead.
+  expected.catch(() => {});
+  const [put, encoded] = await Promise.allSettled([target.putBlob(counted, expected), result]);
+  if (put.status === "rejected") throw put.reason;
+  if (encoded.status === "rejected") throw encoded.reason;
+  return encoded.value;
 }
 
 interface DeliverContext {

@@ -30,7 +30,9 @@ export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
 export const CONTAINERD_NAME_ANNOTATION = "io.containerd.image.name";
 
 const LAYOUT_FILE = new TextEncoder().encode('{"imageLayoutVersion":"1.0.0"}');
-const LOCK_STALE_MS = 30_000;
+// The lock guards only a read-modify-write of index.json (milliseconds), so a
+// lock this old was left by a killed process.
+const LOCK_STALE_MS = 10_000;
 
 /** One named image in a layout. */
 export interface LayoutImage {
@@ -123,6 +125,7 @@ export class OciLayout implements ContentSource, ContentSink {
     const known = isBlobId(expected) ? expected : undefined;
     if (known && await this.hasBlob(known.digest)) {
       await body.cancel();
+      await this.#touch(known.digest);
       return;
     }
     const tmp = `${this.root}/blobs/sha256/.tmp-${randomSuffix()}`;
@@ -149,7 +152,7 @@ export class OciLayout implements ContentSource, ContentSink {
 
   /** Writes small bytes as a blob. */
   async putBytes(bytes: Uint8Array, id: BlobId): Promise<void> {
-    if (await this.hasBlob(id.digest)) return;
+    if (await this.hasBlob(id.digest)) return await this.#touch(id.digest);
     await this.putBlob(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream(), id);
   }
 
@@ -263,6 +266,12 @@ export class OciLayout implements ContentSource, ContentSink {
     } finally {
       await this.#fs.remove(lock);
     }
+  }
+
+  /** Marks a reused blob as fresh, so `prune`'s grace period protects it until it is named. */
+  async #touch(digest: string): Promise<void> {
+    const now = Date.now() / 1000;
+    await this.#fs.utime(this.blobPath(digest), now, now).catch(() => {});
   }
 
   async #writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
