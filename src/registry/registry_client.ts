@@ -263,18 +263,34 @@ export class RegistryClient {
     return this.#limit.run(async () => {
       const what = `Cannot read manifest ${reference} from ${this.host}/${repository}`;
       const base = await this.#baseUrl(what);
-      const res = await this.#send("GET", `${base}/v2/${repository}/manifests/${reference}`, {
-        what,
-        scopes: [pullScope(repository)],
-        headers: { Accept: accept.join(", ") },
-      });
-      if (res.status !== 200) throw await this.#fail(what, res);
-      const length = Number(res.headers.get("content-length") ?? "0");
-      if (length > MAX_MANIFEST_BYTES) {
-        await res.body?.cancel();
-        throw new RegistryError(what, { registry: this.host, detail: `it is ${length} bytes` });
+      let res: Response;
+      let bytes: Uint8Array<ArrayBuffer>;
+      for (let attempt = 1;; attempt++) {
+        res = await this.#send("GET", `${base}/v2/${repository}/manifests/${reference}`, {
+          what,
+          scopes: [pullScope(repository)],
+          headers: { Accept: accept.join(", ") },
+        });
+        if (res.status !== 200) throw await this.#fail(what, res);
+        const length = Number(res.headers.get("content-length") ?? "0");
+        if (length > MAX_MANIFEST_BYTES) {
+          await res.body?.cancel();
+          throw new RegistryError(what, { registry: this.host, detail: `it is ${length} bytes` });
+        }
+        try {
+          bytes = await readCapped(res.body, MAX_MANIFEST_BYTES);
+          break;
+        } catch (cause) {
+          if (cause instanceof RangeError) {
+            throw new RegistryError(what, { registry: this.host, detail: cause.message });
+          }
+          // The answer broke off mid-body (dropped connection, idle timeout): ask again.
+          if (attempt >= this.#retry.attempts) {
+            throw new RegistryError(what, { registry: this.host, cause: sanitize(cause) });
+          }
+          await sleep(retryDelay(this.#retry, attempt));
+        }
       }
-      const bytes = new Uint8Array(await res.arrayBuffer());
       if (bytes.byteLength > MAX_MANIFEST_BYTES) {
         throw new RegistryError(what, { registry: this.host, detail: "it is larger than 4 MiB" });
       }
@@ -752,6 +768,29 @@ function countBytes(
       },
     }),
   );
+}
+
+/** Reads a small body whole, refusing more than `max` bytes without buffering them (chunked answers). */
+async function readCapped(
+  body: ReadableStream<Uint8Array> | null,
+  max: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  if (body) {
+    for await (const chunk of body) {
+      total += chunk.byteLength;
+      if (total > max) throw new RangeError(`it is larger than ${max / 1024 / 1024} MiB`);
+      chunks.push(chunk);
+    }
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
 }
 
 /** Network errors can quote URLs whose queries carry upload state or signatures: drop queries. */

@@ -68,6 +68,10 @@ export interface ProxyLogEntry {
   status?: number;
   /** Request body bytes received from the client. */
   bytesIn: number;
+  /** `performance.now()` when the request arrived. */
+  at: number;
+  /** `performance.now()` when the answer was fully handed to the socket. */
+  answeredAt?: number;
 }
 
 /** Options of {@linkcode startFaultProxy}. */
@@ -248,12 +252,15 @@ export async function startFaultProxy(
         let chunk = value;
         if (sent + chunk.byteLength > limit) chunk = chunk.subarray(0, limit - sent);
         sent += chunk.byteLength;
+        if (sent >= limit) {
+          // Make sure the head and the partial body reach the client before the cut.
+          await new Promise((r) => res.write(chunk, () => r(undefined)));
+          await reader.cancel().catch(() => {});
+          await wait(50);
+          return false;
+        }
         if (chunk.byteLength > 0 && !res.write(chunk)) {
           await new Promise((r) => res.once("drain", r));
-        }
-        if (sent >= limit) {
-          await reader.cancel().catch(() => {});
-          return false;
         }
       }
     } catch {
@@ -270,8 +277,15 @@ export async function startFaultProxy(
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const method = (req.method ?? "GET").toUpperCase();
-    const entry: ProxyLogEntry = { seq: log.length + 1, method, path: req.url ?? "/", bytesIn: 0 };
+    const entry: ProxyLogEntry = {
+      seq: log.length + 1,
+      method,
+      path: req.url ?? "/",
+      bytesIn: 0,
+      at: performance.now(),
+    };
     log.push(entry);
+    res.on("finish", () => entry.answeredAt = performance.now());
     const index = pick(method, entry.path);
     const fault = index >= 0 ? rules[index]!.fault : undefined;
     if (fault !== undefined) {
