@@ -1,0 +1,160 @@
+/**
+ * `ocistream push SRC NAME` through the CLI: from the store and from an OCI
+ * layout, a multi-platform index with attestations (every manifest pushed,
+ * checked by skopeo), a second push that uploads nothing (counted by a
+ * proxy), push-by-digest and `--insecure` TLS.
+ */
+import assert from "node:assert/strict";
+import { runCli } from "../_harness/cli.ts";
+import { startRegistry } from "../_harness/registry.ts";
+import { startRegistryProxy, uploadedDigests } from "./_registry_proxy.ts";
+import { dockerConfig, listTags, makeContext, readMetadata, verifyPushed } from "./_registry_cli.ts";
+
+async function workspace() {
+  const dir = await Deno.makeTempDir({ prefix: "ocistream-push-" });
+  const context = await makeContext(`${dir}/context`, "push me", 100_000);
+  return { dir, context, env: { DOCKER_CONFIG: await dockerConfig(dir, {}) } };
+}
+
+Deno.test("push copies a multi-platform image with attestations from the store; a second push uploads nothing", async () => {
+  const reg = await startRegistry();
+  const proxy = startRegistryProxy(reg.url);
+  const w = await workspace();
+  try {
+    const store = `${w.dir}/store`;
+    const built = await runCli([
+      "build",
+      w.context,
+      "--store",
+      store,
+      "--platform",
+      "linux/amd64,linux/arm64",
+      "--attest",
+      "type=sbom",
+      "--metadata-file",
+      `${w.dir}/meta.json`,
+      "--output",
+      "type=image,name=example.com/multi:1",
+    ], { env: w.env });
+    assert.equal(built.code, 0, built.stderr);
+    const digest = (await readMetadata(`${w.dir}/meta.json`))["containerimage.digest"];
+
+    const first = await runCli(
+      ["push", "--store", store, "example.com/multi:1", `${proxy.host}/multi:1`],
+      { env: w.env },
+    );
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stdout, "");
+    assert.match(first.stderr, new RegExp(`pushed ${digest}`));
+    await verifyPushed(`${reg.host}/multi:1`, digest);
+    // Every manifest of the index is on the registry by digest.
+    const index = JSON.parse(
+      await (await fetch(`${reg.url}/v2/multi/manifests/${digest}`, {
+        headers: { Accept: "application/vnd.oci.image.index.v1+json" },
+      })).text(),
+    );
+    assert.equal(index.manifests.length, 4); // two platforms, two attestation manifests
+    for (const m of index.manifests) {
+      const res = await fetch(`${reg.url}/v2/multi/manifests/${m.digest}`, {
+        method: "HEAD",
+        headers: { Accept: m.mediaType },
+      });
+      assert.equal(res.status, 200, m.digest);
+    }
+    const firstUploads = uploadedDigests(proxy.requests);
+    assert.ok(firstUploads.length >= 4, firstUploads.join(" "));
+    assert.equal(new Set(firstUploads).size, firstUploads.length, "a blob was uploaded twice");
+
+    proxy.reset();
+    const second = await runCli(
+      ["push", "--store", store, "example.com/multi:1", `${proxy.host}/multi:1`],
+      { env: w.env },
+    );
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(uploadedDigests(proxy.requests), []);
+    assert.deepEqual(
+      proxy.requests.filter((q) => q.method === "PATCH" || q.method === "POST"),
+      [],
+    );
+    assert.ok(proxy.requests.every((q) => q.method !== "GET" || !q.path.includes("/blobs/")));
+  } finally {
+    await proxy.stop();
+    await reg.stop();
+    await Deno.remove(w.dir, { recursive: true });
+  }
+});
+
+Deno.test("push copies from an OCI layout folder, by tag and by digest", async () => {
+  const reg = await startRegistry();
+  const w = await workspace();
+  try {
+    const layout = `${w.dir}/layout`;
+    const built = await runCli([
+      "build",
+      w.context,
+      "--store",
+      `${w.dir}/store`,
+      "--platform",
+      "linux/amd64,linux/arm64",
+      "--metadata-file",
+      `${w.dir}/meta.json`,
+      "--output",
+      `type=oci,tar=false,dest=${layout},name=example.com/fromlayout:2`,
+    ], { env: w.env });
+    assert.equal(built.code, 0, built.stderr);
+    const digest = (await readMetadata(`${w.dir}/meta.json`))["containerimage.digest"];
+
+    const r = await runCli(
+      ["push", "--progress", "quiet", `oci-layout://${layout}`, `${reg.host}/fromlayout:2`],
+      { env: w.env },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    await verifyPushed(`${reg.host}/fromlayout:2`, digest);
+
+    const byDigest = await runCli(
+      ["push", "--push-by-digest", `oci-layout://${layout}`, `${reg.host}/bydigest`],
+      { env: w.env },
+    );
+    assert.equal(byDigest.code, 0, byDigest.stderr);
+    await verifyPushed(`${reg.host}/bydigest@${digest}`, digest);
+    assert.deepEqual(await listTags(reg.url, "bydigest"), []);
+  } finally {
+    await reg.stop();
+    await Deno.remove(w.dir, { recursive: true });
+  }
+});
+
+Deno.test("push --insecure reaches a TLS registry with an untrusted certificate", async () => {
+  const reg = await startRegistry({ tls: true });
+  const w = await workspace();
+  try {
+    const store = `${w.dir}/store`;
+    const built = await runCli([
+      "build",
+      w.context,
+      "--store",
+      store,
+      "--metadata-file",
+      `${w.dir}/meta.json`,
+      "--output",
+      "type=image,name=example.com/tls:1",
+    ], { env: w.env });
+    assert.equal(built.code, 0, built.stderr);
+    const digest = (await readMetadata(`${w.dir}/meta.json`))["containerimage.digest"];
+    const refused = await runCli(
+      ["push", "--store", store, "example.com/tls:1", `${reg.host}/tls:1`],
+      { env: w.env },
+    );
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stderr.trim().split("\n").filter((l) => l.startsWith("error:")).length, 1);
+    const r = await runCli(
+      ["push", "--insecure", "--store", store, "example.com/tls:1", `${reg.host}/tls:1`],
+      { env: w.env },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    await verifyPushed(`${reg.host}/tls:1`, digest);
+  } finally {
+    await reg.stop();
+    await Deno.remove(w.dir, { recursive: true });
+  }
+});
