@@ -16,6 +16,8 @@ import { UsageError } from "./errors.ts";
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /** Parses `args` strictly against `options` (plus `--help`). */
+// The result type is node:util's, inferred from `options`; spelling it out adds nothing.
+// deno-lint-ignore explicit-module-boundary-types
 export function parseFlags<T extends Options>(args: string[], options: T) {
   try {
     return parseArgs({
