@@ -795,6 +795,9 @@ async function readCapped(
 
 /** Network errors can quote URLs whose queries carry upload state or signatures: drop queries. */
 function sanitize(cause: unknown): Error {
-  const text = cause instanceof Error ? cause.message : String(cause);
+  let text = cause instanceof Error ? cause.message : String(cause);
+  // Deno's fetch says only "fetch failed"; the reason (reset, refused) is in its cause.
+  const inner = cause instanceof Error ? cause.cause : undefined;
+  if (inner instanceof Error && !text.includes(inner.message)) text += ` (${inner.message})`;
   return new Error(text.replace(/(https?:\/\/[^\s?#)]+)\?[^\s)]*/g, "$1?…"));
 }
