@@ -99,7 +99,10 @@ async function hashWith(name: string, codecs: Codecs): Promise<void> {
 }
 
 await ensureInput();
-console.log(`input: ${input} (${size / MIB} MiB), ${navigator.hardwareConcurrency} cores\n`);
+const load = () => Deno.loadavg().map((n) => n.toFixed(1)).join(" ");
+console.log(
+  `input: ${input} (${size / MIB} MiB), ${navigator.hardwareConcurrency} cores, load ${load()}\n`,
+);
 
 const native = (workers: number) => createNativeCodecs({ workers });
 const two = native(2);
@@ -139,6 +142,16 @@ console.log("\n# sha256");
 await shell("sha256sum", `sha256sum < ${input}`);
 await hashWith("native sha256 (node:crypto)", two);
 await hashWith("web sha256 (hash-wasm)", webCodecs);
+
+// Head to head, alternating, so load from other processes hits both sides alike.
+console.log("\n# head to head (3 alternating rounds)");
+for (let round = 1; round <= 3; round++) {
+  await shell(`round ${round}: tar -c | pigz -6`, `tar -cf - ${input.split("/").pop()} | pigz -6`);
+  await ours(`round ${round}: native gzip-6, 2 workers`, () => two.compress("gzip", 6));
+  await shell(`round ${round}: zstd -3 -T0`, `zstd -q -3 -T0 -c < ${input}`);
+  await ours(`round ${round}: native zstd-3, 2 workers`, () => two.compress("zstd", 3));
+}
+console.log(`load ${load()}`);
 
 // Check the native outputs match across worker counts on a slice of the input.
 const slice = 32 * MIB;

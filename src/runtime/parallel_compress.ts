@@ -184,16 +184,24 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
     }
     const first = this.#blocks++ === 0;
     if (this.#workers > 0 && !(first && last)) {
-      this.#pool ??= CompressPool.shared(this.#workers);
-      const promise = this.#pool.run(task, this.#recycle);
-      const pending: Pending = { promise };
-      promise.then((output) => pending.output = output, () => {});
-      this.#queue.push(pending);
-    } else {
-      // One block in all, or no workers wanted: not worth a thread hop.
-      const output = compressBlock(task);
-      this.#queue.push({ promise: Promise.resolve(output), output });
+      let promise: Promise<Uint8Array> | undefined;
+      try {
+        this.#pool ??= CompressPool.shared(this.#workers);
+        promise = this.#pool.run(task, this.#recycle);
+      } catch {
+        // No workers here (e.g. a runtime without Worker): same bytes, one thread.
+        this.#workers = 0;
+      }
+      if (promise) {
+        const pending: Pending = { promise };
+        promise.then((output) => pending.output = output, () => {});
+        this.#queue.push(pending);
+        return;
+      }
     }
+    // One block in all, or no workers: not worth a thread hop.
+    const output = compressBlock(task);
+    this.#queue.push({ promise: Promise.resolve(output), output });
   }
 
   /** Writes finished blocks in order; waits until at most `keep` are in flight. */

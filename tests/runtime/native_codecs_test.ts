@@ -3,7 +3,14 @@ import { createNativeCodecs, nativeCodecs } from "../../src/runtime/native_codec
 import { CompressPool } from "../../src/runtime/parallel_pool.ts";
 import { webCodecs } from "../../src/stages/web_codecs.ts";
 import { defineCodecTests } from "./parallel_codec_suite.ts";
-import { compressWith, dataBytes, decompressWith, runCli, sha256Hex } from "./parallel_helpers.ts";
+import {
+  compressWith,
+  concat,
+  dataBytes,
+  decompressWith,
+  runCli,
+  sha256Hex,
+} from "./parallel_helpers.ts";
 
 defineCodecTests("nativeCodecs", nativeCodecs);
 defineCodecTests("createNativeCodecs({ workers: 0 })", createNativeCodecs({ workers: 0 }));
@@ -17,6 +24,23 @@ Deno.test("createNativeCodecs() output does not depend on the worker count", asy
       digests.add(sha256Hex(out));
     }
     assert.equal(digests.size, 1, `${algorithm}: ${[...digests].join(", ")}`);
+  }
+});
+
+Deno.test("nativeCodecs.decompress() splits zstd frames with RLE and raw blocks", async () => {
+  // Zeros give RLE blocks, random bytes raw blocks; with and without checksums.
+  const zeros = new Uint8Array(700_000);
+  const random = crypto.getRandomValues(new Uint8Array(60_000));
+  const parts = [
+    await runCli("zstd", ["-c", "-1"], zeros),
+    await runCli("zstd", ["-c", "-1", "--no-check"], random),
+    await runCli("zstd", ["-c", "-1", "--no-check"], zeros),
+    await runCli("zstd", ["-c", "-1"], random),
+  ];
+  const expected = sha256Hex(concat(zeros, random, zeros, random));
+  for (const chunk of [3, 1000, 1 << 20]) {
+    const out = await decompressWith(nativeCodecs, "zstd", concat(...parts), chunk);
+    assert.equal(sha256Hex(out), expected, `chunks of ${chunk}`);
   }
 });
 
