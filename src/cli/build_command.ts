@@ -123,6 +123,8 @@ export async function buildCommand(args: string[]): Promise<number> {
     progressMode,
     (line) => console.error(line),
     (text) => Deno.stderr.writeSync(new TextEncoder().encode(text)),
+    undefined,
+    progressMode === "tty" ? terminalColumns() : 0,
   );
   const needsStore = outputs.some((o) => o.store && (o.type === "image" || o.type === "registry"));
   const env = await createDenoEnvironment({
@@ -206,6 +208,14 @@ function parsePlatformContexts(specs: string[], platforms: Platform[]): Map<stri
     out.set(key, spec.slice(eq + 1));
   }
   return out;
+}
+
+function terminalColumns(): number {
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return 0;
+  }
 }
 
 function parseProgress(text: string | undefined): Exclude<ProgressMode, "auto"> {

@@ -35,12 +35,16 @@ interface LayerState {
   done?: string;
 }
 
-/** Creates a renderer writing lines through `write` (and raw terminal text through `writeRaw`). */
+/**
+ * Creates a renderer writing lines through `write` (and, for `tty`, raw
+ * terminal text through `writeRaw`, clipped to `columns` when known).
+ */
 export function createProgressRenderer(
   mode: Exclude<ProgressMode, "auto">,
   write: (line: string) => void,
   writeRaw?: (text: string) => void,
   now: () => number = () => performance.now(),
+  columns = 0,
 ): ProgressRenderer {
   if (mode === "quiet") return { listener: () => {}, close: () => {} };
   if (mode === "json") {
@@ -59,43 +63,43 @@ export function createProgressRenderer(
       close: () => {},
     };
   }
-  // tty: redraw the block of layer lines in place.
-  let drawnLines = 0;
+  // tty: permanent lines (notes, pushes) scroll above a block of layer lines
+  // that is redrawn in place; after "done" nothing is redrawn again.
+  let drawn = 0;
+  let closed = false;
   let lastDraw = 0;
-  const notes: string[] = [];
-  const draw = (force = false) => {
+  const render = (permanent: string[] = [], force = true) => {
+    if (closed) return;
     const t = now();
-    if (!force && t - lastDraw < 100) return;
+    if (!force && permanent.length === 0 && t - lastDraw < 100) return;
     lastDraw = t;
-    let text = drawnLines > 0 ? `\x1b[${drawnLines}A` : "";
-    const lines: string[] = [...notes.splice(0)];
-    for (const [id, s] of layers) {
-      const secs = Math.max((t - s.started) / 1000, 0.001);
-      const rate = formatBytes(s.written / secs) + "/s";
-      lines.push(
-        s.done
-          ? `✔ ${id} ${s.description}  ${s.done}`
-          : `… ${id} ${s.description}  ${formatBytes(s.written)}  ${rate}`,
-      );
-    }
-    text += lines.map((l) => `\x1b[2K${l}\n`).join("");
-    drawnLines = lines.length - (lines.length - layers.size);
-    writeRaw(text);
+    const block = [...layers].map(([id, s]) => {
+      if (s.done) return `✔ ${id} ${s.description}  ${s.done}`;
+      const rate = formatBytes(s.written / Math.max((t - s.started) / 1000, 0.001));
+      return `… ${id} ${s.description}  ${formatBytes(s.written)}  ${rate}/s`;
+    });
+    let text = drawn > 0 ? `\x1b[${drawn}A` : "";
+    // A wrapped block line would break the in-place redraw: clip to the terminal width.
+    const clip = (line: string) =>
+      columns > 1 && line.length >= columns ? line.slice(0, columns - 2) + "…" : line;
+    for (const line of [...permanent, ...block.map(clip)]) text += `\x1b[2K${line}\n`;
+    writeRaw(text + "\x1b[J");
+    drawn = block.length;
+  };
+  const finish = () => {
+    render();
+    closed = true;
   };
   return {
     listener(e) {
       switch (e.type) {
-        case "note":
-          notes.push(`note: ${e.message}`);
-          draw(true);
-          return;
         case "layer":
           layers.set(e.id, { description: e.description, written: 0, started: now() });
-          break;
+          return render();
         case "layer-progress": {
           const s = layers.get(e.id);
           if (s) s.written = e.written;
-          break;
+          return render([], false);
         }
         case "layer-done": {
           const s = layers.get(e.id);
@@ -104,25 +108,20 @@ export function createProgressRenderer(
               e.cached ? " (cached)" : ""
             }`;
           }
-          draw(true);
-          return;
+          return render();
         }
         case "done":
-          draw(true);
+          finish();
           write(`exported ${e.digest} in ${elapsed().trim()}`);
           return;
         default: {
           const line = plainLine(e, layers, now, new Map());
-          if (line) {
-            notes.push(line);
-            draw(true);
-          }
+          if (line) render([line]);
           return;
         }
       }
-      draw();
     },
-    close: () => draw(true),
+    close: finish,
   };
 }
 
