@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { lutimes } from "node:fs/promises";
-import { FIXTURE_MTIME, makeFixtureTree } from "../fixtures/fixture_tree.ts";
+import { FIXTURE_MTIME, makeFixtureTree, pseudoRandomBytes } from "../fixtures/fixture_tree.ts";
 import { runCli } from "../_harness/cli.ts";
 import { UntarStream } from "../../src/stages/untar_stream.ts";
 
@@ -93,11 +93,15 @@ Deno.test("build with an epoch and rewrite-timestamp gives identical digests for
     // Copy A: normal creation order; copy B: reverse order, made later, other times.
     const a = `${work}/a`;
     const b = `${work}/b`;
+    // More than two 4 MiB compression blocks, so 1 and 4 workers really split the work.
+    const big = pseudoRandomBytes(9 << 20, 7);
     await Deno.mkdir(a);
     await makeFixtureTree(a);
+    await Deno.writeFile(`${a}/big.bin`, big);
     await touchTree(a, 1_800_000_000, 1_750_000_000);
     await new Promise((r) => setTimeout(r, 1100)); // another second for ctimes
     await Deno.mkdir(b);
+    await Deno.writeFile(`${b}/big.bin`, big);
     await makeFixtureTree(b, { reverse: true });
     await touchTree(b, 1_900_000_123, 1_850_000_000);
     const ctimeA = (await Deno.lstat(`${a}/random.bin`)).ctime!.getTime();
@@ -181,6 +185,27 @@ Deno.test("build with an epoch and rewrite-timestamp gives identical digests for
         }
       });
     }
+
+    await t.step(
+      "without rewrite-timestamp the copies differ (their times are in the layers)",
+      async () => {
+        const digests = [];
+        for (const dir of [a, b]) {
+          const m = await build([
+            "build",
+            dir,
+            "--source-date-epoch",
+            String(EPOCH),
+            "--store",
+            `${work}/store-plain`,
+            "--output",
+            "type=image,name=example.com/plain:1",
+          ]);
+          digests.push(m["containerimage.digest"]);
+        }
+        assert.notEqual(digests[0], digests[1]);
+      },
+    );
   } finally {
     await Deno.remove(work, { recursive: true });
   }
