@@ -22,7 +22,7 @@ import type { ContentSink, ContentSource } from "../types/content.ts";
 import type { ImageConfig } from "../types/config.ts";
 import type { Descriptor, Platform } from "../types/descriptor.ts";
 import type { ImageManifest } from "../types/manifest.ts";
-import { type Compression, layerCompression, layerMediaType } from "../types/media_types.ts";
+import { layerCompression, layerMediaType } from "../types/media_types.ts";
 import { formatPlatform } from "../types/platform.ts";
 import { formatReference, parseReference, type Reference } from "../types/reference.ts";
 import type { TarEntry } from "../types/tar_entry.ts";
@@ -51,6 +51,11 @@ export interface LayerInput {
   createdBy?: string;
   /** History comment. */
   comment?: string;
+  /**
+   * With `compression=estargz`: paths to put first in the layer, before the
+   * `.prefetch.landmark` (see `EstargzStreamOptions.prioritizedFiles`); ignored otherwise.
+   */
+  prioritizedFiles?: string[];
 }
 
 /** What to build for one platform. */
@@ -296,10 +301,21 @@ async function buildPlatform(
   const files = new Map<string, InventoryFile & { layerDigest?: string }>();
 
   // Base layers: kept as they are, or re-compressed with force-compression.
+  // A conversion to eStargz changes a layer's diffID (landmark and TOC entries are
+  // added), so the config gets the diffIDs of the layers as carried.
+  const carriedDiffIds: string[] = [];
   for (const [i, layer] of (input.base?.manifest.layers ?? []).entries()) {
-    layers.push(await carryBaseLayer(layer, baseDiffIds[i]!, input.base!, ctx));
+    const carried = await carryBaseLayer(layer, baseDiffIds[i]!, input.base!, ctx);
+    layers.push(carried.descriptor);
+    carriedDiffIds.push(carried.diffId);
     if (wantFiles) await listLayerFiles(input.base!.source, layer, env.codecs, files);
   }
+  const baseConfig = input.base && carriedDiffIds.some((d, i) => d !== baseDiffIds[i])
+    ? {
+      ...input.base.config,
+      rootfs: { ...input.base.config.rootfs, diff_ids: carriedDiffIds },
+    }
+    : input.base?.config;
 
   // New layers: encoded once, streamed into the target.
   const newLayers: { diffId: string; createdBy?: string; comment?: string }[] = [];
@@ -333,6 +349,7 @@ async function buildPlatform(
       compression: output.compression,
       level: output.compressionLevel,
       codecs: env.codecs,
+      prioritizedFiles: layer.prioritizedFiles,
     });
     const encoded = await streamInto(target, encoding.blob, encoding.result, id, env);
     const annotations: Record<string, string> = { ...encoded.annotations };
@@ -363,7 +380,7 @@ async function buildPlatform(
   }
 
   const config: ImageConfig = buildConfig({
-    base: input.base?.config,
+    base: baseConfig,
     platform: input.platform,
     overrides: ctx.spec.config ?? {},
     layers: newLayers,
@@ -395,33 +412,44 @@ async function buildPlatform(
   return { built, files: [...files.values()] };
 }
 
-/** Copies or converts one base layer into the target; returns its new descriptor. */
+/**
+ * Copies or converts one base layer into the target; returns its new descriptor and
+ * diffID (changed only by a conversion to eStargz).
+ */
 async function carryBaseLayer(
   layer: Descriptor,
   diffId: string,
   base: BaseImage,
   ctx: PlatformContext,
-): Promise<Descriptor> {
+): Promise<{ descriptor: Descriptor; diffId: string }> {
   const { output, oci, target, env } = ctx;
   const from = layerCompression(layer.mediaType);
-  const want: Compression = output.compression === "estargz" ? "gzip" : output.compression;
-  if (output.forceCompression && from !== want && output.compression !== "estargz") {
+  // eStargz is its own type for force-compression (BuildKit converts plain gzip layers
+  // to eStargz too); a layer counts as eStargz when it carries the TOC digest annotation.
+  const isEstargz = layer.annotations?.[ESTARGZ_TOC_DIGEST] !== undefined;
+  const differs = output.compression === "estargz" ? !isEstargz : from !== output.compression;
+  if (output.forceCompression && differs) {
     const encoding = recompressLayer(await base.source.fetch(layer), from, {
       compression: output.compression,
       level: output.compressionLevel,
       codecs: env.codecs,
     });
     const encoded = await streamInto(target, encoding.blob, encoding.result, layer.digest, env);
-    if (encoded.diffId !== diffId) {
+    const sourceDiffId = encoded.sourceDiffId ?? encoded.diffId;
+    if (sourceDiffId !== diffId) {
       throw new Error(
-        `Base layer ${layer.digest} of ${base.name} decompresses to ${encoded.diffId}, but its config says ${diffId}`,
+        `Base layer ${layer.digest} of ${base.name} decompresses to ${sourceDiffId}, but its config says ${diffId}`,
       );
     }
-    return {
+    const descriptor: Descriptor = {
       mediaType: layerMediaType(output.compression, oci),
       digest: encoded.digest,
       size: encoded.size,
     };
+    if (oci && Object.keys(encoded.annotations).length > 0) {
+      descriptor.annotations = encoded.annotations;
+    }
+    return { descriptor, diffId: encoded.diffId };
   }
   const id = { digest: layer.digest, size: layer.size };
   if (isReopenableSink(target)) {
@@ -439,8 +467,11 @@ async function carryBaseLayer(
   };
   if (oci && layer.annotations) converted.annotations = layer.annotations;
   if (layer.urls) converted.urls = layer.urls;
-  return converted;
+  return { descriptor: converted, diffId };
 }
+
+/** The layer annotation that marks an eStargz blob. */
+const ESTARGZ_TOC_DIGEST = "containerd.io/snapshot/stargz/toc.digest";
 
 /** Whether a sink can HEAD/mount before reading a blob (a registry repository). */
 function isReopenableSink(sink: ContentSink): sink is ContentSink & ReopenableSink {

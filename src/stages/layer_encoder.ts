@@ -24,6 +24,7 @@ import type { TarEntry } from "../types/tar_entry.ts";
 import { DigestStream } from "./digest_stream.ts";
 import { EstargzStream } from "./estargz_stream.ts";
 import { TarStream } from "./tar_stream.ts";
+import { type TarEntryWithBody, UntarStream } from "./untar_stream.ts";
 
 /** Default compression levels (SPEC §1). */
 export const DEFAULT_LEVELS: Record<Compression, number> = {
@@ -59,6 +60,11 @@ export interface EncodedLayer {
   uncompressedSize: number;
   /** Layer annotations the compression requires (eStargz TOC digest, ...). */
   annotations: Record<string, string>;
+  /**
+   * For {@link recompressLayer}: sha256 of the source layer's tar. It equals `diffId`
+   * except for a conversion to eStargz, whose tar gains landmark and TOC entries.
+   */
+  sourceDiffId?: string;
 }
 
 /** The blob stream and the promise of its digests. */
@@ -125,21 +131,46 @@ export function encodeLayer(
 
 /**
  * Re-compresses an existing layer blob in one pass (force-compression):
- * decompress → (diffID check) → compress → (blob hash).
+ * decompress → (source diffID hash) → compress → (blob hash). A conversion to eStargz
+ * reads the tar into entries and writes them through {@link EstargzStream}, so its
+ * `diffId` is that of the new tar (landmark and TOC added, as BuildKit's converter does);
+ * `sourceDiffId` is always the source tar's.
+ *
+ * @example Re-compress an uncompressed layer as zstd
+ * ```ts
+ * import { encodeLayer, recompressLayer } from "./layer_encoder.ts";
+ * import { webCodecs } from "./web_codecs.ts";
+ * const entries = ReadableStream.from([
+ *   { path: "a", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1,
+ *     open: () => new Blob(["a"]).stream() },
+ * ]);
+ * const tar = encodeLayer(entries, { compression: "uncompressed", codecs: webCodecs });
+ * const gz = recompressLayer(tar.blob, "uncompressed", { compression: "gzip", codecs: webCodecs });
+ * await gz.blob.pipeTo(new WritableStream());
+ * const [before, after] = await Promise.all([tar.result, gz.result]);
+ * console.log(before.diffId === after.diffId); // true
+ * ```
  */
 export function recompressLayer(
   blob: ReadableStream<Uint8Array>,
   from: Exclude<Compression, "estargz">,
   options: EncodeLayerOptions,
 ): LayerEncoding {
-  if (options.compression === "estargz") {
-    throw new TypeError("Converting an existing layer to estargz is not supported yet");
-  }
   const { codecs } = options;
   const level = options.level ?? DEFAULT_LEVELS[options.compression];
   const tarDigest = new DigestStream(codecs);
   const tar = (from === "uncompressed" ? blob : blob.pipeThrough(codecs.decompress(from)))
     .pipeThrough(tarDigest);
+  if (options.compression === "estargz") {
+    const encoding = encodeLayer(tar.pipeThrough(new UntarStream()).pipeThrough(entryBodies()), {
+      ...options,
+      level,
+    });
+    const result = Promise.all([tarDigest.result, encoding.result]).then((
+      [t, e],
+    ): EncodedLayer => ({ ...e, sourceDiffId: t.digest }));
+    return { blob: encoding.blob, result };
+  }
   const blobDigest = new DigestStream(codecs);
   const out = options.compression === "uncompressed"
     ? tar.pipeThrough(blobDigest)
@@ -152,6 +183,37 @@ export function recompressLayer(
     size: b.size,
     uncompressedSize: t.size,
     annotations: {},
+    sourceDiffId: t.digest,
   }));
   return { blob: out, result };
+}
+
+/**
+ * Parsed entries → writer entries: a file's body becomes its `open()`; bodies the writer
+ * never opens (non-files, empty files) are discarded at once, since the reader produces
+ * the next entry only after the previous body is done.
+ */
+function entryBodies(): TransformStream<TarEntryWithBody, TarEntry> {
+  return new TransformStream({
+    async transform({ body, ...entry }, controller) {
+      if (entry.type !== "file" || !entry.size) {
+        await body.cancel();
+        controller.enqueue(entry);
+        return;
+      }
+      let opened = false;
+      controller.enqueue({
+        ...entry,
+        open: () => {
+          if (opened) {
+            throw new TypeError(
+              `Cannot read the body of ${entry.path} twice while converting a layer`,
+            );
+          }
+          opened = true;
+          return body;
+        },
+      });
+    },
+  });
 }
