@@ -12,6 +12,7 @@
 import { parseEpoch, parseFlags, single } from "./args.ts";
 import { UsageError } from "./errors.ts";
 import { createProgressRenderer, PROGRESS_MODES, type ProgressMode } from "./progress_renderer.ts";
+import { withUploadFigures } from "./push_command.ts";
 import { type OutputSpec, parseOutputSpec } from "../exporter/output_spec.ts";
 import { parseAnnotationFlag } from "../exporter/annotations.ts";
 import { exportImage, type PlatformInput } from "../exporter/export_image.ts";
@@ -19,6 +20,7 @@ import type { ConfigOverrides } from "../image/config_builder.ts";
 import { parseEntrypointArg } from "../image/config_builder.ts";
 import { formatPlatform, parsePlatform, samePlatform } from "../types/platform.ts";
 import type { Platform } from "../types/descriptor.ts";
+import { parseReference, registryHost } from "../types/reference.ts";
 import { directoryEntries } from "../sources/directory_source.ts";
 import { denoFileSystem } from "../runtime/deno_file_system.ts";
 import { createDenoEnvironment, hostPlatform } from "../runtime/deno_environment.ts";
@@ -131,14 +133,20 @@ export async function buildCommand(args: string[]): Promise<number> {
     storePath: values.store,
     openStore: needsStore,
     workers,
-    onProgress: renderer.listener,
+    // Plain logs also get per-blob upload figures for pushes (bytes sent, rate).
+    onProgress: progressMode === "plain"
+      ? withUploadFigures(renderer.listener, (line) => console.error(line))
+      : renderer.listener,
   });
   try {
+    // registry.insecure=true covers that registry for pulling --from too, as BuildKit's per-host config does.
+    const insecureHosts = outputs.filter((o) => o.insecureRegistry)
+      .flatMap((o) => o.names.map((n) => registryHost(parseReference(n))));
     const inputs: PlatformInput[] = [];
     for (const platform of platforms) {
       const dir = platformContexts.get(formatPlatform(platform)) ?? context;
       const base = values.from && values.from !== "scratch"
-        ? await resolveBaseImage(values.from, platform, env)
+        ? await resolveBaseImage(values.from, platform, env, { insecureHosts })
         : undefined;
       inputs.push({
         platform,

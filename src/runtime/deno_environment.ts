@@ -17,7 +17,7 @@ import type { Codecs } from "../types/codecs.ts";
 import type { Platform } from "../types/descriptor.ts";
 import { type Reference, registryHost } from "../types/reference.ts";
 import { OciLayout } from "../sinks/oci_layout.ts";
-import { RegistryRepository } from "../sinks/registry_repository.ts";
+import { type BlobProgress, RegistryRepository } from "../sinks/registry_repository.ts";
 import { RegistryClient } from "../registry/registry_client.ts";
 import type { CredentialStore } from "../registry/credentials.ts";
 import { createNativeCodecs } from "./native_codecs.ts";
@@ -110,15 +110,7 @@ export async function createDenoEnvironment(
       return new RegistryRepository(client, ref.repository, {
         mountFrom: [...(mountSources.get(host) ?? [])].filter((r) => r !== ref.repository),
         onProgress: options.onProgress
-          ? (p) =>
-            options.onProgress!({
-              type: "blob-upload",
-              id: p.digest ?? "layer",
-              target: `${ref.registry}/${ref.repository}`,
-              digest: p.digest ?? "",
-              sent: p.sent,
-              total: p.total,
-            })
+          ? throttledUploads(options.onProgress, `${ref.registry}/${ref.repository}`)
           : undefined,
       });
     },
@@ -135,5 +127,33 @@ export async function createDenoEnvironment(
       // Compression workers stop by themselves when idle; nothing else is held.
       return Promise.resolve();
     },
+  };
+}
+
+/**
+ * Blob upload events at most every 200 ms per blob (reads come in 64 KiB
+ * pieces: a JSON line each would swamp the log), always the first and the last.
+ */
+function throttledUploads(
+  listener: ProgressListener,
+  target: string,
+): (p: BlobProgress) => void {
+  const last = new Map<string, number>();
+  return (p) => {
+    const id = p.digest ?? "layer";
+    const t = performance.now();
+    const done = p.total !== undefined && p.sent >= p.total;
+    const previous = last.get(id);
+    if (!done && previous !== undefined && t - previous < 200) return;
+    if (done) last.delete(id);
+    else last.set(id, t);
+    listener({
+      type: "blob-upload",
+      id,
+      target,
+      digest: p.digest ?? "",
+      sent: p.sent,
+      total: p.total,
+    });
   };
 }

@@ -24,13 +24,19 @@ export async function resolveBaseImage(
   ref: string,
   platform: Platform,
   env: DenoEnvironment,
-  options: { insecure?: boolean } = {},
+  options: {
+    /** Allow plain HTTP and unverified TLS for the base's registry. */
+    insecure?: boolean;
+    /** Registry hosts marked `registry.insecure` (by the outputs): the base may use them insecurely. */
+    insecureHosts?: string[];
+  } = {},
 ): Promise<BaseImage | undefined> {
   if (ref === "scratch") return undefined;
   if (ref.startsWith(LAYOUT_PREFIX)) return await resolveLayoutImage(ref, platform, env);
   const parsed = parseReference(ref);
   const host = registryHost(parsed);
-  const client = env.registryClient(host, options.insecure ?? false);
+  const insecure = options.insecure ?? options.insecureHosts?.includes(host) ?? false;
+  const client = env.registryClient(host, insecure);
   const repository = new RegistryRepository(client, parsed.repository);
   // Pushes to this registry can then mount the base layers instead of moving their bytes.
   env.addMountSource(host, parsed.repository);

@@ -1,0 +1,184 @@
+/**
+ * Push progress through the CLI: `json` gives per-blob `blob-upload` events
+ * ending at the blob's size; `plain` gives each pushed blob's bytes and rate;
+ * `quiet` prints nothing on success and only the error on failure.
+ */
+import assert from "node:assert/strict";
+import { runCli } from "../_harness/cli.ts";
+import { freePort, startRegistry } from "../_harness/registry.ts";
+import { dockerConfig, makeContext, readMetadata } from "./_registry_cli.ts";
+
+interface Event {
+  type: string;
+  id?: string;
+  digest?: string;
+  target?: string;
+  sent?: number;
+  total?: number;
+  skipped?: boolean;
+}
+
+async function workspace() {
+  const dir = await Deno.makeTempDir({ prefix: "ocistream-push-progress-" });
+  const context = await makeContext(`${dir}/context`, "progress");
+  // Incompressible, so the layer is a few MiB and is sent in many pieces.
+  const noise = new Uint8Array(2 * 1024 * 1024);
+  for (let i = 0; i < noise.length; i += 65536) {
+    crypto.getRandomValues(noise.subarray(i, i + 65536));
+  }
+  await Deno.writeFile(`${context}/noise.bin`, noise);
+  const env = { DOCKER_CONFIG: await dockerConfig(dir, {}) };
+  const store = `${dir}/store`;
+  const built = await runCli([
+    "build",
+    context,
+    "--store",
+    store,
+    "--progress",
+    "quiet",
+    "--metadata-file",
+    `${dir}/meta.json`,
+    "--output",
+    "type=image,name=example.com/progress:1",
+  ], { env });
+  assert.equal(built.code, 0, built.stderr);
+  assert.equal(built.stderr, "");
+  const meta = await readMetadata(`${dir}/meta.json`);
+  return { dir, context, env, store, meta };
+}
+
+/** The layer and config descriptors of the single-platform image in `store`. */
+async function blobsOf(store: string, digest: string) {
+  const manifest = JSON.parse(await Deno.readTextFile(`${store}/blobs/sha256/${digest.slice(7)}`));
+  return [manifest.config, ...manifest.layers] as { digest: string; size: number }[];
+}
+
+Deno.test("push --progress json reports bytes sent per blob up to its size", async () => {
+  const reg = await startRegistry();
+  const w = await workspace();
+  try {
+    const r = await runCli([
+      "push",
+      "--progress",
+      "json",
+      "--store",
+      w.store,
+      "example.com/progress:1",
+      `${reg.host}/json:1`,
+    ], { env: w.env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "");
+    const events: Event[] = r.stderr.trim().split("\n").filter((l) => l.startsWith("{")).map((l) =>
+      JSON.parse(l)
+    );
+    const target = `${reg.host}/json`;
+    for (const blob of await blobsOf(w.store, w.meta["containerimage.digest"])) {
+      const uploads = events.filter((e) => e.type === "blob-upload" && e.digest === blob.digest);
+      assert.ok(uploads.length >= 1, `no blob-upload for ${blob.digest}`);
+      assert.ok(uploads.every((e) => e.target === target && e.total === blob.size));
+      // Cumulative and ending at the size.
+      const sent = uploads.map((e) => e.sent!);
+      assert.deepEqual(sent, [...sent].sort((a, b) => a - b));
+      assert.equal(sent[sent.length - 1], blob.size);
+      assert.ok(
+        events.some((e) => e.type === "blob-done" && e.digest === blob.digest && !e.skipped),
+      );
+    }
+    // Throttled: far fewer events than 64 KiB pieces of the layer.
+    assert.ok(events.filter((e) => e.type === "blob-upload").length < 20);
+    assert.ok(events.some((e) => e.type === "manifest"));
+  } finally {
+    await reg.stop();
+    await Deno.remove(w.dir, { recursive: true });
+  }
+});
+
+Deno.test("push and build --progress plain print each pushed blob with its bytes and rate", async () => {
+  const reg = await startRegistry();
+  const w = await workspace();
+  try {
+    const r = await runCli([
+      "push",
+      "--progress",
+      "plain",
+      "--store",
+      w.store,
+      "example.com/progress:1",
+      `${reg.host}/plain:1`,
+    ], { env: w.env });
+    assert.equal(r.code, 0, r.stderr);
+    for (const blob of await blobsOf(w.store, w.meta["containerimage.digest"])) {
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `pushed ${blob.digest} to ${reg.host}/plain \\([0-9.]+ (B|KiB|MiB), [0-9.]+ (B|KiB|MiB|GiB)/s\\)`,
+        ),
+      );
+    }
+    assert.match(r.stderr, new RegExp(`pushed manifest ${w.meta["containerimage.digest"]} as 1`));
+
+    const b = await runCli([
+      "build",
+      w.context,
+      "--store",
+      w.store,
+      "--progress",
+      "plain",
+      "--output",
+      `type=registry,name=${reg.host}/built:1`,
+    ], { env: w.env });
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stderr, new RegExp(`pushed sha256:[0-9a-f]{64} to ${reg.host}/built \\(`));
+  } finally {
+    await reg.stop();
+    await Deno.remove(w.dir, { recursive: true });
+  }
+});
+
+Deno.test("--progress quiet prints nothing on success and only the error on failure", async () => {
+  const reg = await startRegistry();
+  const w = await workspace();
+  try {
+    const push = await runCli([
+      "push",
+      "--progress",
+      "quiet",
+      "--store",
+      w.store,
+      "example.com/progress:1",
+      `${reg.host}/quiet:1`,
+    ], { env: w.env });
+    assert.equal(push.code, 0, push.stderr);
+    assert.equal(push.stderr + push.stdout, "");
+    const build = await runCli([
+      "build",
+      w.context,
+      "--store",
+      w.store,
+      "--progress",
+      "quiet",
+      "--output",
+      `type=registry,store=false,name=${reg.host}/quiet:2`,
+    ], { env: w.env });
+    assert.equal(build.code, 0, build.stderr);
+    assert.equal(build.stderr + build.stdout, "");
+
+    const down = `127.0.0.1:${freePort()}`;
+    const failed = await runCli([
+      "push",
+      "--progress",
+      "quiet",
+      "--store",
+      w.store,
+      "example.com/progress:1",
+      `${down}/quiet:1`,
+    ], { env: w.env });
+    assert.equal(failed.code, 1);
+    const lines = failed.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, failed.stderr);
+    assert.match(lines[0]!, new RegExp(`^error: .*${down}`));
+  } finally {
+    await reg.stop();
+    await Deno.remove(w.dir, { recursive: true });
+  }
+});
