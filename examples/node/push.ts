@@ -10,7 +10,6 @@
  * Prints JSON: `{ image, digest, configDigest, layers, sha256, milliseconds }`.
  * @module
  */
-import "./node20_polyfills.ts";
 import { readdir, readFile, readlink, stat } from "node:fs/promises";
 import process from "node:process";
 import { exportFiles } from "../../src/edge/export_files.ts";

@@ -18,6 +18,7 @@
  * @module
  */
 import type { CompressTask } from "./workers/_compress_block.ts";
+import { deferred } from "../stages/_deferred.ts";
 
 interface Job {
   resolve(output: Uint8Array): void;
@@ -90,7 +91,7 @@ export class CompressPool {
     let worker = this.#workers[0];
     for (const w of this.#workers) if (w.jobs.size < worker.jobs.size) worker = w;
     const id = this.#nextId++;
-    const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>();
+    const { promise, resolve, reject } = deferred<Uint8Array>();
     worker.jobs.set(id, { resolve, reject, recycle });
     this.#busy++;
     if (this.#idleTimer !== undefined) {

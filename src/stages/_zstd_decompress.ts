@@ -12,9 +12,8 @@
  * ```
  * @module
  */
-// TODO(deno.json): map "fzstd" to "npm:fzstd@0.1.1" in the imports and use the bare name here.
-// deno-lint-ignore no-import-prefix
-import { Decompress } from "npm:fzstd@0.1.1";
+
+import { Decompress } from "fzstd";
 
 /**
  * Decompresses any number of concatenated zstd frames (skippable frames are

@@ -10,6 +10,7 @@
  * ```
  * @module
  */
+import { type CancellableTransformer, deferred } from "./_deferred.ts";
 
 /** Options for {@linkcode CountStream}. */
 export interface CountStreamOptions {
@@ -37,9 +38,9 @@ export class CountStream extends TransformStream<Uint8Array, Uint8Array> {
   constructor(options: CountStreamOptions = {}) {
     const state = { bytes: 0 };
     const onProgress = options.onProgress;
-    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    const { promise, resolve, reject } = deferred<number>();
     promise.catch(() => {});
-    super({
+    const transformer: CancellableTransformer<Uint8Array, Uint8Array> = {
       transform(chunk, controller) {
         state.bytes += chunk.byteLength;
         controller.enqueue(chunk);
@@ -48,10 +49,11 @@ export class CountStream extends TransformStream<Uint8Array, Uint8Array> {
       flush() {
         resolve(state.bytes);
       },
-      cancel(reason) {
+      cancel(reason: unknown) {
         reject(reason ?? new Error("CountStream was cancelled before its input ended"));
       },
-    });
+    };
+    super(transformer);
     this.#state = state;
     this.result = promise;
   }

@@ -13,6 +13,7 @@
  */
 import type { Codecs, Hasher } from "../types/codecs.ts";
 import type { BlobId } from "../types/content.ts";
+import { type CancellableTransformer, deferred } from "./_deferred.ts";
 
 /**
  * Passes bytes through unchanged and resolves {@linkcode DigestStream.result}
@@ -36,12 +37,12 @@ export class DigestStream extends TransformStream<Uint8Array, Uint8Array> {
 
   /** Hashes with `codecs.sha256()` (which may be async to create). */
   constructor(codecs: Codecs) {
-    const { promise, resolve, reject } = Promise.withResolvers<BlobId>();
+    const { promise, resolve, reject } = deferred<BlobId>();
     // Marked handled so a caller that never reads `result` gets no unhandled rejection.
     promise.catch(() => {});
     let hasher: Hasher | undefined;
     let size = 0;
-    super({
+    const transformer: CancellableTransformer<Uint8Array, Uint8Array> = {
       async start() {
         try {
           hasher = await codecs.sha256();
@@ -58,10 +59,11 @@ export class DigestStream extends TransformStream<Uint8Array, Uint8Array> {
       flush() {
         resolve({ digest: `sha256:${hasher!.digestHex()}`, size });
       },
-      cancel(reason) {
+      cancel(reason: unknown) {
         reject(reason ?? new Error("DigestStream was cancelled before its input ended"));
       },
-    });
+    };
+    super(transformer);
     this.result = promise;
   }
 }

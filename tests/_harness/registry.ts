@@ -4,9 +4,7 @@
  * auth. `stop()` kills it and removes its folder.
  * @module
  */
-// bcryptjs is only needed by this harness; add it to deno.json imports to drop the inline specifier.
-// deno-lint-ignore no-import-prefix
-import bcrypt from "npm:bcryptjs@2.4.3";
+import bcrypt from "bcryptjs";
 import { makeTls, type TestTls } from "./tls.ts";
 import type { TokenServer } from "./token_server.ts";
 
