@@ -150,6 +150,28 @@ function parseInteger(key: string, value: string, what: string): number {
  * ```
  */
 export function parseOutputSpec(text: string): OutputSpec {
+  try {
+    return parseSpec(text);
+  } catch (e) {
+    // Hostile input (fuzzing found these): messages echo the spec, which may hold line breaks or
+    // control characters, and the CSV splitter throws SyntaxError. Keep one line, TypeError.
+    if (!(e instanceof Error)) throw e;
+    const message = oneLine(e.message);
+    if (e instanceof RangeError) throw new RangeError(message, { cause: e.cause });
+    throw new TypeError(message, { cause: e instanceof TypeError ? e.cause : e });
+  }
+}
+
+/** Escapes control characters (line breaks included) so a message stays on one line. */
+function oneLine(text: string): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\u0000-\u001f\u007f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+function parseSpec(text: string): OutputSpec {
   if (text.trim() === "") {
     throw new TypeError("Empty --output: use e.g. type=image,name=example.com/app:1");
   }

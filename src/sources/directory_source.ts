@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { FileInfo, FileSystem } from "../types/file_system.ts";
+import { type FileInfo, type FileSystem, NotFoundError } from "../types/file_system.ts";
 import type { TarEntry } from "../types/tar_entry.ts";
 import { splitDevice } from "../stages/_tar_device.ts";
 
@@ -48,6 +48,30 @@ export interface DirectorySourceOptions {
 }
 
 const utf8 = new TextEncoder();
+
+// What `lstat` said about each entry this module produced. A side table rather than a field
+// on the shared TarEntry: the layer cache uses it to prove an entry's body is the file's
+// current content (inode, size, mtime); entries made or rewritten elsewhere are not in it.
+const statOfEntry = new WeakMap<TarEntry, FileInfo>();
+
+/**
+ * The `lstat` result behind an entry that {@link directoryEntries} produced (the very object,
+ * not a copy); `undefined` for any other entry. The layer cache keys on it.
+ *
+ * @example
+ * ```ts
+ * import { directoryEntries, entryFileInfo } from "./directory_source.ts";
+ * import { denoFileSystem } from "../runtime/deno_file_system.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/a.txt`, "a");
+ * for await (const e of directoryEntries(denoFileSystem, dir)) console.log(entryFileInfo(e)?.ino);
+ * console.log(entryFileInfo({ path: "x", type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 0 })); // undefined
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function entryFileInfo(entry: TarEntry): FileInfo | undefined {
+  return statOfEntry.get(entry);
+}
 
 /** Orders names by the bytes of their UTF-8 encoding. */
 function compareBytes(a: string, b: string): number {
@@ -193,6 +217,32 @@ export function directoryEntries(
     return Object.keys(xattrs).length > 0 ? { ...entry, xattrs } : entry;
   };
 
+  /**
+   * lstat of a name just listed. Runtimes hand out names that are not valid UTF-8 with U+FFFD in
+   * place of the bad bytes, so such a name no longer finds its file: refuse it clearly rather
+   * than store a different name. A file deleted since the listing is named too.
+   */
+  const lstatListed = async (rel: string, name: string): Promise<FileInfo> => {
+    try {
+      return await fs.lstat(abs(rel));
+    } catch (e) {
+      if (!(e instanceof NotFoundError)) throw e;
+      const folder = abs(rel.slice(0, Math.max(rel.length - name.length - 1, 0)));
+      if (name.includes("\uFFFD")) {
+        throw new TypeError(
+          `Cannot add a name in folder ${folder} to the layer: it is not valid UTF-8 ` +
+            `(read as ${JSON.stringify(name)}); rename it to UTF-8 or exclude it`,
+          { cause: e },
+        );
+      }
+      throw new Error(
+        `${abs(rel)} vanished while the layer was being written; keep the folder unchanged ` +
+          "during the build",
+        { cause: e },
+      );
+    }
+  };
+
   const prefixEntries: TarEntry[] = [];
 
   return new ReadableStream<TarEntry>({
@@ -205,13 +255,15 @@ export function directoryEntries(
         }
         const parts = prefix === "" ? [] : prefix.split("/");
         for (let i = 1; i <= parts.length; i++) {
-          prefixEntries.push({
+          const entry: TarEntry = {
             path: parts.slice(0, i).join("/"),
             type: "directory",
             mode: info.mode & 0o7777,
             mtime: info.mtime,
             ...owner(info),
-          });
+          };
+          statOfEntry.set(entry, info);
+          prefixEntries.push(entry);
         }
         stack.push({ rel: "", names: await list(""), index: 0 });
       }
@@ -224,11 +276,13 @@ export function directoryEntries(
           stack.pop();
           continue;
         }
-        const rel = join(top.rel, top.names[top.index++]);
-        const info = await fs.lstat(abs(rel));
+        const name = top.names[top.index++]!;
+        const rel = join(top.rel, name);
+        const info = await lstatListed(rel, name);
         if (options.filter && !options.filter(rel, info)) continue;
         const entry = await withXattrs(await entryFor(rel, info), rel);
         if (info.type === "directory") stack.push({ rel, names: await list(rel), index: 0 });
+        statOfEntry.set(entry, info);
         return controller.enqueue(entry);
       }
     },

@@ -43,10 +43,19 @@ export function isValidDigest(digest: string): boolean {
   return DIGEST_RE.test(digest);
 }
 
+/** JSON-quotes `text`, also escaping U+2028/U+2029, so messages about it stay on one line. */
+function quote(text: string): string {
+  return JSON.stringify(text).replace(
+    /[\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16)}`,
+  );
+}
+
 /** Parses a reference; throws a `TypeError` that says what is wrong. */
 export function parseReference(text: string): Reference {
   const fail = (why: string): never => {
-    throw new TypeError(`Invalid image name "${text}": ${why}`);
+    // JSON quoting keeps hostile names (line breaks, control characters) on one line.
+    throw new TypeError(`Invalid image name ${quote(text)}: ${why}`);
   };
   if (text === "") fail("it is empty");
   let rest = text;
@@ -77,7 +86,7 @@ export function parseReference(text: string): Reference {
     ) {
       registry = first;
       repository = rest.slice(slash + 1);
-      if (!HOST_RE.test(registry)) fail(`"${registry}" is not a valid registry host`);
+      if (!HOST_RE.test(registry)) fail(`${quote(registry)} is not a valid registry host`);
     }
   }
   if (registry === "index.docker.io" || registry === "registry-1.docker.io") registry = DOCKER_HUB;

@@ -1,0 +1,447 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { run, runCli } from "../_harness/cli.ts";
+import { parseOutputSpec } from "../../src/exporter/output_spec.ts";
+import { parseAnnotationFlag } from "../../src/exporter/annotations.ts";
+import { parseReference } from "../../src/types/reference.ts";
+import { exportImage } from "../../src/exporter/export_image.ts";
+import { directoryEntries } from "../../src/sources/directory_source.ts";
+import { denoFileSystem } from "../../src/runtime/deno_file_system.ts";
+import { webCodecs } from "../../src/stages/web_codecs.ts";
+import { OciLayout } from "../../src/sinks/oci_layout.ts";
+import { RegistryClient } from "../../src/registry/registry_client.ts";
+import type { FileSystem } from "../../src/types/file_system.ts";
+import type { TarEntry } from "../../src/types/tar_entry.ts";
+import { OCI_MANIFEST } from "../../src/types/media_types.ts";
+
+// ---- fuzzing the parsers ----------------------------------------------------
+
+/** mulberry32: a small seeded PRNG, so every run fuzzes the same strings. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const TOKENS = [
+  "type=",
+  "image",
+  "registry",
+  "oci",
+  "docker",
+  "local",
+  "name=",
+  "push",
+  "=",
+  ",",
+  '"',
+  "'",
+  ":",
+  "/",
+  "@",
+  "[",
+  "]",
+  ".",
+  "-",
+  "_",
+  "true",
+  "false",
+  "TRUE",
+  "compression=",
+  "zstd",
+  "estargz",
+  "gzip",
+  "compression-level=",
+  "99",
+  "-1",
+  "1e3",
+  "0x10",
+  "annotation.",
+  "annotation-index.",
+  "annotation-manifest[linux/amd64].",
+  "annotation-manifest-descriptor",
+  "annotation-index-descriptor[",
+  "index,manifest:",
+  "manifest[linux/arm/v7]:",
+  "sha256:",
+  "a".repeat(130),
+  "0123456789abcdef".repeat(4),
+  "localhost:5000",
+  "[::1]:5000",
+  "dest=",
+  "-",
+  "tar=false",
+  "registry.insecure=",
+  "oci-mediatypes=",
+  "source-date-epoch=",
+  "\n",
+  "\r",
+  "\t",
+  "\u0000",
+  "\u2028",
+  "\uFFFD",
+  "é",
+  "\u{1F600}",
+  " ",
+  "\\",
+  "store=",
+  "unpack",
+  "rewrite-timestamp",
+  "push-by-digest",
+  "dangling-name-prefix=",
+  "name-canonical",
+  "oci-artifact",
+  "force-compression",
+  "__proto__",
+  "constructor",
+  "toString",
+  "Ⅻ",
+];
+
+function fuzzStrings(seed: number, count: number): string[] {
+  const r = prng(seed);
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    let s = "";
+    const n = Math.floor(r() * 14);
+    for (let j = 0; j < n; j++) {
+      s += r() < 0.85
+        ? TOKENS[Math.floor(r() * TOKENS.length)]
+        : String.fromCodePoint(Math.floor(r() * 0x3000));
+    }
+    out.push(s);
+  }
+  return out;
+}
+
+function fuzz(
+  name: string,
+  parse: (text: string) => unknown,
+  seed: number,
+  options: { oneLineAlways: boolean },
+): void {
+  for (const text of fuzzStrings(seed, 3000)) {
+    try {
+      parse(text);
+    } catch (e) {
+      const ok = e instanceof TypeError || e instanceof RangeError;
+      assert.ok(ok, `${name}(${JSON.stringify(text)}) threw ${(e as Error)?.name}: ${e}`);
+      const message = (e as Error).message;
+      assert.ok(message.length > 0, `${name}(${JSON.stringify(text)}) threw an empty message`);
+      if (options.oneLineAlways || !/[\n\r\u2028\u2029]/.test(text)) {
+        assert.ok(
+          !/[\n\r\u2028\u2029]/.test(message),
+          `${name}(${JSON.stringify(text)}) threw a multi-line message: ${JSON.stringify(message)}`,
+        );
+      }
+    }
+  }
+}
+
+Deno.test("parseOutputSpec() on 3000 seeded random specs throws only one-line TypeError or RangeError", () => {
+  fuzz("parseOutputSpec", parseOutputSpec, 8, { oneLineAlways: true });
+});
+
+Deno.test("parseReference() on 3000 seeded random names throws only one-line TypeError or RangeError", () => {
+  fuzz("parseReference", parseReference, 42, { oneLineAlways: true });
+});
+
+Deno.test("parseAnnotationFlag() on 3000 seeded random flags throws only TypeError or RangeError", () => {
+  // Its messages quote the flag as given, so a flag holding a line break gives a two-line
+  // message (the CLI folds it into one line); every other message is one line.
+  fuzz("parseAnnotationFlag", parseAnnotationFlag, 7, { oneLineAlways: false });
+});
+
+// ---- hostile folders ----------------------------------------------------------
+
+/** A FileSystem that behaves like `base` except for the methods in `over`. */
+function wrapFileSystem(base: FileSystem, over: Partial<FileSystem>): FileSystem {
+  return new Proxy(base, {
+    get(target, key) {
+      if (key in over) return (over as Record<PropertyKey, unknown>)[key];
+      const v = (target as unknown as Record<PropertyKey, unknown>)[key];
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+}
+
+/** Every file under `dir` with its bytes' digest, plus index.json's text: a store's state. */
+async function snapshot(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string) => {
+    for await (const e of Deno.readDir(d)) {
+      const p = `${d}/${e.name}`;
+      if (e.isDirectory) await walk(p);
+      else {out.push(
+          `${p.slice(dir.length)} ${
+            createHash("sha256").update(await Deno.readFile(p)).digest("hex")
+          }`,
+        );}
+    }
+  };
+  await walk(dir);
+  return out.sort();
+}
+
+const PLATFORM = { os: "linux", architecture: "amd64" };
+
+async function exportFolder(fs: FileSystem, context: string, store: OciLayout, name: string) {
+  return await exportImage(
+    {
+      platforms: [{
+        platform: PLATFORM,
+        layers: [{ entries: () => directoryEntries(fs, context) }],
+      }],
+    },
+    [parseOutputSpec(`type=image,name=${name}`)],
+    { codecs: webCodecs, store },
+  );
+}
+
+/** A temp folder with a context and a store that already holds one image. */
+async function storeWithImage() {
+  const dir = await Deno.makeTempDir({ prefix: "ocistream-hostile-" });
+  const context = `${dir}/context`;
+  await Deno.mkdir(`${context}/etc`, { recursive: true });
+  await Deno.writeTextFile(`${context}/etc/motd`, "hello\n");
+  await Deno.writeFile(`${context}/data.bin`, new Uint8Array(70_000).fill(7));
+  const store = await OciLayout.open(denoFileSystem, `${dir}/store`, webCodecs);
+  await exportFolder(denoFileSystem, context, store, "example.com/good:1");
+  return { dir, context, store, storePath: `${dir}/store` };
+}
+
+Deno.test("directoryEntries() stores symlink loops as symlinks and finishes; the export completes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ocistream-hostile-" });
+  try {
+    const ctx = `${dir}/context`;
+    await Deno.mkdir(`${ctx}/sub`, { recursive: true });
+    await Deno.symlink("loop", `${ctx}/loop`);
+    await Deno.symlink("b", `${ctx}/a`);
+    await Deno.symlink("a", `${ctx}/b`);
+    await Deno.symlink(".", `${ctx}/self`);
+    await Deno.symlink("..", `${ctx}/sub/up`);
+    await Deno.symlink("../sub", `${ctx}/sub/again`);
+    const entries: TarEntry[] = [];
+    for await (const e of directoryEntries(denoFileSystem, ctx)) entries.push(e);
+    assert.deepEqual(
+      entries.map((e) => [e.path, e.type, e.linkName ?? ""]),
+      [
+        ["a", "symlink", "b"],
+        ["b", "symlink", "a"],
+        ["loop", "symlink", "loop"],
+        ["self", "symlink", "."],
+        ["sub", "directory", ""],
+        ["sub/again", "symlink", "../sub"],
+        ["sub/up", "symlink", ".."],
+      ],
+    );
+    const store = await OciLayout.open(denoFileSystem, `${dir}/store`, webCodecs);
+    const [result] = await exportFolder(denoFileSystem, ctx, store, "example.com/loops:1");
+    assert.equal(result!.manifests[0]!.layers.length, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+for (const change of ["grows", "shrinks"] as const) {
+  Deno.test(`exportImage() refuses a file that ${change} while read, names it, and leaves the store unchanged`, async () => {
+    const ws = await storeWithImage();
+    try {
+      const before = await snapshot(ws.storePath);
+      const fs = wrapFileSystem(denoFileSystem, {
+        openRead: async (path) => {
+          // Change the file after the walk took its size and before its bytes are read.
+          if (path.endsWith("/data.bin")) {
+            if (change === "grows") {
+              await Deno.writeFile(path, new Uint8Array(1000), { append: true });
+            } else await Deno.truncate(path, 1000);
+          }
+          return await denoFileSystem.openRead(path);
+        },
+      });
+      await assert.rejects(
+        () => exportFolder(fs, ws.context, ws.store, "example.com/changed:1"),
+        (e: Error) => {
+          assert.match(e.message, /data\.bin changed size while being read: expected 70000 bytes/);
+          return true;
+        },
+      );
+      assert.deepEqual(await snapshot(ws.storePath), before);
+    } finally {
+      await Deno.remove(ws.dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("exportImage() stops at an unreadable file or folder, names it, and leaves the store unchanged", async () => {
+  const ws = await storeWithImage();
+  try {
+    const before = await snapshot(ws.storePath);
+    // Tests run as root, where chmod 000 does not stop reads: inject EACCES instead.
+    const denied = (path: string) =>
+      Object.assign(new Error(`Permission denied (os error 13): open '${path}'`), {
+        name: "PermissionDenied",
+      });
+    const unreadableFile = wrapFileSystem(denoFileSystem, {
+      openRead: (path) =>
+        path.endsWith("/etc/motd") ? Promise.reject(denied(path)) : denoFileSystem.openRead(path),
+    });
+    await assert.rejects(
+      () => exportFolder(unreadableFile, ws.context, ws.store, "example.com/unreadable:1"),
+      (e: Error) => {
+        assert.match(
+          e.message,
+          new RegExp(`Cannot read file ${ws.context}/etc/motd for the layer: Permission denied`),
+        );
+        assert.match(e.message, /fix its permissions or exclude it/);
+        return true;
+      },
+    );
+    const unreadableFolder = wrapFileSystem(denoFileSystem, {
+      readDir: (path) =>
+        path.endsWith("/etc") ? Promise.reject(denied(path)) : denoFileSystem.readDir(path),
+    });
+    await assert.rejects(
+      () => exportFolder(unreadableFolder, ws.context, ws.store, "example.com/unreadable:1"),
+      new RegExp(`Cannot read folder ${ws.context}/etc for the layer`),
+    );
+    assert.deepEqual(await snapshot(ws.storePath), before);
+  } finally {
+    await Deno.remove(ws.dir, { recursive: true });
+  }
+});
+
+Deno.test("ocistream build refuses a file name that is not valid UTF-8, naming its folder, and writes no layer", async () => {
+  const ws = await storeWithImage();
+  try {
+    const before = await snapshot(ws.storePath);
+    // Deno's APIs take only valid UTF-8 paths; the shell makes the name from raw bytes.
+    await run("sh", ["-c", `printf x > "$1/etc/$(printf 'caf\\351')"`, "sh", ws.context]);
+    const r = await runCli(
+      [
+        "build",
+        ws.context,
+        "--output",
+        "type=image,name=example.com/bytes:1",
+        "--store",
+        ws.storePath,
+      ],
+      { env: { DOCKER_CONFIG: ws.dir } },
+    );
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `error: Cannot add a name in folder ${ws.context}/etc to the layer: it is not valid UTF-8`,
+      ),
+    );
+    assert.deepEqual(await snapshot(ws.storePath), before);
+  } finally {
+    await Deno.remove(ws.dir, { recursive: true });
+  }
+});
+
+// ---- hostile images and registries --------------------------------------------
+
+Deno.test("ocistream build refuses a base image whose layer does not match its digest", async () => {
+  const ws = await storeWithImage();
+  try {
+    const env = { DOCKER_CONFIG: ws.dir };
+    const base = `${ws.dir}/base`;
+    const made = await runCli(
+      ["build", ws.context, "--output", `type=oci,dest=${base},tar=false,name=base:1`],
+      { env },
+    );
+    assert.equal(made.code, 0, made.stderr);
+    const index = JSON.parse(await Deno.readTextFile(`${base}/index.json`));
+    const manifest = JSON.parse(
+      await Deno.readTextFile(`${base}/blobs/sha256/${index.manifests[0].digest.slice(7)}`),
+    );
+    const layer = manifest.layers[0].digest as string;
+    const file = `${base}/blobs/sha256/${layer.slice(7)}`;
+    const bytes = await Deno.readFile(file);
+    bytes[bytes.length - 100] ^= 0xff; // same size, different content
+    await Deno.writeFile(file, bytes);
+    const before = await snapshot(ws.storePath);
+    const r = await runCli([
+      "build",
+      ws.context,
+      "--from",
+      `oci-layout://${base}`,
+      "--output",
+      "type=image,name=example.com/on-bad-base:1",
+      "--store",
+      ws.storePath,
+    ], { env });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`error: .*${layer}`));
+    assert.deepEqual(await snapshot(ws.storePath), before);
+  } finally {
+    await Deno.remove(ws.dir, { recursive: true });
+  }
+});
+
+Deno.test("ocistream push refuses an oversized manifest in a layout before contacting the registry", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ocistream-hostile-" });
+  try {
+    const big = new TextEncoder().encode(
+      JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, padding: "x".repeat(5 << 20) }),
+    );
+    const digest = createHash("sha256").update(big).digest("hex");
+    await Deno.mkdir(`${dir}/layout/blobs/sha256`, { recursive: true });
+    await Deno.writeFile(`${dir}/layout/blobs/sha256/${digest}`, big);
+    await Deno.writeTextFile(`${dir}/layout/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
+    await Deno.writeTextFile(
+      `${dir}/layout/index.json`,
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [{ mediaType: OCI_MANIFEST, digest: `sha256:${digest}`, size: big.byteLength }],
+      }),
+    );
+    // Port 9 (discard) is never asked: the manifest is refused first.
+    const r = await runCli(["push", `oci-layout://${dir}/layout`, "127.0.0.1:9/big/app:1"], {
+      env: { DOCKER_CONFIG: dir },
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /error: .*sha256:[0-9a-f]{64}.*4194304-byte limit/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("RegistryClient.getManifest() refuses a manifest over 4 MiB, declared or streamed", async () => {
+  const chunk = new Uint8Array(1 << 20).fill(0x20);
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/v2/") return new Response("{}");
+    let sent = 0;
+    // Chunked (no length): 5 MiB in 1 MiB pieces, or a declared 5 MiB length.
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent >= 5) return c.close();
+        sent++;
+        c.enqueue(chunk);
+      },
+    });
+    const headers: Record<string, string> = { "content-type": OCI_MANIFEST };
+    if (path.endsWith("/declared")) headers["content-length"] = String(5 << 20);
+    return new Response(body, { headers });
+  });
+  try {
+    const host = `127.0.0.1:${(server.addr as Deno.NetAddr).port}`;
+    const client = new RegistryClient(host, { scheme: "http", retries: { attempts: 1 } });
+    await assert.rejects(
+      () => client.getManifest("big/app", "streamed"),
+      /Cannot read manifest streamed from .*: it is larger than 4 MiB/,
+    );
+    await assert.rejects(
+      () => client.getManifest("big/app", "declared"),
+      /Cannot read manifest declared from .*: it is 5242880 bytes/,
+    );
+  } finally {
+    await server.shutdown();
+  }
+});
