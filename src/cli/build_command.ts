@@ -25,6 +25,7 @@ import { directoryEntries } from "../sources/directory_source.ts";
 import { denoFileSystem } from "../runtime/deno_file_system.ts";
 import { createDenoEnvironment, hostPlatform } from "../runtime/deno_environment.ts";
 import { resolveBaseImage } from "../runtime/resolve_base_image.ts";
+import { LayerCache } from "../exporter/layer_cache.ts";
 
 const HELP = `Usage: ocistream build [CONTEXT] [options]
 
@@ -50,6 +51,7 @@ Options:
   --progress MODE         auto|tty|plain|json|quiet (default auto)
   --metadata-file FILE    write the export's metadata as JSON
   --workers N             compression workers (default: number of cores)
+  --no-cache              rebuild the layer even if the store has it cached for an unchanged folder
 `;
 
 /** Runs `ocistream build`. */
@@ -73,6 +75,7 @@ export async function buildCommand(args: string[]): Promise<number> {
     progress: { type: "string" },
     "metadata-file": { type: "string" },
     workers: { type: "string" },
+    "no-cache": { type: "boolean" },
   });
   if (values.help) {
     console.log(HELP);
@@ -138,6 +141,13 @@ export async function buildCommand(args: string[]): Promise<number> {
       ? withUploadFigures(renderer.listener, (line) => console.error(line))
       : renderer.listener,
   });
+  // The layer cache in the store (issue 7); --no-cache bypasses it.
+  if (env.store && !values["no-cache"]) {
+    env.layerCache = new LayerCache(denoFileSystem, env.store, env.codecs, {
+      onDiscard: (_key, reason) =>
+        env.onProgress?.({ type: "note", message: `layer cache: ${reason}` }),
+    });
+  }
   try {
     // registry.insecure=true covers that registry for pulling --from too, as BuildKit's per-host config does.
     const insecureHosts = outputs.filter((o) => o.insecureRegistry)

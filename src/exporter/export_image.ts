@@ -42,6 +42,7 @@ import { type AttestationOptions, attestPlatform } from "./attest.ts";
 import { FileInventoryStream, type InventoryFile } from "../stages/file_inventory_stream.ts";
 import { listLayerFiles } from "../image/layer_files.ts";
 import type { SbomFile } from "../image/sbom.ts";
+import type { LayerCache, LayerLookup } from "./layer_cache.ts";
 
 /** A new layer: a fresh stream of entries each time it is called. */
 export interface LayerInput {
@@ -80,6 +81,8 @@ export interface ImageSpec {
   attest?: AttestationOptions;
   /** The epoch; the output spec's `source-date-epoch` wins. */
   sourceDateEpoch?: number;
+  /** Reuse layers from the environment's layer cache (default true; `false` is `--no-cache`). */
+  cache?: boolean;
 }
 
 /** What the orchestrator needs from its runtime. */
@@ -88,6 +91,8 @@ export interface ExportEnvironment {
   codecs: Codecs;
   /** The local store, where the runtime has one. */
   store?: OciLayout;
+  /** The store's layer cache; used only for outputs whose blobs go to {@link store}. */
+  layerCache?: LayerCache;
   /** Opens a registry repository for pushing (and reading back). */
   openRepository?(ref: Reference, options: { insecure: boolean }): ContentSink & ContentSource;
   /** Makes a scratch layout for archives when the store is not used. */
@@ -216,6 +221,8 @@ async function exportOne(
         target,
         memory,
         manifestAnnotations: placed.manifest.get(formatPlatform(input.platform)) ?? {},
+        // Cached layers live in the store, so the cache serves only outputs that keep blobs there.
+        cache: useStore && spec.cache !== false ? env.layerCache : undefined,
       });
       manifests.push(built);
       const descriptorAnnotations = placed.manifestDescriptor.get(formatPlatform(input.platform));
@@ -287,6 +294,7 @@ interface PlatformContext {
   target: ContentSink & ContentSource;
   memory: MemoryContent;
   manifestAnnotations: Record<string, string>;
+  cache?: LayerCache;
 }
 
 async function buildPlatform(
@@ -327,31 +335,62 @@ async function buildPlatform(
       platform: platformName,
       description: layer.createdBy ?? `layer ${i + 1}`,
     });
-    let entries = layer.entries();
+    // Layer cache (issue 7): an unchanged folder reuses its stored layer, nothing read or compressed.
+    const cached: LayerLookup = ctx.cache
+      ? await ctx.cache.lookup(() => layer.entries(), {
+        compression: output.compression,
+        level: output.compressionLevel,
+        clampEpoch: output.rewriteTimestamp ? ctx.epoch : undefined,
+        files: wantFiles,
+        prioritizedFiles: layer.prioritizedFiles,
+      })
+      : {};
+    // On a hit the folder is not walked again: no file is opened.
+    let entries = cached.hit
+      ? new ReadableStream<TarEntry>({ start: (c) => c.close() })
+      : layer.entries();
+    // The recorder keys the very walk being encoded (first, on the source's own entries).
+    if (cached.recorder) entries = entries.pipeThrough(cached.recorder.stream);
     if (output.rewriteTimestamp) {
       entries = entries.pipeThrough(new ClampTimestampsStream(ctx.epoch!));
     }
     const inventory = wantFiles ? new FileInventoryStream(env.codecs) : undefined;
     if (inventory) entries = entries.pipeThrough(inventory);
     // Hardlinks have no body, so the inventory misses them; the SBOM lists them too (issue 5).
-    const hardlinks: TarEntry[] = [];
+    const hardlinks: [string, string][] = cached.hit?.hardlinks ?? [];
     if (inventory) {
       entries = entries.pipeThrough(
         new TransformStream<TarEntry, TarEntry>({
           transform(entry, controller) {
-            if (entry.type === "hardlink" && entry.linkName) hardlinks.push(entry);
+            if (entry.type === "hardlink" && entry.linkName) {
+              hardlinks.push([entry.path, entry.linkName]);
+            }
             controller.enqueue(entry);
           },
         }),
       );
     }
-    const encoding = encodeLayer(entries, {
-      compression: output.compression,
-      level: output.compressionLevel,
-      codecs: env.codecs,
-      prioritizedFiles: layer.prioritizedFiles,
-    });
-    const encoded = await streamInto(target, encoding.blob, encoding.result, id, env);
+    let encoded: Omit<EncodedLayer, "annotations"> & { annotations?: Record<string, string> };
+    let inventoryFiles: InventoryFile[];
+    if (cached.hit) {
+      encoded = cached.hit;
+      inventoryFiles = cached.hit.files ?? [];
+    } else {
+      const encoding = encodeLayer(entries, {
+        compression: output.compression,
+        level: output.compressionLevel,
+        codecs: env.codecs,
+        prioritizedFiles: layer.prioritizedFiles,
+      });
+      encoded = await streamInto(target, encoding.blob, encoding.result, id, env);
+      inventoryFiles = inventory?.files ?? [];
+      if (cached.recorder) {
+        await ctx.cache!.save(cached.recorder, {
+          ...encoded,
+          ...(inventory ? { files: inventoryFiles, hardlinks } : {}),
+        });
+      }
+    }
     const annotations: Record<string, string> = { ...encoded.annotations };
     if (output.rewriteTimestamp && oci) {
       annotations["buildkit/rewritten-timestamp"] = String(ctx.epoch);
@@ -363,12 +402,12 @@ async function buildPlatform(
       ...(oci && Object.keys(annotations).length > 0 ? { annotations } : {}),
     });
     newLayers.push({ diffId: encoded.diffId, createdBy: layer.createdBy, comment: layer.comment });
-    for (const f of inventory?.files ?? []) {
+    for (const f of inventoryFiles) {
       files.set(f.path, { ...f, layerDigest: encoded.digest });
     }
-    for (const link of hardlinks) {
-      const target = files.get(link.linkName!);
-      if (target) files.set(link.path, { ...target, path: link.path, layerDigest: encoded.digest });
+    for (const [path, linkName] of hardlinks) {
+      const target = files.get(linkName);
+      if (target) files.set(path, { ...target, path, layerDigest: encoded.digest });
     }
     env.onProgress?.({
       type: "layer-done",
@@ -376,6 +415,7 @@ async function buildPlatform(
       digest: encoded.digest,
       size: encoded.size,
       uncompressedSize: encoded.uncompressedSize,
+      ...(cached.hit ? { cached: true } : {}),
     });
   }
 

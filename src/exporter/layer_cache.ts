@@ -1,0 +1,489 @@
+/**
+ * The layer cache in the store: re-exporting a folder whose files did not change, with the same
+ * encoding options, reuses the layer blob already in the store instead of reading and
+ * compressing every file again (issue 7).
+ *
+ * The key is a sha256 over the walk's metadata (path, type, mode, owner, size, mtime, link
+ * target, device numbers, xattrs and the `lstat` inode, device and link count of every entry)
+ * plus the encoding options. Only entries that `directoryEntries` produced carry that `lstat`
+ * proof ({@link entryFileInfo}); any other layer (files in memory, rewritten entries) is never
+ * cached. A file modified in place with its size, mtime and inode kept is not detected (as with
+ * make or rsync); files modified in the last {@link RACY_SECONDS} seconds make the layer
+ * uncacheable, so a write landing in the same mtime tick as the walk cannot be missed.
+ *
+ * Entries live in `<store>/cache/layers/<key>.json`, written atomically after the blob is stored.
+ * On a hit the blob's size, and by default its digest, are checked; a corrupt or stale entry is
+ * deleted (with a corrupt blob) and the layer rebuilt, never exported.
+ *
+ * @example Key a folder, look it up, record it
+ * ```ts ignore
+ * import { LayerCache } from "./layer_cache.ts";
+ * const cache = new LayerCache(denoFileSystem, store, codecs);
+ * const options = { compression: "gzip" as const };
+ * const key = await cache.key(directoryEntries(denoFileSystem, "app"), options);
+ * if (key) console.log(await cache.get(key)); // undefined the first time
+ * ```
+ * @module
+ */
+import type { Codecs, Hasher } from "../types/codecs.ts";
+import type { BlobId } from "../types/content.ts";
+import type { Descriptor } from "../types/descriptor.ts";
+import { type FileSystem, NotFoundError } from "../types/file_system.ts";
+import type { Compression } from "../types/media_types.ts";
+import type { TarEntry } from "../types/tar_entry.ts";
+import { entryFileInfo } from "../sources/directory_source.ts";
+import { DEFAULT_LEVELS } from "../stages/layer_encoder.ts";
+import type { InventoryFile } from "../stages/file_inventory_stream.ts";
+
+/** Bump when the tar or encoders change the bytes a given tree produces. */
+const CACHE_FORMAT = "ocistream-layer-cache-1";
+
+/** Files modified this recently (seconds) make a walk uncacheable: their mtime tick may not be over. */
+export const RACY_SECONDS = 2;
+
+/** What, besides the files, decides a layer's bytes. */
+export interface LayerCacheOptions {
+  /** Layer compression. */
+  compression: Compression;
+  /** Compression level; `undefined` is the compression's default. */
+  level?: number;
+  /** The epoch timestamps are clamped to (`rewrite-timestamp=true`), else `undefined`. */
+  clampEpoch?: number;
+  /** Whether the file inventory (for an SBOM) must be kept with the entry. */
+  files?: boolean;
+  /** eStargz prioritized files (they reorder the layer). */
+  prioritizedFiles?: string[];
+}
+
+/** What {@link LayerCache.lookup} found. */
+export interface LayerLookup {
+  /** The stored layer to reuse. */
+  hit?: CachedLayer;
+  /** On a cacheable miss: put `recorder.stream` first on the walk, then call {@link LayerCache.save}. */
+  recorder?: LayerKeyRecorder;
+}
+
+/** A layer as the cache remembers it. */
+export interface CachedLayer {
+  /** Digest of the uncompressed tar. */
+  diffId: string;
+  /** Digest of the blob. */
+  digest: string;
+  /** Size of the blob. */
+  size: number;
+  /** Size of the uncompressed tar. */
+  uncompressedSize: number;
+  /** Layer descriptor annotations from the encoder (eStargz TOC digest...). */
+  annotations?: Record<string, string>;
+  /** The files and their sha256, when {@link LayerCacheOptions.files} asked for them. */
+  files?: InventoryFile[];
+  /** Hardlinks `[path, target]`, with {@link files}. */
+  hardlinks?: [string, string][];
+}
+
+/** The part of the store the cache needs (an `OciLayout`). */
+export interface LayerCacheStore {
+  /** The store's folder. */
+  readonly root: string;
+  /** The path of a blob. */
+  blobPath(digest: string): string;
+  /** Streams a blob, erroring at the end when its digest does not match. */
+  fetch(descriptor: Descriptor): Promise<ReadableStream<Uint8Array>>;
+  /** Stores a blob; with a known id that is present, it only refreshes it. */
+  putBlob(body: ReadableStream<Uint8Array>, expected: BlobId): Promise<void>;
+}
+
+/** Options of {@link LayerCache}. */
+export interface LayerCacheSettings {
+  /** How a hit's blob is checked: its size only, or also its digest (default, streamed). */
+  verify?: "size" | "digest";
+  /** The clock in milliseconds, for the racy-mtime rule (default `Date.now`). */
+  now?: () => number;
+  /** Told why an entry was dropped (corrupt entry, missing or damaged blob). */
+  onDiscard?: (key: string, reason: string) => void;
+}
+
+/** A pass-through stage that keys the entries flowing through it; see {@link LayerCache.recorder}. */
+export interface LayerKeyRecorder {
+  /** The pass-through stage; put it first, on the source's own entries. */
+  stream: TransformStream<TarEntry, TarEntry>;
+  /** The key once the entries ended; `undefined` when they are not cacheable. */
+  key: Promise<string | undefined>;
+}
+
+/** The layer cache of one store; see the module documentation. */
+export class LayerCache {
+  readonly #fs: FileSystem;
+  readonly #store: LayerCacheStore;
+  readonly #codecs: Codecs;
+  readonly #settings: LayerCacheSettings;
+  /** The folder holding the entries. */
+  readonly folder: string;
+
+  /**
+   * A cache over `store`, writing its entries with `fs`.
+   *
+   * @example
+   * ```ts ignore
+   * const cache = new LayerCache(denoFileSystem, await OciLayout.open(fs, dir, codecs), codecs);
+   * ```
+   */
+  constructor(
+    fs: FileSystem,
+    store: LayerCacheStore,
+    codecs: Codecs,
+    settings: LayerCacheSettings = {},
+  ) {
+    this.#fs = fs;
+    this.#store = store;
+    this.#codecs = codecs;
+    this.#settings = settings;
+    this.folder = `${store.root.replace(/\/+$/, "")}/cache/layers`;
+  }
+
+  /**
+   * Keys a layer by walking its entries' metadata only (no file is opened). `undefined` when the
+   * layer cannot be cached: an entry did not come from a folder walk, or a file is too fresh.
+   *
+   * @example
+   * ```ts ignore
+   * const key = await cache.key(directoryEntries(fs, "app"), { compression: "zstd" });
+   * ```
+   */
+  async key(
+    entries: ReadableStream<TarEntry>,
+    options: LayerCacheOptions,
+  ): Promise<string | undefined> {
+    const keyer = await this.#keyer(options);
+    const reader = entries.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return keyer.finish();
+        if (!keyer.add(value)) {
+          await reader.cancel();
+          return undefined;
+        }
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  }
+
+  /**
+   * The orchestrator's entry point: keys the layer with a metadata-only walk of `entries()` and
+   * returns the stored layer on a hit, or a recorder for the build on a cacheable miss. Never
+   * throws: the cache is an optimisation, so a failure is told to `onDiscard` and is a miss.
+   *
+   * @example
+   * ```ts ignore
+   * const found = await cache.lookup(() => directoryEntries(fs, "app"), { compression: "gzip" });
+   * if (found.hit) console.log("reused", found.hit.digest);
+   * ```
+   */
+  async lookup(
+    entries: () => ReadableStream<TarEntry>,
+    options: LayerCacheOptions,
+  ): Promise<LayerLookup> {
+    try {
+      const key = await this.key(entries(), options);
+      if (key === undefined) return {};
+      const hit = await this.get(key);
+      return hit ? { hit } : { recorder: await this.recorder(options) };
+    } catch (e) {
+      this.#settings.onDiscard?.("", `the layer cache failed (${(e as Error).message})`);
+      return {};
+    }
+  }
+
+  /**
+   * Records a layer built on a miss under the key its own walk computed; never throws (a failure
+   * is told to `onDiscard`). Call it once the blob is in the store.
+   *
+   * @example
+   * ```ts ignore
+   * await cache.save(found.recorder!, encoded);
+   * ```
+   */
+  async save(recorder: LayerKeyRecorder, layer: CachedLayer): Promise<void> {
+    try {
+      const key = await recorder.key;
+      if (key !== undefined) await this.put(key, layer);
+    } catch (e) {
+      this.#settings.onDiscard?.(
+        "",
+        `the layer cache entry was not written (${(e as Error).message})`,
+      );
+    }
+  }
+
+  /**
+   * A pass-through stage that computes the same key as {@link key} from the walk that builds the
+   * layer, so the entry written after a miss describes the files as they were read.
+   *
+   * @example
+   * ```ts ignore
+   * const recorder = await cache.recorder({ compression: "gzip" });
+   * const encoding = encodeLayer(entries.pipeThrough(recorder.stream), options);
+   * ```
+   */
+  async recorder(options: LayerCacheOptions): Promise<LayerKeyRecorder> {
+    const keyer = await this.#keyer(options);
+    let resolve!: (key: string | undefined) => void;
+    const key = new Promise<string | undefined>((r) => resolve = r);
+    let cacheable = true;
+    const stream = new TransformStream<TarEntry, TarEntry>({
+      transform(entry, controller) {
+        if (cacheable) cacheable = keyer.add(entry);
+        controller.enqueue(entry);
+      },
+      flush() {
+        resolve(cacheable ? keyer.finish() : undefined);
+      },
+    });
+    return { stream, key };
+  }
+
+  /**
+   * The cached layer for `key`, checked against the store; `undefined` on a miss. A corrupt
+   * entry, or one whose blob is missing or damaged, is deleted (the damaged blob too).
+   *
+   * @example
+   * ```ts ignore
+   * const hit = await cache.get(key);
+   * if (hit) console.log(hit.digest);
+   * ```
+   */
+  async get(key: string): Promise<CachedLayer | undefined> {
+    checkKey(key);
+    const path = this.#entryPath(key);
+    let text: string;
+    try {
+      text = new TextDecoder().decode(await this.#fs.readFile(path));
+    } catch (e) {
+      if (e instanceof NotFoundError) return undefined;
+      throw e;
+    }
+    const layer = await this.#parse(key, text);
+    if (!layer) return await this.#discard(key, "the cache entry is corrupt");
+    const blob = this.#store.blobPath(layer.digest);
+    const info = await this.#fs.lstat(blob).catch((e) => {
+      if (e instanceof NotFoundError) return undefined;
+      throw e;
+    });
+    if (!info) {
+      return await this.#discard(key, `its blob ${layer.digest} is no longer in the store`);
+    }
+    if (info.type !== "file" || info.size !== layer.size) {
+      await this.#fs.remove(blob).catch(() => {});
+      return await this.#discard(
+        key,
+        `its blob ${layer.digest} has ${info.size} bytes, not ${layer.size}: removed it`,
+      );
+    }
+    const id = { digest: layer.digest, size: layer.size };
+    if ((this.#settings.verify ?? "digest") === "digest") {
+      try {
+        const body = await this.#store.fetch({ mediaType: "application/octet-stream", ...id });
+        await body.pipeTo(new WritableStream());
+      } catch (e) {
+        await this.#fs.remove(blob).catch(() => {});
+        return await this.#discard(
+          key,
+          `its blob ${layer.digest} is damaged (${(e as Error).message}): removed it`,
+        );
+      }
+    }
+    // Refreshes the blob's time, so `prune`'s grace period keeps it until it is named.
+    try {
+      await this.#store.putBlob(new ReadableStream({ start: (c) => c.close() }), id);
+    } catch {
+      return await this.#discard(key, `its blob ${layer.digest} vanished`);
+    }
+    return layer;
+  }
+
+  /**
+   * Records the layer built for `key`; call it only once the blob is in the store.
+   *
+   * @example
+   * ```ts ignore
+   * await cache.put(key, { diffId, digest, size, uncompressedSize });
+   * ```
+   */
+  async put(key: string, layer: CachedLayer): Promise<void> {
+    checkKey(key);
+    const body = { format: CACHE_FORMAT, key, layer: pick(layer) };
+    const check = await this.#sha256(JSON.stringify(body));
+    const bytes = new TextEncoder().encode(JSON.stringify({ ...body, check }));
+    await this.#fs.mkdir(this.folder, { recursive: true });
+    const path = this.#entryPath(key);
+    const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 12)}`;
+    try {
+      await this.#fs.writeFile(tmp, bytes, { mode: 0o644 });
+      await this.#fs.rename(tmp, path);
+    } catch (e) {
+      await this.#fs.remove(tmp).catch(() => {});
+      throw e;
+    }
+  }
+
+  /**
+   * Deletes the entry for `key`, if any.
+   *
+   * @example
+   * ```ts ignore
+   * await cache.delete(key);
+   * ```
+   */
+  async delete(key: string): Promise<void> {
+    checkKey(key);
+    await this.#fs.remove(this.#entryPath(key));
+  }
+
+  #entryPath(key: string): string {
+    return `${this.folder}/${key}.json`;
+  }
+
+  async #discard(key: string, reason: string): Promise<undefined> {
+    await this.delete(key).catch(() => {});
+    this.#settings.onDiscard?.(key, reason);
+    return undefined;
+  }
+
+  async #parse(key: string, text: string): Promise<CachedLayer | undefined> {
+    let doc: { format?: unknown; key?: unknown; layer?: CachedLayer; check?: unknown };
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    if (typeof doc !== "object" || doc === null) return undefined;
+    const { check, ...body } = doc;
+    if (body.format !== CACHE_FORMAT || body.key !== key || !validLayer(body.layer)) {
+      return undefined;
+    }
+    if (check !== await this.#sha256(JSON.stringify(body))) return undefined;
+    return body.layer;
+  }
+
+  async #sha256(text: string): Promise<string> {
+    const hasher = await this.#codecs.sha256();
+    hasher.update(new TextEncoder().encode(text));
+    return hasher.digestHex();
+  }
+
+  async #keyer(options: LayerCacheOptions): Promise<Keyer> {
+    const hasher = await this.#codecs.sha256();
+    const now = (this.#settings.now ?? Date.now)();
+    return new Keyer(hasher, options, now / 1000 - RACY_SECONDS);
+  }
+}
+
+/** Hashes entries' metadata in batches (thousands of tiny updates cost more than one big one). */
+class Keyer {
+  readonly #hasher: Hasher;
+  readonly #freshAfter: number;
+  #batch: string[] = [];
+  #batchLength = 0;
+
+  constructor(hasher: Hasher, options: LayerCacheOptions, freshAfter: number) {
+    this.#hasher = hasher;
+    this.#freshAfter = freshAfter;
+    const level = options.level ?? DEFAULT_LEVELS[options.compression];
+    this.#push(JSON.stringify([
+      CACHE_FORMAT,
+      options.compression,
+      level,
+      options.clampEpoch ?? null,
+      Boolean(options.files),
+      options.compression === "estargz" ? options.prioritizedFiles ?? [] : [],
+    ]));
+  }
+
+  /** Adds an entry; `false` when the layer cannot be cached. */
+  add(entry: TarEntry): boolean {
+    const info = entryFileInfo(entry);
+    if (!info) return false;
+    if (info.type === "file" && info.mtime >= this.#freshAfter) return false;
+    const xattrs = entry.xattrs
+      ? Object.entries(entry.xattrs).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+      : null;
+    this.#push(JSON.stringify([
+      entry.path,
+      entry.type,
+      entry.mode,
+      entry.uid,
+      entry.gid,
+      entry.uname ?? "",
+      entry.gname ?? "",
+      entry.size ?? 0,
+      entry.mtime,
+      entry.atime ?? null,
+      entry.ctime ?? null,
+      entry.linkName ?? null,
+      entry.devMajor ?? null,
+      entry.devMinor ?? null,
+      xattrs,
+      info.dev,
+      info.ino,
+      info.size,
+      info.mtime,
+      info.nlink,
+    ]));
+    return true;
+  }
+
+  finish(): string {
+    this.#flush();
+    return this.#hasher.digestHex();
+  }
+
+  #push(line: string): void {
+    this.#batch.push(line);
+    this.#batchLength += line.length;
+    if (this.#batchLength > 64 * 1024) this.#flush();
+  }
+
+  #flush(): void {
+    if (this.#batch.length === 0) return;
+    this.#hasher.update(new TextEncoder().encode(this.#batch.join("\n") + "\n"));
+    this.#batch = [];
+    this.#batchLength = 0;
+  }
+}
+
+/** Only the fields the cache knows (an `EncodedLayer` carries more). */
+function pick(layer: CachedLayer): CachedLayer {
+  const { diffId, digest, size, uncompressedSize, annotations, files, hardlinks } = layer;
+  return {
+    diffId,
+    digest,
+    size,
+    uncompressedSize,
+    ...(annotations && Object.keys(annotations).length > 0 ? { annotations } : {}),
+    ...(files ? { files: files.map(({ path, size, sha256 }) => ({ path, size, sha256 })) } : {}),
+    ...(hardlinks ? { hardlinks } : {}),
+  };
+}
+
+function checkKey(key: string): void {
+  if (!/^[a-f0-9]{64}$/.test(key)) {
+    throw new TypeError(`Invalid layer cache key "${key}": expected 64 lowercase hex digits`);
+  }
+}
+
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+
+function validLayer(layer: unknown): layer is CachedLayer {
+  if (typeof layer !== "object" || layer === null) return false;
+  const l = layer as Record<string, unknown>;
+  const count = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+  return typeof l.diffId === "string" && DIGEST.test(l.diffId) &&
+    typeof l.digest === "string" && DIGEST.test(l.digest) && count(l.size) &&
+    count(l.uncompressedSize) &&
+    (l.annotations === undefined ||
+      (typeof l.annotations === "object" && l.annotations !== null)) &&
+    (l.files === undefined || Array.isArray(l.files)) &&
+    (l.hardlinks === undefined || Array.isArray(l.hardlinks));
+}
