@@ -80,8 +80,14 @@ export function assertBlobsBeforeManifests(log: ProxyLogEntry[]): void {
 }
 
 /** Tags of a repository, asked of the real registry directly (not through the proxy). */
-export async function registryTags(registry: TestRegistry, repository: string): Promise<string[]> {
-  const res = await fetch(`${registry.url}/v2/${repository}/tags/list`);
+export async function registryTags(
+  registry: TestRegistry,
+  repository: string,
+  authorization?: string,
+): Promise<string[]> {
+  const res = await fetch(`${registry.url}/v2/${repository}/tags/list`, {
+    headers: authorization ? { Authorization: authorization } : {},
+  });
   if (res.status === 404) {
     await res.body?.cancel();
     return [];
