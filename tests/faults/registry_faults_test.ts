@@ -271,3 +271,24 @@ Deno.test("RegistryClient refuses a registry answer with the wrong Docker-Conten
     assert.equal(proxy.log.filter((e) => e.path.includes("/manifests/")).length, 0);
   });
 });
+
+Deno.test("copyImage() rides out a registry failing every second HEAD", async () => {
+  await withProxy([
+    { match: { method: "HEAD", every: 2 }, fault: { status: 502 } },
+  ], async (proxy) => {
+    const idx = makeIndex("every second");
+    const client = new RegistryClient(proxy.host, { retries: QUICK_RETRIES, concurrency: 1 });
+    const result = await copyImage(
+      idx.source,
+      idx.root,
+      new RegistryRepository(client, "every/app"),
+      {
+        tags: ["v1"],
+      },
+    );
+    const heads = proxy.log.filter((e) => e.method === "HEAD");
+    assert.deepEqual(heads.map((e) => e.status), [404, 502, 404, 502, 404, 502, 404]);
+    assertBlobsBeforeManifests(proxy.log);
+    await verifyWithSkopeo(`${proxy.host}/every/app:v1`, result.root.digest);
+  });
+});
