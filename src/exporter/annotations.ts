@@ -97,7 +97,7 @@ export function isAnnotationKey(key: string): boolean {
  * ```ts
  * import { parseAnnotationKey } from "./annotations.ts";
  * const a = parseAnnotationKey("annotation-manifest[linux/arm64].com.example.k", "v")!;
- * console.log(a.type, a.platform, a.key); // manifest { architecture: "arm64", os: "linux", variant: "v8" } com.example.k
+ * console.log(a.type, a.platform, a.key); // manifest { architecture: "arm64", os: "linux" } com.example.k
  * ```
  */
 export function parseAnnotationKey(key: string, value: string): AnnotationSpec | undefined {

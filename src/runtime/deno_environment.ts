@@ -61,10 +61,7 @@ export interface DenoEnvironment extends ExportEnvironment {
 
 /** The host's Linux platform, the default target. */
 export function hostPlatform(): Platform {
-  const arch = Deno.build.arch === "x86_64" ? "amd64" : "arm64";
-  return arch === "arm64"
-    ? { os: "linux", architecture: "arm64", variant: "v8" }
-    : { os: "linux", architecture: "amd64" };
+  return { os: "linux", architecture: Deno.build.arch === "x86_64" ? "amd64" : "arm64" };
 }
 
 /** Creates the Deno environment. */

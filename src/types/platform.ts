@@ -4,13 +4,17 @@
  * @example
  * ```ts
  * import { formatPlatform, parsePlatform } from "./platform.ts";
- * console.log(formatPlatform(parsePlatform("linux/arm64"))); // linux/arm64/v8
+ * console.log(formatPlatform(parsePlatform("linux/aarch64/v8"))); // linux/arm64
  * ```
  * @module
  */
 import type { Platform } from "./descriptor.ts";
 
-/** Parses `os/arch[/variant]` and normalises it as containerd does (`arm64` → `v8`, `arm` → `v7`). */
+/**
+ * Parses `os/arch[/variant]` and normalises it as containerd does, so the
+ * index says what BuildKit's would: `aarch64` → `arm64` (variant `v8`
+ * dropped), `x86_64` → `amd64`, `arm` → `arm/v7`.
+ */
 export function parsePlatform(text: string): Platform {
   const parts = text.trim().toLowerCase().split("/");
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === "")) {
@@ -24,13 +28,15 @@ export function parsePlatform(text: string): Platform {
   switch (rawArch) {
     case "x86_64":
     case "x86-64":
+    case "amd64":
       architecture = "amd64";
-      variant = undefined;
+      if (variant === "v1") variant = undefined;
       break;
     case "aarch64":
     case "arm64":
       architecture = "arm64";
-      if (variant === undefined || variant === "8") variant = "v8";
+      if (variant === "8" || variant === "v8" || variant === "v8.0") variant = undefined;
+      else if (variant === "9" || variant === "9.0" || variant === "v9.0") variant = "v9";
       break;
     case "armhf":
       architecture = "arm";

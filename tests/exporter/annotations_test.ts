@@ -123,9 +123,9 @@ Deno.test("placeAnnotations() puts each type in its place", () => {
     [amd64, arm64],
     true,
   );
-  assert.deepEqual([...placed.manifest.keys()], ["linux/amd64", "linux/arm64/v8"]);
+  assert.deepEqual([...placed.manifest.keys()], ["linux/amd64", "linux/arm64"]);
   assert.deepEqual(placed.manifest.get("linux/amd64"), { m: "1" });
-  assert.deepEqual(placed.manifest.get("linux/arm64/v8"), { m: "1" });
+  assert.deepEqual(placed.manifest.get("linux/arm64"), { m: "1" });
   assert.deepEqual(placed.index, { i: "2" });
   assert.deepEqual(placed.manifestDescriptor.get("linux/amd64"), { md: "3" });
   assert.deepEqual(placed.indexDescriptor, { id: "4" });
@@ -142,15 +142,15 @@ Deno.test("placeAnnotations() lets a platform-specific value win and sorts keys"
     true,
   );
   assert.deepEqual(placed.manifest.get("linux/amd64"), { k: "all", z: "last" });
-  assert.deepEqual(placed.manifest.get("linux/arm64/v8"), { k: "arm", z: "last" });
-  assert.deepEqual(Object.keys(placed.manifest.get("linux/arm64/v8")!), ["k", "z"]);
+  assert.deepEqual(placed.manifest.get("linux/arm64"), { k: "arm", z: "last" });
+  assert.deepEqual(Object.keys(placed.manifest.get("linux/arm64")!), ["k", "z"]);
   assert.deepEqual(placed.manifestDescriptor.get("linux/amd64"), { d: "x" });
-  assert.deepEqual(placed.manifestDescriptor.get("linux/arm64/v8"), {});
+  assert.deepEqual(placed.manifestDescriptor.get("linux/arm64"), {});
 });
 
 Deno.test("placeAnnotations() matches platforms with default variants", () => {
-  // "linux/arm64" normalises to linux/arm64/v8; an exported platform without the variant still matches.
-  const placed = placeAnnotations(specs("annotation[linux/arm64].k=v"), [{
+  // "linux/arm64/v8" normalises to linux/arm64, as containerd does.
+  const placed = placeAnnotations(specs("annotation[linux/arm64/v8].k=v"), [{
     os: "linux",
     architecture: "arm64",
   }], false);
@@ -162,7 +162,7 @@ Deno.test("placeAnnotations() rejects a platform that is not exported", () => {
     () => placeAnnotations(specs("annotation-manifest[linux/s390x].k=v"), [amd64, arm64], true),
     "linux/s390x",
     "not being exported",
-    "linux/amd64, linux/arm64/v8",
+    "linux/amd64, linux/arm64",
   );
 });
 

@@ -208,7 +208,7 @@ Deno.test("build --attest type=sbom --attest type=provenance lays out attestatio
             provenance.buildDefinition.externalParameters.platform,
             [
               "linux/amd64",
-              "linux/arm64/v8",
+              "linux/arm64",
             ][i],
           );
           assert.equal(
