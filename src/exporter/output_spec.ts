@@ -439,7 +439,7 @@ export function resolveOciMediaTypes(
   if (spec.compression === "estargz") reasons.push("compression=estargz");
   if (spec.annotations.length > 0) reasons.push(annotationName(spec.annotations[0]!));
   if (spec.ociArtifact) reasons.push("oci-artifact=true");
-  if (context.hasAttestations) reasons.push("attestations");
+  if (context.hasAttestations) reasons.push("--attest");
   const notes: string[] = [];
   if (spec.ociMediaTypes === false) {
     if (reasons.length > 0) {

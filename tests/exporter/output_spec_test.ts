@@ -390,7 +390,7 @@ Deno.test("resolveOciMediaTypes() switches OCI on for features that need it, wit
     ],
     ["type=image,annotation.k=v", false, "annotation.k needs OCI media types"],
     ["type=image,oci-artifact=true", false, "oci-artifact=true needs OCI media types"],
-    ["type=image", true, "attestations needs OCI media types"],
+    ["type=image", true, "--attest needs OCI media types"],
   ];
   for (const [text, hasAttestations, note] of cases) {
     const got = resolveOciMediaTypes(parseOutputSpec(text), { hasAttestations });
@@ -403,7 +403,7 @@ Deno.test("resolveOciMediaTypes() switches OCI on for features that need it, wit
   });
   assert.equal(
     both.notes[0],
-    "compression=estargz and attestations need OCI media types: using oci-mediatypes=true",
+    "compression=estargz and --attest need OCI media types: using oci-mediatypes=true",
   );
 });
 
@@ -424,7 +424,7 @@ Deno.test("resolveOciMediaTypes() errors when oci-mediatypes=false conflicts, na
       false,
       "oci-artifact=true conflicts with oci-mediatypes=false",
     ],
-    ["type=image,oci-mediatypes=false", true, "attestations conflicts with oci-mediatypes=false"],
+    ["type=image,oci-mediatypes=false", true, "--attest conflicts with oci-mediatypes=false"],
   ];
   for (const [text, hasAttestations, message] of cases) {
     throwsWith(
