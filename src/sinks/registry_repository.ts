@@ -20,6 +20,9 @@ import type {
   RegistryClient,
 } from "../registry/registry_client.ts";
 
+/** Bytes a streamed layer's encoder may run ahead of its upload. */
+const STREAM_AHEAD = 8 * 1024 * 1024;
+
 /** Options of a {@linkcode RegistryRepository}. */
 export interface RegistryRepositoryOptions {
   /** Repositories on the same registry to mount blobs from before uploading. */
@@ -77,6 +80,17 @@ export class RegistryRepository implements ContentSink, ContentSource {
   ): Promise<void> {
     const digest = expected instanceof Promise ? undefined : expected.digest;
     const total = expected instanceof Promise ? undefined : expected.size;
+    if (expected instanceof Promise) {
+      // A layer encoded while it is sent: let the encoder run up to 8 MiB ahead of the
+      // network, so compression and upload overlap instead of taking turns.
+      body = body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>(
+          {},
+          new ByteLengthQueuingStrategy({ highWaterMark: STREAM_AHEAD }),
+          new ByteLengthQueuingStrategy({ highWaterMark: 0 }),
+        ),
+      );
+    }
     const result = await this.client.pushBlob(this.repository, { body, expected }, {
       mountFrom: this.#options.mountFrom,
       chunked: this.#options.chunked,

@@ -269,3 +269,53 @@ Deno.test("build --from oci-layout://PATH:TAG of a two-platform layout pushes ea
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("build --from a TLS registry with an untrusted certificate works when the output marks it registry.insecure", async () => {
+  const reg = await startRegistry({ tls: true });
+  const dir = await Deno.makeTempDir({ prefix: "ocistream-insecure-base-" });
+  const env = { DOCKER_CONFIG: await dockerConfig(dir, {}) };
+  try {
+    const build = (context: string, from: string[], output: string) =>
+      runCli([
+        "build",
+        context,
+        ...from,
+        "--platform",
+        "linux/amd64",
+        "--store",
+        `${dir}/store`,
+        "--metadata-file",
+        `${dir}/meta.json`,
+        "--output",
+        output,
+      ], { env });
+    const baseCtx = await makeContext(`${dir}/base`, "insecure base");
+    const base = await build(
+      baseCtx,
+      [],
+      `type=registry,store=false,registry.insecure=true,name=${reg.host}/base:1`,
+    );
+    assert.equal(base.code, 0, base.stderr);
+    const app = await makeContext(`${dir}/app`, "insecure app");
+    const refused = await build(
+      app,
+      ["--from", `${reg.host}/base:1`],
+      "type=image,name=example.com/app:1",
+    );
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, new RegExp(`manifest 1 from ${reg.host}/base`));
+    const r = await build(
+      app,
+      ["--from", `${reg.host}/base:1`],
+      `type=registry,store=false,registry.insecure=true,name=${reg.host}/app:1`,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    await verifyPushed(
+      `${reg.host}/app:1`,
+      (await readMetadata(`${dir}/meta.json`))["containerimage.digest"],
+    );
+  } finally {
+    await reg.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
