@@ -7,6 +7,9 @@ import assert from "node:assert/strict";
 import { runCli } from "../_harness/cli.ts";
 import { freePort, startRegistry } from "../_harness/registry.ts";
 import { dockerConfig, makeContext, readMetadata } from "./_registry_cli.ts";
+import { withUploadFigures } from "../../src/cli/push_command.ts";
+
+const MiB = 1024 * 1024;
 
 interface Event {
   type: string;
@@ -181,4 +184,31 @@ Deno.test("--progress quiet prints nothing on success and only the error on fail
     await reg.stop();
     await Deno.remove(w.dir, { recursive: true });
   }
+});
+
+Deno.test("withUploadFigures() logs long uploads every 5 seconds and puts bytes and rate on the pushed line", () => {
+  let t = 0;
+  const lines: string[] = [];
+  const passed: Event[] = [];
+  const listener = withUploadFigures((e) => passed.push(e), (l) => lines.push(l), () => t);
+  const d = `sha256:${"a".repeat(64)}`;
+  const upload = (sent: number) =>
+    listener({ type: "blob-upload", id: d, target: "r/app", digest: d, sent, total: 4 * MiB });
+  upload(MiB);
+  t = 4000;
+  upload(2 * MiB);
+  assert.deepEqual(lines, []);
+  t = 6000;
+  upload(3 * MiB);
+  assert.deepEqual(lines, [`[  6.0s] uploading ${d} to r/app: 3.0 MiB of 4.0 MiB (512.0 KiB/s)`]);
+  t = 8000;
+  upload(4 * MiB);
+  listener({ type: "blob-done", id: d, target: "r/app", digest: d });
+  listener({ type: "blob-done", id: "x", target: "r/app", digest: "x", skipped: true });
+  assert.equal(lines.length, 1);
+  assert.deepEqual(passed.filter((e) => e.type === "blob-done").map((e) => e.target), [
+    "r/app (4.0 MiB, 512.0 KiB/s)",
+    "r/app",
+  ]);
+  assert.equal(passed.filter((e) => e.type === "blob-upload").length, 4);
 });
