@@ -166,6 +166,7 @@ export function timedFetch(inner: typeof fetch, timeouts: RegistryTimeouts): Tim
     }
 
     let body = rest.body;
+    let answered = false;
     if (body instanceof ReadableStream) {
       // Connect until the first pull; idle between pulls; response once the body has ended.
       arm("connect", timeouts.connectMs);
@@ -181,6 +182,12 @@ export function timedFetch(inner: typeof fetch, timeouts: RegistryTimeouts): Tim
             return;
           }
           if (abort.signal.aborted) return;
+          // An early answer (401 before the body ended) owns the timer from then on.
+          if (answered) {
+            if (r.done) controller.close();
+            else controller.enqueue(r.value);
+            return;
+          }
           if (r.done) {
             controller.close();
             arm("response", timeouts.responseMs);
@@ -211,6 +218,7 @@ export function timedFetch(inner: typeof fetch, timeouts: RegistryTimeouts): Tim
       }
       throw e;
     }
+    answered = true;
     disarm();
     if (!res.body || [101, 204, 205, 304].includes(res.status)) {
       await res.body?.cancel().catch(() => {});
