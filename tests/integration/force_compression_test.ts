@@ -1,0 +1,288 @@
+/**
+ * `force-compression` end to end (issue 4, SPEC §1): base-image layers whose compression
+ * type differs from the requested one are re-compressed in one pass (diffID kept, new
+ * digest and media type); without the flag, or when the type already matches, base layers
+ * stay byte for byte. eStargz is a type of its own, as in BuildKit: plain gzip layers are
+ * converted (the TOC entry changes their diffID, and the config follows).
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { makeFixtureTree } from "../fixtures/fixture_tree.ts";
+import { runCli, runOk } from "../_harness/cli.ts";
+import { estargzVerify } from "../_harness/oracles.ts";
+
+const OCI_LAYER = {
+  uncompressed: "application/vnd.oci.image.layer.v1.tar",
+  gzip: "application/vnd.oci.image.layer.v1.tar+gzip",
+  zstd: "application/vnd.oci.image.layer.v1.tar+zstd",
+};
+const TOC_DIGEST = "containerd.io/snapshot/stargz/toc.digest";
+const EPOCH = "1700000000";
+
+/** Parsed JSON documents (checked field by field by the assertions). */
+type Json = ReturnType<typeof JSON.parse>;
+
+function readJson(path: string): Json {
+  return JSON.parse(Deno.readTextFileSync(path));
+}
+
+function blobPath(layout: string, digest: string): string {
+  return `${layout}/blobs/sha256/${digest.slice("sha256:".length)}`;
+}
+
+/** sha256 of what a command prints (a decompressed layer). */
+async function commandSha256(program: string, args: string[]): Promise<string> {
+  const child = new Deno.Command(program, { args, stdout: "piped", stderr: "null" }).spawn();
+  const hash = createHash("sha256");
+  for await (const chunk of child.stdout) hash.update(chunk);
+  assert.ok((await child.status).success, `${program} ${args.join(" ")} failed`);
+  return `sha256:${hash.digest("hex")}`;
+}
+
+async function fileSha256(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of (await Deno.open(path)).readable) hash.update(chunk);
+  return `sha256:${hash.digest("hex")}`;
+}
+
+/** The sha256 of a layer's tar, whatever its compression. */
+function diffIdOf(blob: string, mediaType: string): Promise<string> {
+  if (mediaType.endsWith("+zstd")) return commandSha256("zstd", ["-dcq", blob]);
+  if (mediaType.endsWith("+gzip")) return commandSha256("gzip", ["-dc", blob]);
+  return fileSha256(blob);
+}
+
+/** An image read back from a layout: its manifest and config. */
+interface Image {
+  layout: string;
+  digest: string;
+  manifest: Json;
+  config: Json;
+}
+
+/** Runs `ocistream build` with the given args; returns the image from `layout`. */
+async function build(args: string[], layout: string): Promise<Image> {
+  const meta = `${layout}.meta-${crypto.randomUUID()}.json`;
+  const r = await runCli([
+    "build",
+    ...args,
+    "--progress",
+    "plain",
+    "--source-date-epoch",
+    EPOCH,
+    "--metadata-file",
+    meta,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const digest: string = readJson(meta)["containerimage.digest"];
+  await Deno.remove(meta);
+  const manifest = readJson(blobPath(layout, digest));
+  return { layout, digest, manifest, config: readJson(blobPath(layout, manifest.config.digest)) };
+}
+
+/** A two-layer base image as an OCI layout folder, both layers in `compression`. */
+async function makeBase(work: string, compression: string): Promise<Image> {
+  const first = `${work}/base-${compression}-1`;
+  const second = `${work}/base-${compression}`;
+  const output = (dest: string) =>
+    `type=oci,tar=false,dest=${dest},name=base:1,compression=${compression},oci-mediatypes=true`;
+  await build([`${work}/tree-a`, "--output", output(first)], first);
+  const base = await build([
+    `${work}/tree-b`,
+    "--from",
+    `oci-layout://${first}:1`,
+    "--output",
+    output(second),
+  ], second);
+  assert.equal(base.manifest.layers.length, 2);
+  return base;
+}
+
+/** Builds `tree-c` on `base` into a fresh store with `fields` in the output spec. */
+function buildOn(work: string, base: Image, fields: string): Promise<Image> {
+  const store = `${work}/store-${crypto.randomUUID()}`;
+  return build([
+    `${work}/tree-c`,
+    "--from",
+    `oci-layout://${base.layout}:1`,
+    "--store",
+    store,
+    "--output",
+    `type=image,name=example.com/top:1,oci-mediatypes=true,${fields}`,
+  ], store);
+}
+
+async function makeTrees(work: string): Promise<void> {
+  await Deno.mkdir(`${work}/tree-a`);
+  await makeFixtureTree(`${work}/tree-a`, { fifo: false });
+  await Deno.mkdir(`${work}/tree-b/etc`, { recursive: true });
+  await Deno.writeTextFile(`${work}/tree-b/etc/config.txt`, "second base layer\n".repeat(500));
+  await Deno.mkdir(`${work}/tree-c/app`, { recursive: true });
+  await Deno.writeTextFile(`${work}/tree-c/app/main.txt`, "new layer\n");
+}
+
+/** Asserts the base layers of `image` are `base`'s layers, byte for byte. */
+async function assertUntouched(image: Image, base: Image) {
+  const n = base.manifest.layers.length;
+  assert.deepEqual(image.manifest.layers.slice(0, n), base.manifest.layers);
+  assert.deepEqual(image.config.rootfs.diff_ids.slice(0, n), base.config.rootfs.diff_ids);
+  for (const layer of base.manifest.layers) {
+    assert.equal(await fileSha256(blobPath(image.layout, layer.digest)), layer.digest);
+  }
+}
+
+/** skopeo copies the image out of its store with the digests kept. */
+async function assertSkopeoCopies(work: string, image: Image) {
+  const copy = `${work}/copy-${crypto.randomUUID()}`;
+  await runOk("skopeo", [
+    "copy",
+    "--quiet",
+    "--preserve-digests",
+    `oci:${image.layout}:example.com/top:1`,
+    `oci:${copy}:c`,
+  ]);
+  assert.equal(readJson(`${copy}/index.json`).manifests[0].digest, image.digest);
+}
+
+Deno.test("build --from a gzip base with compression=zstd: force-compression re-compresses base layers as zstd with their diffIDs; without it, or for the same type, they stay byte for byte", async (t) => {
+  const work = await Deno.makeTempDir({ prefix: "ocistream-force-" });
+  try {
+    await makeTrees(work);
+    const base = await makeBase(work, "gzip");
+    const baseLayers = base.manifest.layers;
+    for (const layer of baseLayers) assert.equal(layer.mediaType, OCI_LAYER.gzip);
+
+    await t.step("compression=zstd,force-compression=true converts the base layers", async () => {
+      const image = await buildOn(work, base, "compression=zstd,force-compression=true");
+      const layers = image.manifest.layers;
+      assert.equal(layers.length, 3);
+      assert.deepEqual(image.config.rootfs.diff_ids.slice(0, 2), base.config.rootfs.diff_ids);
+      for (const [i, layer] of layers.entries()) {
+        assert.equal(layer.mediaType, OCI_LAYER.zstd, `layer ${i}`);
+        const blob = blobPath(image.layout, layer.digest);
+        assert.equal(await fileSha256(blob), layer.digest);
+        assert.equal((await Deno.stat(blob)).size, layer.size);
+        assert.equal(await diffIdOf(blob, layer.mediaType), image.config.rootfs.diff_ids[i]);
+        if (i < 2) assert.notEqual(layer.digest, baseLayers[i].digest);
+      }
+      // History is the base's plus the new step.
+      assert.deepEqual(image.config.history.slice(0, 2), base.config.history);
+      await assertSkopeoCopies(work, image);
+    });
+
+    await t.step("compression=zstd without force-compression keeps the base layers", async () => {
+      const image = await buildOn(work, base, "compression=zstd");
+      await assertUntouched(image, base);
+      assert.equal(image.manifest.layers[2].mediaType, OCI_LAYER.zstd);
+      await assertSkopeoCopies(work, image);
+    });
+
+    await t.step("force-compression with the same type (another level) keeps them", async () => {
+      const image = await buildOn(
+        work,
+        base,
+        "compression=gzip,compression-level=1,force-compression=true",
+      );
+      await assertUntouched(image, base);
+      assert.equal(image.manifest.layers[2].mediaType, OCI_LAYER.gzip);
+    });
+
+    await t.step("compression=estargz without force-compression keeps them too", async () => {
+      const image = await buildOn(work, base, "compression=estargz");
+      await assertUntouched(image, base);
+      assert.ok(image.manifest.layers[2].annotations[TOC_DIGEST]);
+    });
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("build --from an uncompressed base with compression=gzip,force-compression=true gzips the base layers with their diffIDs", async () => {
+  const work = await Deno.makeTempDir({ prefix: "ocistream-force-" });
+  try {
+    await makeTrees(work);
+    const base = await makeBase(work, "uncompressed");
+    for (const layer of base.manifest.layers) {
+      assert.equal(layer.mediaType, OCI_LAYER.uncompressed);
+    }
+    // An uncompressed layer's digest is its diffID.
+    assert.deepEqual(
+      base.manifest.layers.map((l: { digest: string }) => l.digest),
+      base.config.rootfs.diff_ids,
+    );
+    const image = await buildOn(work, base, "compression=gzip,force-compression=true");
+    assert.deepEqual(image.config.rootfs.diff_ids.slice(0, 2), base.config.rootfs.diff_ids);
+    for (const [i, layer] of image.manifest.layers.entries()) {
+      assert.equal(layer.mediaType, OCI_LAYER.gzip);
+      const blob = blobPath(image.layout, layer.digest);
+      assert.equal(await fileSha256(blob), layer.digest);
+      assert.equal(await diffIdOf(blob, layer.mediaType), image.config.rootfs.diff_ids[i]);
+    }
+    await assertSkopeoCopies(work, image);
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("build with compression=estargz,force-compression=true converts gzip and zstd base layers to eStargz the reference reader accepts; eStargz base layers stay", async (t) => {
+  const work = await Deno.makeTempDir({ prefix: "ocistream-force-" });
+  try {
+    await makeTrees(work);
+    for (const from of ["gzip", "zstd"] as const) {
+      await t.step(`from ${from}`, async () => {
+        const base = await makeBase(work, from);
+        const image = await buildOn(work, base, "compression=estargz,force-compression=true");
+        const layers = image.manifest.layers;
+        assert.equal(layers.length, 3);
+        for (const [i, layer] of layers.entries()) {
+          assert.equal(layer.mediaType, OCI_LAYER.gzip, `layer ${i}`);
+          const toc = layer.annotations?.[TOC_DIGEST];
+          assert.ok(toc, `layer ${i} has a TOC digest`);
+          const blob = blobPath(image.layout, layer.digest);
+          const diffId = image.config.rootfs.diff_ids[i];
+          const { ok, report } = await estargzVerify(blob, toc, diffId);
+          assert.ok(ok, `layer ${i}: ${report.error}`);
+          assert.equal(
+            layer.annotations["io.containers.estargz.uncompressed-size"],
+            String(report.uncompressedSize),
+          );
+          if (i >= 2) continue;
+          // The conversion adds the landmark and TOC entries: a new diffID, in the config.
+          assert.notEqual(diffId, base.config.rootfs.diff_ids[i]);
+          assert.notEqual(layer.digest, base.manifest.layers[i].digest);
+          // The converted layer holds the base layer's entries, then the eStargz ones.
+          const baseBlob = blobPath(base.layout, base.manifest.layers[i].digest);
+          const listing = (args: string[]) =>
+            runOk("tar", args).then((r) => r.stdout.trim().split("\n"));
+          const before = await listing([
+            from === "zstd" ? "--zstd" : "-z",
+            "-tf",
+            baseBlob,
+          ]);
+          const after = await listing(["-tzf", blob]);
+          assert.deepEqual(after, [".no.prefetch.landmark", ...before, "stargz.index.json"]);
+        }
+        assert.deepEqual(image.config.history.slice(0, 2), base.config.history);
+        await assertSkopeoCopies(work, image);
+
+        // Built again on the converted image, the eStargz layers are left as they are.
+        const layout = `${work}/converted-${from}`;
+        await runOk("skopeo", [
+          "copy",
+          "--quiet",
+          "--preserve-digests",
+          `oci:${image.layout}:example.com/top:1`,
+          `oci:${layout}:1`,
+        ]);
+        const again = await buildOn(
+          work,
+          { ...image, layout },
+          "compression=estargz,force-compression=true",
+        );
+        await assertUntouched(again, image);
+      });
+    }
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
