@@ -74,13 +74,35 @@ async function makeTree(dir: string, totalMiB: number): Promise<number> {
   return bytes;
 }
 
+/** CPU seconds (user + sys) of each timed client process, by the same keys as `times`. */
+const cpu: Record<string, number[]> = {};
+let times: Record<string, number[]> = {};
+let lastCpu = 0;
+const errFile = await Deno.makeTempFile({ prefix: "push-bench-err-" });
+
+/** Keeps one run's wall time and the CPU time of its client process. */
+function record(key: string, ms: number): void {
+  times[key]!.push(ms);
+  (cpu[key] ??= []).push(lastCpu);
+}
+
+/** Runs a command; returns its wall time in ms and keeps its CPU time in `lastCpu` (via bash `time`). */
 async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<number> {
+  const quoted = [cmd, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
   const t = performance.now();
-  const out = await new Deno.Command(cmd, { args, env, stdout: "null", stderr: "piped" }).output();
+  const out = await new Deno.Command("bash", {
+    args: ["-c", `TIMEFORMAT='%U %S'; { time ${quoted} >/dev/null 2>${errFile}; } 2>&1`],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
   const ms = performance.now() - t;
   if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+    const err = await Deno.readTextFile(errFile).catch(() => "");
+    throw new Error(`${cmd} ${args.join(" ")} failed: ${err}`);
   }
+  const [user, sys] = new TextDecoder().decode(out.stdout).trim().split(/\s+/).map(Number);
+  lastCpu = (user ?? 0) + (sys ?? 0);
   return ms;
 }
 
@@ -131,7 +153,7 @@ try {
   );
   const imageBytes = manifest.layers.reduce((n: number, l: { size: number }) => n + l.size, 0);
 
-  const times: Record<string, number[]> = {
+  times = {
     "ocistream push": [],
     "skopeo copy": [],
     "build store=false → registry": [],
@@ -142,7 +164,8 @@ try {
     const pushPair = [
       () =>
         onFreshRegistry(async (host) =>
-          times["ocistream push"]!.push(
+          record(
+            "ocistream push",
             await ocistream(
               ["push", "--progress", "quiet", "--store", store, name, `${host}/app:1`],
               env,
@@ -151,7 +174,8 @@ try {
         ),
       () =>
         onFreshRegistry(async (host) =>
-          times["skopeo copy"]!.push(
+          record(
+            "skopeo copy",
             await run("skopeo", [
               "copy",
               "--quiet",
@@ -165,7 +189,8 @@ try {
     const exportPair = [
       () =>
         onFreshRegistry(async (host) =>
-          times["build store=false → registry"]!.push(
+          record(
+            "build store=false → registry",
             await ocistream([
               "build",
               tree,
@@ -180,7 +205,8 @@ try {
         ),
       async () => {
         const fresh = `${work}/store-${i}`;
-        times["build → store only"]!.push(
+        record(
+          "build → store only",
           await ocistream([
             "build",
             tree,
@@ -204,22 +230,30 @@ try {
 
   const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
   const rows = Object.entries(times).map(([k, v]) =>
-    `| ${k.padEnd(30)} | ${(median(v) / 1000).toFixed(2).padStart(8)} s | ${
-      v.map((x) => (x / 1000).toFixed(2)).join(", ")
-    } |`
+    `| ${k.padEnd(30)} | ${(median(v) / 1000).toFixed(2).padStart(7)} s | ${
+      median(cpu[k]!).toFixed(2).padStart(7)
+    } s | ${v.map((x) => (x / 1000).toFixed(2)).join(", ")} |`
   );
   console.log(
     `Tree ${(treeBytes / MiB).toFixed(0)} MiB, image layers ${
       (imageBytes / MiB).toFixed(1)
     } MiB (gzip), ${RUNS} runs each, ${navigator.hardwareConcurrency} cores\n`,
   );
-  console.log("| workload                       |   median   | runs (s) |");
-  console.log("|---|---|---|");
+  console.log("| workload | median wall | median client CPU | wall of each run (s) |");
+  console.log("|---|---|---|---|");
   for (const r of rows) console.log(r);
   const pushRatio = m["ocistream push"]! / m["skopeo copy"]!;
   const exportRatio = m["build store=false → registry"]! / m["build → store only"]!;
   console.log(`\npush / skopeo copy:             ${pushRatio.toFixed(2)}× (target ≤ 1.0×)`);
   console.log(`store=false / store export:     ${exportRatio.toFixed(2)}× (target ≤ 1.2×)`);
+  const c = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, median(v)]));
+  console.log(
+    `client CPU, push / skopeo:      ${(c["ocistream push"]! / c["skopeo copy"]!).toFixed(2)}×; ` +
+      `store=false / store: ${
+        (c["build store=false → registry"]! / c["build → store only"]!).toFixed(2)
+      }× (the registry's own CPU is not counted)`,
+  );
 } finally {
   await Deno.remove(work, { recursive: true });
+  await Deno.remove(errFile);
 }

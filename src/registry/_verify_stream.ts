@@ -1,12 +1,12 @@
 /** Streams bytes through while hashing them; errors at the end if digest or size differ. Private helper. */
-import { createSHA256 } from "hash-wasm";
 import type { Hasher } from "../types/codecs.ts";
 
 /** A SHA-256 hasher factory (Codecs.sha256 shape). */
 export type HasherFactory = () => Hasher | Promise<Hasher>;
 
-/** The portable default: hash-wasm. */
+/** The portable default: hash-wasm, loaded on first use (callers usually pass a native hasher). */
 export const wasmSha256: HasherFactory = async (): Promise<Hasher> => {
+  const { createSHA256 } = await import("hash-wasm");
   const h = await createSHA256();
   h.init();
   return { update: (d: Uint8Array) => void h.update(d), digestHex: () => h.digest("hex") };

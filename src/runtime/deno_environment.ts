@@ -25,8 +25,6 @@ import { denoFileSystem } from "./deno_file_system.ts";
 import { defaultStorePath } from "./store_location.ts";
 import { dockerCredentials } from "./docker_credentials.ts";
 import { registryFetch } from "./registry_fetch.ts";
-import { writeArchive } from "./write_archive.ts";
-import { unpackImage } from "./unpack_image.ts";
 
 /** Options of {@link createDenoEnvironment}. */
 export interface DenoEnvironmentOptions {
@@ -116,9 +114,11 @@ export async function createDenoEnvironment(
       const layout = await OciLayout.open(denoFileSystem, dir, codecs);
       return { layout, dispose: () => Deno.remove(dir, { recursive: true }) };
     },
-    writeArchive: (output, source, root, names) =>
-      writeArchive(output, source, root, names, { codecs }),
-    unpack: (layout, root, platform) => unpackImage(layout, root, platform, { codecs }),
+    // Loaded on first use, so commands that never write archives or unpack start faster.
+    writeArchive: async (output, source, root, names) =>
+      (await import("./write_archive.ts")).writeArchive(output, source, root, names, { codecs }),
+    unpack: async (layout, root, platform) =>
+      (await import("./unpack_image.ts")).unpackImage(layout, root, platform, { codecs }),
     onProgress: options.onProgress,
     close() {
       // Compression workers stop by themselves when idle; nothing else is held.
