@@ -41,7 +41,10 @@ import {
   type TimedFetch,
   timedFetch,
 } from "./timeouts.ts";
-import { type HasherFactory, sha256Hex, verifyStream, wasmSha256 } from "./_verify_stream.ts";
+import type { Codecs } from "../types/codecs.ts";
+import { VerifyDigestStream } from "../stages/verify_digest_stream.ts";
+import { sha256Digest } from "../image/manifest_builder.ts";
+import { edgeCodecs } from "../edge/edge_codecs.ts";
 
 /** Options of a {@linkcode RegistryClient}. */
 export interface RegistryClientOptions {
@@ -67,8 +70,8 @@ export interface RegistryClientOptions {
   userAgent?: string;
   /** Clock in milliseconds for token expiry (tests). */
   now?: () => number;
-  /** SHA-256 factory for verifying pulls (default hash-wasm; pass a native one for speed). */
-  sha256?: HasherFactory;
+  /** SHA-256 for verifying what is read (default: portable wasm or pure JS; pass a native one for speed). */
+  sha256?: Codecs["sha256"];
 }
 
 /** A blob whose digest is known and whose bytes can be read again (so uploads can restart). */
@@ -142,9 +145,10 @@ export class RegistryClient {
   #limit: Semaphore;
   #auth: Authenticator;
   #base: Promise<string> | undefined;
-  #sha256: HasherFactory;
+  #codecs: Pick<Codecs, "sha256">;
   #chunkSize: number;
 
+  /** A client for the registry at `host` (`host[:port]`, e.g. `127.0.0.1:5000` or `ghcr.io`). */
   constructor(host: string, options: RegistryClientOptions = {}) {
     if (!host || /[/\s@]/.test(host)) {
       throw new TypeError(`Invalid registry host "${host}": use host[:port], e.g. 127.0.0.1:5000`);
@@ -162,7 +166,8 @@ export class RegistryClient {
     if (!Number.isInteger(this.#chunkSize) || this.#chunkSize < 1) {
       throw new RangeError(`Invalid chunkSize ${options.chunkSize}: use a positive integer`);
     }
-    this.#sha256 = options.sha256 ?? wasmSha256;
+    // Portable default: wasm where it may be compiled, pure JS where not (workerd).
+    this.#codecs = { sha256: options.sha256 ?? edgeCodecs.sha256 };
     const c = options.credentials;
     const store = c === undefined ? undefined : "get" in c ? c : staticCredentials({ [host]: c });
     this.#auth = new Authenticator({
@@ -229,7 +234,7 @@ export class RegistryClient {
     mediaType: string,
   ): Promise<string> {
     return this.#limit.run(async () => {
-      const digest = `sha256:${await sha256Hex(bytes, this.#sha256)}`;
+      const digest = await sha256Digest(bytes, this.#codecs);
       const what = `Cannot push manifest ${digest}${
         reference === digest ? "" : ` as tag ${reference}`
       } to ${this.host}/${repository}`;
@@ -294,7 +299,7 @@ export class RegistryClient {
       if (bytes.byteLength > MAX_MANIFEST_BYTES) {
         throw new RegistryError(what, { registry: this.host, detail: "it is larger than 4 MiB" });
       }
-      const digest = `sha256:${await sha256Hex(bytes, this.#sha256)}`;
+      const digest = await sha256Digest(bytes, this.#codecs);
       if (isValidDigest(reference) && reference !== digest) {
         throw new RegistryError(what, {
           registry: this.host,
@@ -332,7 +337,7 @@ export class RegistryClient {
         scopes: [pullScope(repository)],
       });
       if (res.status !== 200 || !res.body) throw await this.#fail(what, res);
-      return verifyStream(res.body, descriptor.digest, descriptor.size, this.#sha256, what);
+      return res.body.pipeThrough(new VerifyDigestStream(this.#codecs, descriptor, what));
     });
   }
 

@@ -23,8 +23,12 @@ import type { BlobId } from "../types/content.ts";
 
 /** Passes bytes through and errors the stream if they do not match `expected`. */
 export class VerifyDigestStream extends TransformStream<Uint8Array, Uint8Array> {
-  /** Verifies against `expected` using `codecs.sha256()`. */
-  constructor(codecs: Codecs, expected: BlobId) {
+  /**
+   * Verifies against `expected` using `codecs.sha256()`; `label` (such as
+   * "Cannot read blob … from host/repo") starts the error message.
+   */
+  constructor(codecs: Pick<Codecs, "sha256">, expected: BlobId, label?: string) {
+    const prefix = label ? `${label}: ` : "";
     let hasher: Hasher;
     let size = 0;
     super({
@@ -35,7 +39,7 @@ export class VerifyDigestStream extends TransformStream<Uint8Array, Uint8Array> 
         size += chunk.byteLength;
         if (size > expected.size) {
           throw new Error(
-            `Content of ${expected.digest} is longer than its declared ${expected.size} bytes`,
+            `${prefix}content of ${expected.digest} is longer than its declared ${expected.size} bytes`,
           );
         }
         hasher.update(chunk);
@@ -45,7 +49,7 @@ export class VerifyDigestStream extends TransformStream<Uint8Array, Uint8Array> 
         const digest = `sha256:${hasher.digestHex()}`;
         if (size !== expected.size || digest !== expected.digest) {
           throw new Error(
-            `Content does not match its digest: expected ${expected.digest} (${expected.size} bytes), got ${digest} (${size} bytes)`,
+            `${prefix}content digest is ${digest} (${size} bytes), expected ${expected.digest} (${expected.size} bytes)`,
           );
         }
       },
