@@ -75,6 +75,8 @@ export * from "./src/registry/registry_error.ts";
 export * from "./src/registry/credentials.ts";
 export * from "./src/registry/resolve_image.ts";
 export * from "./src/registry/redact.ts";
+export * from "./src/registry/retry_options.ts";
+export * from "./src/registry/timeouts.ts";
 
 // The exporter: output specs, annotations, the orchestrator.
 export * from "./src/exporter/output_spec.ts";
@@ -82,6 +84,7 @@ export * from "./src/exporter/annotations.ts";
 export * from "./src/exporter/progress.ts";
 export * from "./src/exporter/attest.ts";
 export * from "./src/exporter/export_image.ts";
+export * from "./src/exporter/layer_cache.ts";
 
 // Edge runtimes: an environment with web codecs and registry access only.
 export * from "./src/edge/edge.ts";

@@ -25,7 +25,6 @@ import { directoryEntries } from "../sources/directory_source.ts";
 import { denoFileSystem } from "../runtime/deno_file_system.ts";
 import { createDenoEnvironment, hostPlatform } from "../runtime/deno_environment.ts";
 import { resolveBaseImage } from "../runtime/resolve_base_image.ts";
-import { LayerCache } from "../exporter/layer_cache.ts";
 
 const HELP = `Usage: ocistream build [CONTEXT] [options]
 
@@ -136,18 +135,12 @@ export async function buildCommand(args: string[]): Promise<number> {
     storePath: values.store,
     openStore: needsStore,
     workers,
+    layerCache: !values["no-cache"],
     // Plain logs also get per-blob upload figures for pushes (bytes sent, rate).
     onProgress: progressMode === "plain"
       ? withUploadFigures(renderer.listener, (line) => console.error(line))
       : renderer.listener,
   });
-  // The layer cache in the store (issue 7); --no-cache bypasses it.
-  if (env.store && !values["no-cache"]) {
-    env.layerCache = new LayerCache(denoFileSystem, env.store, env.codecs, {
-      onDiscard: (_key, reason) =>
-        env.onProgress?.({ type: "note", message: `layer cache: ${reason}` }),
-    });
-  }
   try {
     // registry.insecure=true covers that registry for pulling --from too, as BuildKit's per-host config does.
     const insecureHosts = outputs.filter((o) => o.insecureRegistry)

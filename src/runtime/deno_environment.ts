@@ -21,6 +21,8 @@ import { type BlobProgress, RegistryRepository } from "../sinks/registry_reposit
 import { RegistryClient } from "../registry/registry_client.ts";
 import type { CredentialStore } from "../registry/credentials.ts";
 import { createNativeCodecs } from "./native_codecs.ts";
+import { parseTimeouts, type RegistryTimeouts } from "../registry/timeouts.ts";
+import { LayerCache } from "../exporter/layer_cache.ts";
 import { denoFileSystem } from "./deno_file_system.ts";
 import { defaultStorePath } from "./store_location.ts";
 import { dockerCredentials } from "./docker_credentials.ts";
@@ -40,6 +42,13 @@ export interface DenoEnvironmentOptions {
   credentials?: CredentialStore;
   /** A PEM file of CA certificates to trust for registries (`$OCISTREAM_REGISTRY_CA`). */
   caFile?: string;
+  /**
+   * Registry timeouts; default `$OCISTREAM_REGISTRY_TIMEOUTS`
+   * (`connect=30,idle=60,response=600,request=0`, seconds) over the built-in defaults.
+   */
+  timeouts?: Partial<RegistryTimeouts>;
+  /** Reuse layers of unchanged folders from the store's layer cache (default true). */
+  layerCache?: boolean;
 }
 
 /** An export environment that must be closed (it owns workers and clients). */
@@ -76,6 +85,15 @@ export async function createDenoEnvironment(
   // Base-image repositories per registry host: blobs are mounted from them.
   const mountSources = new Map<string, Set<string>>();
   const sha256 = () => codecs.sha256();
+  const timeouts = options.timeouts ??
+    parseTimeouts(Deno.env.get("OCISTREAM_REGISTRY_TIMEOUTS") ?? "");
+  const onProgress = options.onProgress;
+  const layerCache = store && options.layerCache !== false
+    ? new LayerCache(denoFileSystem, store, codecs, {
+      onDiscard: (_key, reason) =>
+        onProgress?.({ type: "note", message: `layer cache: ${reason}` }),
+    })
+    : undefined;
 
   const registryClient = (host: string, insecure: boolean): RegistryClient => {
     const key = `${host}|${insecure}`;
@@ -84,7 +102,13 @@ export async function createDenoEnvironment(
       // The TLS setup is async (it reads the CA file); requests wait for it.
       const ready = registryFetch({ caFile, insecure });
       const fetchWithTls: typeof fetch = async (input, init) => (await ready)(input, init);
-      client = new RegistryClient(host, { insecure, credentials, fetch: fetchWithTls, sha256 });
+      client = new RegistryClient(host, {
+        insecure,
+        credentials,
+        fetch: fetchWithTls,
+        sha256,
+        timeouts,
+      });
       clients.set(key, client);
     }
     return client;
@@ -93,6 +117,7 @@ export async function createDenoEnvironment(
   return {
     codecs,
     store,
+    layerCache,
     registryClient,
     addMountSource(host, repository) {
       const set = mountSources.get(host) ?? new Set();

@@ -53,6 +53,7 @@ export class RegistryRepository implements ContentSink, ContentSource {
   /** What each pushed blob needed, by digest (for reports and tests). */
   readonly results: Map<string, PushBlobResult> = new Map();
 
+  /** Reads and writes `repository` (e.g. `library/alpine`) through `client`. */
   constructor(client: RegistryClient, repository: string, options: RegistryRepositoryOptions = {}) {
     this.client = client;
     this.repository = repository;
