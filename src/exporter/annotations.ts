@@ -50,7 +50,7 @@ const FLAG_TYPES_RE = /^[a-z-]+(?:\[[A-Za-z0-9_/.-]+\])?(?:,[a-z-]+(?:\[[A-Za-z0
 function checkType(type: string, source: string): AnnotationType {
   if ((ANNOTATION_TYPES as readonly string[]).includes(type)) return type as AnnotationType;
   throw new TypeError(
-    `Unknown annotation type "${type}" in "${source}": valid types are ${
+    `Unknown annotation type ${quote(type)} in ${quote(source)}: valid types are ${
       ANNOTATION_TYPES.join(", ")
     }`,
   );
@@ -67,7 +67,9 @@ function makeSpec(
   if (platformText !== undefined && platformText !== "") {
     if (type === "index" || type === "index-descriptor") {
       throw new TypeError(
-        `Annotation "${source}" names platform ${platformText}, but ${type} annotations apply to the whole index: drop [${platformText}]`,
+        `Annotation ${
+          quote(source)
+        } names platform ${platformText}, but ${type} annotations apply to the whole index: drop [${platformText}]`,
       );
     }
     spec.platform = parsePlatform(platformText);
@@ -106,7 +108,7 @@ export function parseAnnotationKey(key: string, value: string): AnnotationSpec |
   const m = KEY_RE.exec(key);
   if (m === null) {
     throw new TypeError(
-      `Cannot parse annotation key "${key}": use annotation[-TYPE][[PLATFORM]].KEY=VALUE, ` +
+      `Cannot parse annotation key ${quote(key)}: use annotation[-TYPE][[PLATFORM]].KEY=VALUE, ` +
         `e.g. annotation.org.opencontainers.image.title=x or annotation-index.com.example.k=v`,
     );
   }
@@ -130,7 +132,9 @@ export function parseAnnotationFlag(text: string): AnnotationSpec[] {
   const eq = text.indexOf("=");
   if (eq < 0) {
     throw new TypeError(
-      `Invalid annotation "${text}": use [TYPE[,TYPE...]:]KEY=VALUE, e.g. index,manifest:com.example.k=v`,
+      `Invalid annotation ${
+        quote(text)
+      }: use [TYPE[,TYPE...]:]KEY=VALUE, e.g. index,manifest:com.example.k=v`,
     );
   }
   const left = text.slice(0, eq);
@@ -144,7 +148,9 @@ export function parseAnnotationFlag(text: string): AnnotationSpec[] {
   }
   if (key === "" || /\s/.test(key)) {
     throw new TypeError(
-      `Invalid annotation "${text}": the key must be non-empty and without spaces, e.g. manifest:com.example.k=v`,
+      `Invalid annotation ${
+        quote(text)
+      }: the key must be non-empty and without spaces, e.g. manifest:com.example.k=v`,
     );
   }
   if (typesText === "") return [makeSpec("manifest", undefined, key, value, text)];
@@ -207,7 +213,9 @@ export function placeAnnotations(
       case "index":
         if (!multiManifest) {
           throw new TypeError(
-            `annotation-index needs a multi-platform or attested export (an index): "${spec.source}" ` +
+            `annotation-index needs a multi-platform or attested export (an index): ${
+              quote(spec.source)
+            } ` +
               `cannot apply to a single manifest; use annotation.${spec.key} for the manifest instead`,
           );
         }
@@ -227,7 +235,7 @@ export function placeAnnotations(
         if (at < 0) {
           const exporting = keys.length > 0 ? keys.join(", ") : "no platforms";
           throw new TypeError(
-            `Annotation "${spec.source}" names platform ${formatPlatform(spec.platform)}, ` +
+            `Annotation ${quote(spec.source)} names platform ${formatPlatform(spec.platform)}, ` +
               `which is not being exported (exporting ${exporting}): fix the platform or drop it`,
           );
         }
@@ -248,4 +256,9 @@ export function placeAnnotations(
     manifestDescriptor,
     indexDescriptor: sortedRecord(indexDescriptor),
   };
+}
+
+/** Quotes user text for a message; escapes keep the message on one line. */
+function quote(text: string): string {
+  return JSON.stringify(text).replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
 }
