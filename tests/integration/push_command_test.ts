@@ -8,7 +8,13 @@ import assert from "node:assert/strict";
 import { runCli } from "../_harness/cli.ts";
 import { startRegistry } from "../_harness/registry.ts";
 import { startRegistryProxy, uploadedDigests } from "./_registry_proxy.ts";
-import { dockerConfig, listTags, makeContext, readMetadata, verifyPushed } from "./_registry_cli.ts";
+import {
+  dockerConfig,
+  listTags,
+  makeContext,
+  readMetadata,
+  verifyPushed,
+} from "./_registry_cli.ts";
 
 async function workspace() {
   const dir = await Deno.makeTempDir({ prefix: "ocistream-push-" });
