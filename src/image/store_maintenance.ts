@@ -22,7 +22,7 @@
  */
 import type { Codecs } from "../types/codecs.ts";
 import type { FileSystem } from "../types/file_system.ts";
-import { NotFoundError } from "../types/file_system.ts";
+import { NotFoundError, pathExists } from "../types/file_system.ts";
 import type { OciLayout } from "../sinks/oci_layout.ts";
 import { DigestStream } from "../stages/digest_stream.ts";
 import { walkImage } from "./walk_image.ts";
@@ -279,7 +279,7 @@ export async function verifyStore(
       if (size === undefined) {
         if (!/^sha256:[a-f0-9]{64}$/.test(descriptor.digest)) {
           problem(`${label}: ${kind} has an invalid digest "${descriptor.digest}"${where}`);
-        } else if (!(await exists(fs, layout.blobPath(descriptor.digest)))) {
+        } else if (!(await pathExists(fs, layout.blobPath(descriptor.digest)))) {
           problem(`${label}: ${kind} ${descriptor.digest} is missing${where}`);
         }
         continue;
@@ -305,16 +305,6 @@ async function readDirOrEmpty(fs: FileSystem, path: string): Promise<string[]> {
     return await fs.readDir(path);
   } catch (e) {
     if (e instanceof NotFoundError) return [];
-    throw e;
-  }
-}
-
-async function exists(fs: FileSystem, path: string): Promise<boolean> {
-  try {
-    await fs.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof NotFoundError) return false;
     throw e;
   }
 }

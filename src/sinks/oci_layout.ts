@@ -18,7 +18,12 @@
 import type { Codecs } from "../types/codecs.ts";
 import type { BlobId, ContentSink, ContentSource } from "../types/content.ts";
 import { type Descriptor, descriptor as canonicalDescriptor } from "../types/descriptor.ts";
-import { AlreadyExistsError, type FileSystem, NotFoundError } from "../types/file_system.ts";
+import {
+  AlreadyExistsError,
+  type FileSystem,
+  NotFoundError,
+  pathExists,
+} from "../types/file_system.ts";
 import type { ImageIndex } from "../types/manifest.ts";
 import { OCI_INDEX } from "../types/media_types.ts";
 import { DigestStream } from "../stages/digest_stream.ts";
@@ -69,7 +74,7 @@ export class OciLayout implements ContentSource, ContentSink {
     options: OciLayoutOptions = {},
   ): Promise<OciLayout> {
     const layout = new OciLayout(fs, root, codecs);
-    const hasMarker = await exists(fs, `${layout.root}/oci-layout`);
+    const hasMarker = await pathExists(fs, `${layout.root}/oci-layout`);
     if (!hasMarker) {
       if (options.create === false) {
         throw new TypeError(
@@ -81,7 +86,7 @@ export class OciLayout implements ContentSource, ContentSink {
     } else {
       await fs.mkdir(`${layout.root}/blobs/sha256`, { recursive: true });
     }
-    if (!(await exists(fs, `${layout.root}/index.json`))) {
+    if (!(await pathExists(fs, `${layout.root}/index.json`))) {
       await layout.#writeAtomic(`${layout.root}/index.json`, encodeIndex(emptyIndex()));
     }
     return layout;
@@ -95,7 +100,7 @@ export class OciLayout implements ContentSource, ContentSink {
 
   /** Whether the blob is present. */
   async hasBlob(digest: string): Promise<boolean> {
-    return await exists(this.#fs, this.blobPath(digest));
+    return await pathExists(this.#fs, this.blobPath(digest));
   }
 
   /** Streams a blob, failing at the end if its bytes do not match the descriptor. */
@@ -302,16 +307,6 @@ function splitDigest(digest: string): [string, string] {
 
 function isBlobId(x: BlobId | Promise<BlobId>): x is BlobId {
   return typeof (x as BlobId).digest === "string";
-}
-
-async function exists(fs: FileSystem, path: string): Promise<boolean> {
-  try {
-    await fs.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof NotFoundError) return false;
-    throw e;
-  }
 }
 
 function randomSuffix(): string {

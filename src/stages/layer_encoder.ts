@@ -103,30 +103,7 @@ export function encodeLayer(
   }
   const tarDigest = new DigestStream(codecs);
   const tar = entries.pipeThrough(new TarStream()).pipeThrough(tarDigest);
-  if (options.compression === "uncompressed") {
-    const result = tarDigest.result.then((t): EncodedLayer => ({
-      diffId: t.digest,
-      digest: t.digest,
-      size: t.size,
-      uncompressedSize: t.size,
-      annotations: {},
-    }));
-    return { blob: tar, result };
-  }
-  const blobDigest = new DigestStream(codecs);
-  const blob = tar.pipeThrough(codecs.compress(options.compression, level)).pipeThrough(
-    blobDigest,
-  );
-  const result = Promise.all([tarDigest.result, blobDigest.result]).then((
-    [t, b],
-  ): EncodedLayer => ({
-    diffId: t.digest,
-    digest: b.digest,
-    size: b.size,
-    uncompressedSize: t.size,
-    annotations: {},
-  }));
-  return { blob, result };
+  return compressTar(tar, tarDigest, options.compression, level, codecs);
 }
 
 /**
@@ -171,10 +148,34 @@ export function recompressLayer(
     ): EncodedLayer => ({ ...e, sourceDiffId: t.digest }));
     return { blob: encoding.blob, result };
   }
+  const encoding = compressTar(tar, tarDigest, options.compression, level, codecs);
+  const result = encoding.result.then((r): EncodedLayer => ({ ...r, sourceDiffId: r.diffId }));
+  return { blob: encoding.blob, result };
+}
+
+/**
+ * Tar bytes (already flowing through `tarDigest`) → the blob: compressed and
+ * hashed on the way, or the tar itself when uncompressed (digest = diffID).
+ */
+function compressTar(
+  tar: ReadableStream<Uint8Array>,
+  tarDigest: DigestStream,
+  compression: Exclude<Compression, "estargz">,
+  level: number,
+  codecs: Codecs,
+): LayerEncoding {
+  if (compression === "uncompressed") {
+    const result = tarDigest.result.then((t): EncodedLayer => ({
+      diffId: t.digest,
+      digest: t.digest,
+      size: t.size,
+      uncompressedSize: t.size,
+      annotations: {},
+    }));
+    return { blob: tar, result };
+  }
   const blobDigest = new DigestStream(codecs);
-  const out = options.compression === "uncompressed"
-    ? tar.pipeThrough(blobDigest)
-    : tar.pipeThrough(codecs.compress(options.compression, level)).pipeThrough(blobDigest);
+  const blob = tar.pipeThrough(codecs.compress(compression, level)).pipeThrough(blobDigest);
   const result = Promise.all([tarDigest.result, blobDigest.result]).then((
     [t, b],
   ): EncodedLayer => ({
@@ -183,9 +184,8 @@ export function recompressLayer(
     size: b.size,
     uncompressedSize: t.size,
     annotations: {},
-    sourceDiffId: t.digest,
   }));
-  return { blob: out, result };
+  return { blob, result };
 }
 
 /**

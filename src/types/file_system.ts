@@ -108,3 +108,14 @@ export interface FileSystem {
   /** Flushes a file's data to disk. */
   fsync?(path: string): Promise<void>;
 }
+
+/** Whether `path` exists (without following a final symlink). */
+export async function pathExists(fs: Pick<FileSystem, "lstat">, path: string): Promise<boolean> {
+  try {
+    await fs.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof NotFoundError) return false;
+    throw e;
+  }
+}
