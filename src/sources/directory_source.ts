@@ -17,6 +17,7 @@
 import { type FileInfo, type FileSystem, NotFoundError } from "../types/file_system.ts";
 import type { TarEntry } from "../types/tar_entry.ts";
 import { splitDevice } from "../stages/_tar_device.ts";
+import { readAheadSafe } from "../stages/tar_stream.ts";
 
 /** Options of {@link directoryEntries}. */
 export interface DirectorySourceOptions {
@@ -171,7 +172,8 @@ export function directoryEntries(
           ...common,
           type: "file",
           size,
-          open: async () => {
+          // Only reads the file, so the tar writer may read small bodies ahead.
+          open: readAheadSafe(async () => {
             try {
               return await fs.openRead(file);
             } catch (e) {
@@ -181,7 +183,7 @@ export function directoryEntries(
                 { cause: e },
               );
             }
-          },
+          }),
         };
         break;
       }
