@@ -1,0 +1,55 @@
+/**
+ * The README's main command, as written: `deno task demo` builds
+ * examples/hello into the local store; the image it makes really runs —
+ * unpacked, its entrypoint prints the greeting.
+ */
+import assert from "node:assert/strict";
+import { run, runCli } from "../_harness/cli.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+Deno.test("deno task demo stores example.com/hello:1, whose entrypoint runs", async () => {
+  const store = await Deno.makeTempDir({ prefix: "ocistream-demo-" });
+  try {
+    const demo = await run(Deno.execPath(), ["task", "demo"], {
+      cwd: ROOT,
+      env: { OCISTREAM_STORE: store, CI: "true" },
+    });
+    assert.equal(demo.code, 0, demo.stderr);
+    assert.match(demo.stderr, /exported sha256:[0-9a-f]{64}/);
+
+    const images = await runCli(["images"], { env: { OCISTREAM_STORE: store } });
+    assert.match(images.stdout, /^example\.com\/hello:1\s+sha256:[0-9a-f]{64}\s+image$/m);
+
+    const config = JSON.parse(
+      (await runCli(["inspect", "example.com/hello:1", "--config"], {
+        env: { OCISTREAM_STORE: store },
+      })).stdout,
+    );
+    assert.deepEqual(config.config.Entrypoint, ["/hello"]);
+    const manifest = JSON.parse(
+      (await runCli(["inspect", "example.com/hello:1"], { env: { OCISTREAM_STORE: store } }))
+        .stdout,
+    );
+    assert.equal(
+      manifest.layers[0].mediaType,
+      "application/vnd.docker.image.rootfs.diff.tar.zstd",
+    );
+
+    const rootfs = `${store}/rootfs`;
+    const unpacked = await runCli(["unpack", "example.com/hello:1", rootfs], {
+      env: { OCISTREAM_STORE: store },
+    });
+    assert.equal(unpacked.code, 0, unpacked.stderr);
+    if (Deno.build.os === "linux" && Deno.build.arch === "x86_64") {
+      const hello = await run(`${rootfs}${config.config.Entrypoint[0]}`, []);
+      assert.equal(hello.stdout, "Hello from ocistream!\n");
+    }
+    assert.equal(
+      await Deno.readTextFile(`${rootfs}/etc/motd`),
+      "hello-world image built by ocistream\n",
+    );
+  } finally {
+    await Deno.remove(store, { recursive: true });
+  }
+});
