@@ -44,7 +44,6 @@ import {
 import type { Codecs } from "../types/codecs.ts";
 import { VerifyDigestStream } from "../stages/verify_digest_stream.ts";
 import { sha256Digest } from "../image/manifest_builder.ts";
-import { edgeCodecs } from "../edge/edge_codecs.ts";
 
 /** Options of a {@linkcode RegistryClient}. */
 export interface RegistryClientOptions {
@@ -166,8 +165,12 @@ export class RegistryClient {
     if (!Number.isInteger(this.#chunkSize) || this.#chunkSize < 1) {
       throw new RangeError(`Invalid chunkSize ${options.chunkSize}: use a positive integer`);
     }
-    // Portable default: wasm where it may be compiled, pure JS where not (workerd).
-    this.#codecs = { sha256: options.sha256 ?? edgeCodecs.sha256 };
+    // Portable default: wasm where it may be compiled, pure JS where not (workerd);
+    // loaded on first use so runtimes that pass a native hasher never load it.
+    this.#codecs = {
+      sha256: options.sha256 ??
+        (async () => (await import("../edge/edge_codecs.ts")).edgeCodecs.sha256()),
+    };
     const c = options.credentials;
     const store = c === undefined ? undefined : "get" in c ? c : staticCredentials({ [host]: c });
     this.#auth = new Authenticator({
