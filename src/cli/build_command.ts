@@ -12,7 +12,6 @@
 import { parseEpoch, parseFlags, single } from "./args.ts";
 import { UsageError } from "./errors.ts";
 import { createProgressRenderer, PROGRESS_MODES, type ProgressMode } from "./progress_renderer.ts";
-import { withUploadFigures } from "./push_command.ts";
 import { type OutputSpec, parseOutputSpec } from "../exporter/output_spec.ts";
 import { parseAnnotationFlag } from "../exporter/annotations.ts";
 import { exportImage, type PlatformInput } from "../exporter/export_image.ts";
@@ -136,10 +135,7 @@ export async function buildCommand(args: string[]): Promise<number> {
     openStore: needsStore,
     workers,
     layerCache: !values["no-cache"],
-    // Plain logs also get per-blob upload figures for pushes (bytes sent, rate).
-    onProgress: progressMode === "plain"
-      ? withUploadFigures(renderer.listener, (line) => console.error(line))
-      : renderer.listener,
+    onProgress: renderer.listener,
   });
   try {
     // registry.insecure=true covers that registry for pulling --from too, as BuildKit's per-host config does.

@@ -54,10 +54,10 @@ export function createProgressRenderer(
   const elapsed = () => ((now() - start) / 1000).toFixed(1).padStart(5) + "s";
   const layers = new Map<string, LayerState>();
   if (mode === "plain" || !writeRaw) {
-    const lastLogged = new Map<string, number>();
+    const state: PlainState = { layers, lastLogged: new Map(), uploads: new Map(), now };
     return {
       listener(e) {
-        const line = plainLine(e, layers, now, lastLogged);
+        const line = plainLine(e, state);
         if (line !== undefined) write(`[${elapsed()}] ${line}`);
       },
       close: () => {},
@@ -115,7 +115,7 @@ export function createProgressRenderer(
           write(`exported ${e.digest} in ${elapsed().trim()}`);
           return;
         default: {
-          const line = plainLine(e, layers, now, new Map());
+          const line = plainLine(e, { layers, lastLogged: new Map(), uploads: new Map(), now });
           if (line) render([line]);
           return;
         }
@@ -125,39 +125,67 @@ export function createProgressRenderer(
   };
 }
 
-function plainLine(
-  e: ProgressEvent,
-  layers: Map<string, LayerState>,
-  now: () => number,
-  lastLogged: Map<string, number>,
-): string | undefined {
+/** What plain lines remember between events. */
+interface PlainState {
+  layers: Map<string, LayerState>;
+  /** When each layer or upload last got a progress line. */
+  lastLogged: Map<string, number>;
+  /** Bytes sent per blob upload, for its rate. */
+  uploads: Map<string, { sent: number; started: number }>;
+  now: () => number;
+}
+
+function plainLine(e: ProgressEvent, state: PlainState): string | undefined {
+  const { layers, lastLogged, uploads, now } = state;
+  // One progress line every 5 seconds per layer or upload keeps CI logs short.
+  const due = (key: string) => {
+    if (now() - (lastLogged.get(key) ?? now()) < 5000) return false;
+    lastLogged.set(key, now());
+    return true;
+  };
+  const rate = (bytes: number, started: number) =>
+    `${formatBytes(bytes / Math.max((now() - started) / 1000, 0.001))}/s`;
   switch (e.type) {
     case "note":
       return `note: ${e.message}`;
     case "layer":
       layers.set(e.id, { description: e.description, written: 0, started: now() });
+      lastLogged.set(e.id, now());
       return `layer ${e.id}: ${e.description}`;
     case "layer-progress": {
       const s = layers.get(e.id);
       if (s) s.written = e.written;
-      // One line every 5 seconds per layer keeps CI logs short.
-      const last = lastLogged.get(e.id) ?? 0;
-      if (now() - last < 5000) return undefined;
-      lastLogged.set(e.id, now());
-      return `layer ${e.id}: ${formatBytes(e.written)} written`;
+      return due(e.id) ? `layer ${e.id}: ${formatBytes(e.written)} written` : undefined;
     }
     case "layer-done": {
       const s = layers.get(e.id);
-      const secs = s ? Math.max((now() - s.started) / 1000, 0.001) : 0;
-      const rate = s ? `, ${formatBytes(e.uncompressedSize / secs)}/s` : "";
+      const speed = s ? `, ${rate(e.uncompressedSize, s.started)}` : "";
       return `layer ${e.id}: ${e.digest} ${formatBytes(e.size)} (${
         formatBytes(e.uncompressedSize)
-      } uncompressed${rate})${e.cached ? " cached" : ""}`;
+      } uncompressed${speed})${e.cached ? " cached" : ""}`;
     }
-    case "blob-upload":
-      return undefined;
-    case "blob-done":
-      return `${e.skipped ? "exists" : "pushed"} ${e.digest} to ${e.target}`;
+    case "blob-upload": {
+      const key = `${e.target}|${e.digest || e.id}`;
+      let upload = uploads.get(key);
+      if (!upload) {
+        uploads.set(key, upload = { sent: 0, started: now() });
+        lastLogged.set(key, now());
+      }
+      upload.sent = e.sent;
+      if (e.sent === e.total || !due(key)) return undefined;
+      const of = e.total !== undefined ? ` of ${formatBytes(e.total)}` : "";
+      return `uploading ${e.digest || e.id} to ${e.target}: ${formatBytes(e.sent)}${of} (${
+        rate(e.sent, upload.started)
+      })`;
+    }
+    case "blob-done": {
+      const upload = uploads.get(`${e.target}|${e.digest}`);
+      uploads.delete(`${e.target}|${e.digest}`);
+      const figures = upload && !e.skipped
+        ? ` (${formatBytes(upload.sent)}, ${rate(upload.sent, upload.started)})`
+        : "";
+      return `${e.skipped ? "exists" : "pushed"} ${e.digest} to ${e.target}${figures}`;
+    }
     case "manifest":
       return `pushed manifest ${e.digest}${e.tag ? ` as ${e.tag}` : ""} to ${e.target}`;
     case "done":

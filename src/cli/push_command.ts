@@ -12,8 +12,7 @@
 import { parseFlags } from "./args.ts";
 import { UsageError } from "./errors.ts";
 import { openImageSource } from "./image_source.ts";
-import { createProgressRenderer, formatBytes } from "./progress_renderer.ts";
-import type { ProgressEvent, ProgressListener } from "../exporter/progress.ts";
+import { createProgressRenderer } from "./progress_renderer.ts";
 import { createDenoEnvironment } from "../runtime/deno_environment.ts";
 import { copyImage } from "../image/copy_image.ts";
 import { copyProgress } from "../exporter/export_image.ts";
@@ -53,13 +52,9 @@ export async function pushCommand(args: string[]): Promise<number> {
   if (!["plain", "json", "quiet"].includes(mode)) {
     throw new UsageError(`--progress must be plain, json or quiet, got "${mode}"`);
   }
-  const write = (l: string) => console.error(l);
-  const renderer = createProgressRenderer(mode as "plain", write);
-  const listener = mode === "plain"
-    ? withUploadFigures(renderer.listener, write)
-    : renderer.listener;
-  const progress = { onProgress: listener };
-  const env = await createDenoEnvironment({ openStore: false, onProgress: listener });
+  const renderer = createProgressRenderer(mode as "plain", (l) => console.error(l));
+  const progress = { onProgress: renderer.listener };
+  const env = await createDenoEnvironment({ openStore: false, onProgress: renderer.listener });
   try {
     const { layout, root } = await openImageSource(positionals[0]!, {
       storePath: values.store,
@@ -77,55 +72,4 @@ export async function pushCommand(args: string[]): Promise<number> {
     renderer.close();
     await env.close();
   }
-}
-
-/**
- * Adds per-blob upload figures to `plain` progress: a line every 5 seconds
- * while a blob is being sent (bytes sent of total, rate), and the bytes and
- * rate on the blob's closing `pushed` line. Other events pass through.
- *
- * @example
- * ```ts
- * import { withUploadFigures } from "./push_command.ts";
- * const listener = withUploadFigures((e) => console.log(e.type), (l) => console.log(l));
- * listener({ type: "blob-upload", id: "sha256:ab", target: "r/app", digest: "sha256:ab", sent: 5, total: 5 });
- * listener({ type: "blob-done", id: "sha256:ab", target: "r/app", digest: "sha256:ab" });
- * ```
- */
-export function withUploadFigures(
-  listener: ProgressListener,
-  write: (line: string) => void,
-  now: () => number = () => performance.now(),
-): ProgressListener {
-  const start = now();
-  const blobs = new Map<string, { sent: number; started: number; logged: number }>();
-  const rate = (b: { sent: number; started: number }) =>
-    `${formatBytes(b.sent / Math.max((now() - b.started) / 1000, 0.001))}/s`;
-  return (e: ProgressEvent) => {
-    if (e.type === "blob-upload") {
-      const key = `${e.target}|${e.digest || e.id}`;
-      let b = blobs.get(key);
-      if (!b) blobs.set(key, b = { sent: 0, started: now(), logged: now() });
-      b.sent = e.sent;
-      if (now() - b.logged >= 5000 && e.sent !== e.total) {
-        b.logged = now();
-        const of = e.total !== undefined ? ` of ${formatBytes(e.total)}` : "";
-        const secs = ((now() - start) / 1000).toFixed(1).padStart(5);
-        write(
-          `[${secs}s] uploading ${e.digest || e.id} to ${e.target}: ${formatBytes(e.sent)}${of} (${
-            rate(b)
-          })`,
-        );
-      }
-      return listener(e);
-    }
-    if (e.type === "blob-done" && !e.skipped) {
-      const b = blobs.get(`${e.target}|${e.digest}`);
-      if (b) {
-        blobs.delete(`${e.target}|${e.digest}`);
-        return listener({ ...e, target: `${e.target} (${formatBytes(b.sent)}, ${rate(b)})` });
-      }
-    }
-    listener(e);
-  };
 }
