@@ -50,17 +50,21 @@ function fileType(info: Deno.FileInfo): FileType {
   return "file";
 }
 
-/** First read size; it grows 4× per full read up to {@link MAX_READ}. */
-const FIRST_READ = 16 * 1024;
+/** Largest read; also the first read's size when `fstat` fails. */
 const MAX_READ = 256 * 1024;
+/** Read size once the file is past the size `fstat` gave (it is growing). */
+const TAIL_READ = 16 * 1024;
 
 /**
  * A plain pull stream over an open file. `FsFile.readable` is a byte stream whose per-chunk
- * and release costs dominate on trees of many small files (issue 7); this one allocates a
- * buffer per read, small first (most files are small), larger as the file proves big.
+ * and release costs dominate on trees of many small files (issue 7). This one sizes its reads
+ * from `fstat` (no buffer larger than the file) and checks for the end with one synchronous
+ * read once the `fstat` size is reached: that read fetches nothing from disk, so it is cheaper
+ * than an async call's thread hop, and it still catches a file that grew.
  */
 function fileStream(file: Deno.FsFile): ReadableStream<Uint8Array> {
-  let size = FIRST_READ;
+  let expected: number | undefined;
+  let total = 0;
   let open = true;
   const close = () => {
     if (!open) return;
@@ -73,10 +77,26 @@ function fileStream(file: Deno.FsFile): ReadableStream<Uint8Array> {
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const buffer = new Uint8Array(size);
+      let buffer: Uint8Array;
       let n: number | null;
       try {
-        n = await file.read(buffer);
+        if (expected === undefined) {
+          try {
+            expected = file.statSync().size;
+          } catch {
+            expected = MAX_READ;
+          }
+        }
+        const left = expected - total;
+        if (left > 0) {
+          buffer = new Uint8Array(Math.min(left, MAX_READ));
+          n = await file.read(buffer);
+        } else {
+          buffer = new Uint8Array(TAIL_READ);
+          n = file.readSync(buffer);
+          // It grew: go on with full-size async reads.
+          if (n !== null) expected = total + n + MAX_READ;
+        }
       } catch (e) {
         close();
         throw e;
@@ -86,8 +106,8 @@ function fileStream(file: Deno.FsFile): ReadableStream<Uint8Array> {
         controller.close();
         return;
       }
+      total += n;
       controller.enqueue(n === buffer.length ? buffer : buffer.subarray(0, n));
-      if (n === size && size < MAX_READ) size *= 4;
     },
     cancel: close,
   }, { highWaterMark: 0 });

@@ -83,6 +83,18 @@ function compareBytes(a: string, b: string): number {
   return x.length - y.length;
 }
 
+// UTF-16 code units order strings as UTF-8 bytes do, except surrogates against U+E000–U+FFFF.
+const NOT_UTF16_ORDERED = /[\uD800-\uFFFF]/;
+
+/** Sorts names by their UTF-8 bytes; cheap string order when it agrees (nearly always). */
+function sortNames(names: string[]): string[] {
+  if (!names.some((n) => NOT_UTF16_ORDERED.test(n))) return names.sort();
+  return names.sort(compareBytes);
+}
+
+/** How many `lstat` calls of a folder's names run ahead of the entry being written. */
+const LSTAT_AHEAD = 16;
+
 function join(dir: string, name: string): string {
   return dir === "" ? name : `${dir}/${name}`;
 }
@@ -132,7 +144,13 @@ export function directoryEntries(
   const prefix = normalizePrefix(options.prefix ?? "");
   const firstPaths = new Map<string, string>();
   // Stack of folders being walked: their relative path and remaining sorted names.
-  const stack: { rel: string; names: string[]; index: number }[] = [];
+  // `stats` holds the lstat calls started ahead (bounded by LSTAT_AHEAD), by name index.
+  const stack: {
+    rel: string;
+    names: string[];
+    index: number;
+    stats: (Promise<FileInfo> | undefined)[];
+  }[] = [];
   let started = false;
 
   const owner = (info: FileInfo) => ({
@@ -145,7 +163,7 @@ export function directoryEntries(
   const list = async (rel: string): Promise<string[]> => {
     const dir = abs(rel);
     try {
-      return (await fs.readDir(dir)).sort(compareBytes);
+      return sortNames(await fs.readDir(dir));
     } catch (e) {
       throw new Error(
         `Cannot read folder ${dir} for the layer: ${(e as Error).message}; ` +
@@ -267,7 +285,7 @@ export function directoryEntries(
           statOfEntry.set(entry, info);
           prefixEntries.push(entry);
         }
-        stack.push({ rel: "", names: await list(""), index: 0 });
+        stack.push({ rel: "", names: await list(""), index: 0, stats: [] });
       }
       const pending = prefixEntries.shift();
       if (pending) return controller.enqueue(pending);
@@ -278,12 +296,23 @@ export function directoryEntries(
           stack.pop();
           continue;
         }
-        const name = top.names[top.index++]!;
+        const at = top.index++;
+        const name = top.names[at]!;
         const rel = join(top.rel, name);
-        const info = await lstatListed(rel, name);
+        // Start the next few lstat calls now: their latency overlaps with this entry's work.
+        for (let i = at; i < Math.min(at + LSTAT_AHEAD, top.names.length); i++) {
+          if (top.stats[i] !== undefined) continue;
+          const ahead = lstatListed(join(top.rel, top.names[i]!), top.names[i]!);
+          ahead.catch(() => {}); // rethrown when the walk reaches that name
+          top.stats[i] = ahead;
+        }
+        const info = await top.stats[at]!;
+        top.stats[at] = undefined;
         if (options.filter && !options.filter(rel, info)) continue;
         const entry = await withXattrs(await entryFor(rel, info), rel);
-        if (info.type === "directory") stack.push({ rel, names: await list(rel), index: 0 });
+        if (info.type === "directory") {
+          stack.push({ rel, names: await list(rel), index: 0, stats: [] });
+        }
         statOfEntry.set(entry, info);
         return controller.enqueue(entry);
       }

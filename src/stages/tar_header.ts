@@ -101,6 +101,11 @@ function toAscii(s: string): string {
 }
 
 function writeString(block: Uint8Array, offset: number, size: number, s: string): void {
+  // ASCII (nearly every field) is copied directly: a TextEncoder call per field costs more.
+  if (s.length <= size && isAscii(s)) {
+    for (let i = 0; i < s.length; i++) block[offset + i] = s.charCodeAt(i);
+    return;
+  }
   const bytes = encoder.encode(s);
   block.set(bytes.subarray(0, size), offset);
 }
@@ -310,7 +315,7 @@ export function encodeTarHeader(entry: TarEntry): Uint8Array {
   const pax = new Map<string, string>();
   let ustarName = name;
   let ustarPrefix = "";
-  if (!isAscii(name) || encoder.encode(name).length > 100) {
+  if (!isAscii(name) || name.length > 100) {
     const split = splitUstarPath(name);
     if (split) [ustarPrefix, ustarName] = split;
     else {

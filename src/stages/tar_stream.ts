@@ -173,12 +173,12 @@ class TarWriter {
       } catch (e) {
         this.#body = undefined;
         await body.reader.cancel(e).catch(() => {});
-        body.reader.releaseLock();
         throw e;
       }
       if (result.done) {
+        // The reader is dropped, not released: the body has ended, and releaseLock() is
+        // costly (it builds an error for the closed promise) once per file.
         this.#body = undefined;
-        body.reader.releaseLock();
         this.#endBody(body.entry, body.written);
       } else this.#putBody(result.value);
       return;
@@ -304,9 +304,8 @@ async function readWhole(entry: TarEntry, size: number): Promise<Uint8Array[]> {
   } catch (e) {
     await reader.cancel(e).catch(() => {});
     throw e;
-  } finally {
-    reader.releaseLock();
   }
+  // Not released: the body has ended and releaseLock() costs an error object per file.
   if (written !== size) throw sizeError(entry.path, size, written);
   return chunks;
 }
