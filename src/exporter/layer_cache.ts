@@ -12,7 +12,8 @@
  * uncacheable, so a write landing in the same mtime tick as the walk cannot be missed.
  *
  * Entries live in `<store>/cache/layers/<key>.json`, written atomically after the blob is stored.
- * On a hit the blob's size, and by default its digest, are checked; a corrupt or stale entry is
+ * On a hit the blob's size is checked, and its digest unless the blob is provably the file the
+ * cache last saw verified (see {@link LayerCacheSettings.verify}); a corrupt or stale entry is
  * deleted (with a corrupt blob) and the layer rebuilt, never exported.
  *
  * @example Key a folder, look it up, record it
@@ -79,6 +80,18 @@ export interface CachedLayer {
   files?: InventoryFile[];
   /** Hardlinks `[path, target]`, with {@link files}. */
   hardlinks?: [string, string][];
+  /** The blob file as last verified (`lstat` device, inode, mtime); see `verify: "stamp"`. */
+  blobStamp?: BlobStamp;
+}
+
+/** Which file a blob was when the cache last knew its bytes were right. */
+export interface BlobStamp {
+  /** Device of the blob file. */
+  dev: number;
+  /** Inode of the blob file. */
+  ino: number;
+  /** Modification time (seconds). */
+  mtime: number;
 }
 
 /** The part of the store the cache needs (an `OciLayout`). */
@@ -95,8 +108,20 @@ export interface LayerCacheStore {
 
 /** Options of {@link LayerCache}. */
 export interface LayerCacheSettings {
-  /** How a hit's blob is checked: its size only, or also its digest (default, streamed). */
-  verify?: "size" | "digest";
+  /**
+   * How a hit's blob is checked.
+   *
+   * - `"stamp"` (default): its size, and its digest only when the blob file is not the one the
+   *   cache last saw verified (same device, inode and mtime as recorded when the blob was
+   *   written, or digest-checked, and touched). Blobs are content-addressed and only ever
+   *   appear by an atomic rename after their digest was checked, so a file still carrying that
+   *   stamp holds those bytes unless someone rewrote it and reset its mtime on purpose;
+   *   `ocistream verify` checks every digest. Hashing a 100 MiB blob on each hit would cost more
+   *   than the rest of the re-export (issue 7).
+   * - `"size"`: its size only.
+   * - `"digest"`: its size and its digest, streamed, on every hit.
+   */
+  verify?: "stamp" | "size" | "digest";
   /** The clock in milliseconds, for the racy-mtime rule (default `Date.now`). */
   now?: () => number;
   /** Told why an entry was dropped (corrupt entry, missing or damaged blob). */
@@ -208,7 +233,8 @@ export class LayerCache {
   async save(recorder: LayerKeyRecorder, layer: CachedLayer): Promise<void> {
     try {
       const key = await recorder.key;
-      if (key !== undefined) await this.put(key, layer);
+      // The blob was just stored, its digest checked on the way in: stamp it as verified.
+      if (key !== undefined) await this.put(key, { ...layer, blobStamp: await this.#stamp(layer) });
     } catch (e) {
       this.#settings.onDiscard?.(
         "",
@@ -282,7 +308,11 @@ export class LayerCache {
       );
     }
     const id = { digest: layer.digest, size: layer.size };
-    if ((this.#settings.verify ?? "digest") === "digest") {
+    const verify = this.#settings.verify ?? "stamp";
+    const { blobStamp, ...found } = layer;
+    const unchanged = blobStamp !== undefined && blobStamp.dev === info.dev &&
+      blobStamp.ino === info.ino && blobStamp.mtime === info.mtime;
+    if (verify === "digest" || (verify === "stamp" && !unchanged)) {
       try {
         const body = await this.#store.fetch({ mediaType: "application/octet-stream", ...id });
         await body.pipeTo(new WritableStream());
@@ -300,7 +330,15 @@ export class LayerCache {
     } catch {
       return await this.#discard(key, `its blob ${layer.digest} vanished`);
     }
-    return layer;
+    // The refresh changed the mtime: record the new stamp of the blob just proved right.
+    if (verify === "stamp") {
+      try {
+        await this.put(key, { ...found, blobStamp: await this.#stamp(found) });
+      } catch {
+        // Only the next hit's shortcut is lost: it will check the digest.
+      }
+    }
+    return found;
   }
 
   /**
@@ -339,6 +377,18 @@ export class LayerCache {
   async delete(key: string): Promise<void> {
     checkKey(key);
     await this.#fs.remove(this.#entryPath(key));
+  }
+
+  /** The blob file's stamp now, or `undefined` when it cannot be read. */
+  async #stamp(layer: CachedLayer): Promise<BlobStamp | undefined> {
+    try {
+      const info = await this.#fs.lstat(this.#store.blobPath(layer.digest));
+      return info.type === "file" && info.size === layer.size
+        ? { dev: info.dev, ino: info.ino, mtime: info.mtime }
+        : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   #entryPath(key: string): string {
@@ -455,7 +505,8 @@ class Keyer {
 
 /** Only the fields the cache knows (an `EncodedLayer` carries more). */
 function pick(layer: CachedLayer): CachedLayer {
-  const { diffId, digest, size, uncompressedSize, annotations, files, hardlinks } = layer;
+  const { diffId, digest, size, uncompressedSize, annotations, files, hardlinks, blobStamp } =
+    layer;
   return {
     diffId,
     digest,
@@ -464,6 +515,9 @@ function pick(layer: CachedLayer): CachedLayer {
     ...(annotations && Object.keys(annotations).length > 0 ? { annotations } : {}),
     ...(files ? { files: files.map(({ path, size, sha256 }) => ({ path, size, sha256 })) } : {}),
     ...(hardlinks ? { hardlinks } : {}),
+    ...(blobStamp
+      ? { blobStamp: { dev: blobStamp.dev, ino: blobStamp.ino, mtime: blobStamp.mtime } }
+      : {}),
   };
 }
 
@@ -485,5 +539,12 @@ function validLayer(layer: unknown): layer is CachedLayer {
     (l.annotations === undefined ||
       (typeof l.annotations === "object" && l.annotations !== null)) &&
     (l.files === undefined || Array.isArray(l.files)) &&
-    (l.hardlinks === undefined || Array.isArray(l.hardlinks));
+    (l.hardlinks === undefined || Array.isArray(l.hardlinks)) &&
+    (l.blobStamp === undefined || validStamp(l.blobStamp));
+}
+
+function validStamp(stamp: unknown): stamp is BlobStamp {
+  if (typeof stamp !== "object" || stamp === null) return false;
+  const s = stamp as Record<string, unknown>;
+  return typeof s.dev === "number" && typeof s.ino === "number" && typeof s.mtime === "number";
 }
