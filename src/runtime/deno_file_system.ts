@@ -56,6 +56,24 @@ const MAX_READ = 256 * 1024;
 const TAIL_READ = 16 * 1024;
 /** Reads up to this size are synchronous. */
 const SYNC_READ = 64 * 1024;
+/** Small reads are carved from slabs this large. */
+const SLAB = 512 * 1024;
+
+// One `ArrayBuffer` per small file costs more than reading it; small synchronous reads take
+// consecutive, never reused, pieces of a shared slab instead (a piece keeps its slab alive).
+let slab = new Uint8Array(SLAB);
+let slabUsed = 0;
+function carve(size: number): Uint8Array {
+  if (size > SLAB - slabUsed) {
+    slab = new Uint8Array(SLAB);
+    slabUsed = 0;
+  }
+  const piece = slab.subarray(slabUsed, slabUsed + size);
+  slabUsed += size;
+  return piece;
+}
+// The end-of-file check reads here; bytes found (a file that grew) are copied out.
+const tail = new Uint8Array(TAIL_READ);
 
 /**
  * A plain pull stream over an open file. `FsFile.readable` is a byte stream whose per-chunk
@@ -93,12 +111,16 @@ function fileStream(file: Deno.FsFile): ReadableStream<Uint8Array> {
           }
         }
         const left = expected - total;
-        if (left > 0) {
+        if (left > SYNC_READ) {
           buffer = new Uint8Array(Math.min(left, MAX_READ));
-          n = buffer.length <= SYNC_READ ? file.readSync(buffer) : await file.read(buffer);
-        } else {
-          buffer = new Uint8Array(TAIL_READ);
+          n = await file.read(buffer);
+        } else if (left > 0) {
+          buffer = carve(left);
           n = file.readSync(buffer);
+          // A short read leaves the rest of the piece unused (the slab moves on regardless).
+        } else {
+          n = file.readSync(tail);
+          buffer = n === null ? tail : tail.slice(0, n);
           // It grew: go on with full-size async reads.
           if (n !== null) expected = total + n + MAX_READ;
         }
