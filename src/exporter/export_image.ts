@@ -28,6 +28,7 @@ import { formatReference, parseReference, type Reference } from "../types/refere
 import type { TarEntry } from "../types/tar_entry.ts";
 import { ClampTimestampsStream } from "../stages/clamp_timestamps_stream.ts";
 import { CountStream } from "../stages/count_stream.ts";
+import { inheritDigest } from "../stages/digest_stream.ts";
 import { type EncodedLayer, encodeLayer, recompressLayer } from "../stages/layer_encoder.ts";
 import type { BaseImage } from "../image/base_image.ts";
 import { buildConfig, type ConfigOverrides, encodeConfig } from "../image/config_builder.ts";
@@ -537,6 +538,9 @@ async function streamInto(
       }),
     )
     : blob;
+  // CountStream passes bytes unchanged, so the encoder's digest still describes them and the
+  // store need not hash the layer again.
+  if (counted !== blob) inheritDigest(blob, counted);
   const expected = result.then((r) => ({ digest: r.digest, size: r.size }));
   // The sink may fail first (a registry answering 401): then the encoder's
   // promise rejects with a mere "cancelled"; report the sink's error instead.

@@ -26,7 +26,7 @@ import {
 } from "../types/file_system.ts";
 import type { ImageIndex } from "../types/manifest.ts";
 import { OCI_INDEX } from "../types/media_types.ts";
-import { DigestStream } from "../stages/digest_stream.ts";
+import { DigestStream, measuredDigest } from "../stages/digest_stream.ts";
 import { VerifyDigestStream } from "../stages/verify_digest_stream.ts";
 
 /** The annotation holding a name in an OCI layout's `index.json`. */
@@ -134,10 +134,13 @@ export class OciLayout implements ContentSource, ContentSink {
       return;
     }
     const tmp = `${this.root}/blobs/sha256/.tmp-${randomSuffix()}`;
-    const digester = new DigestStream(this.#codecs);
+    // A body that is a DigestStream's output (a freshly encoded layer) was hashed on its way
+    // here: use that digest of these very bytes rather than hashing them a second time.
+    const hashed = measuredDigest(body);
+    const digester = hashed ? undefined : new DigestStream(this.#codecs);
     try {
-      await this.#fs.writeFile(tmp, body.pipeThrough(digester), { mode: 0o644 });
-      const [actual, wanted] = await Promise.all([digester.result, expected]);
+      await this.#fs.writeFile(tmp, digester ? body.pipeThrough(digester) : body, { mode: 0o644 });
+      const [actual, wanted] = await Promise.all([hashed ?? digester!.result, expected]);
       if (actual.digest !== wanted.digest || actual.size !== wanted.size) {
         throw new Error(
           `Blob content does not match its descriptor: expected ${wanted.digest} (${wanted.size} bytes), got ${actual.digest} (${actual.size} bytes)`,

@@ -15,6 +15,54 @@ import type { Codecs, Hasher } from "../types/codecs.ts";
 import type { BlobId } from "../types/content.ts";
 import { type CancellableTransformer, deferred } from "./_deferred.ts";
 
+// The readable side of each DigestStream (and of pass-through stages marked with
+// inheritDigest) → the digest of exactly the bytes it yields.
+const measured = new WeakMap<ReadableStream<Uint8Array>, Promise<BlobId>>();
+
+/**
+ * The digest and size a {@link DigestStream} computes of the bytes `stream` yields, when
+ * `stream` is such a stage's readable side (or {@link inheritDigest} marked it); `undefined`
+ * otherwise. A sink that must verify a blob can then skip hashing it a second time.
+ *
+ * @example
+ * ```ts
+ * import { DigestStream, measuredDigest } from "./digest_stream.ts";
+ * import { webCodecs } from "./web_codecs.ts";
+ * const body = new Blob(["hi"]).stream().pipeThrough(new DigestStream(webCodecs));
+ * const digest = measuredDigest(body);
+ * await body.pipeTo(new WritableStream());
+ * console.log((await digest!).size, measuredDigest(new Blob([]).stream())); // 2 undefined
+ * ```
+ */
+export function measuredDigest(stream: ReadableStream<Uint8Array>): Promise<BlobId> | undefined {
+  return measured.get(stream);
+}
+
+/**
+ * Marks `to` as yielding exactly the bytes of `from` (the output of a pass-through stage such
+ * as `CountStream` piped from `from`), so {@link measuredDigest} of `to` is that of `from`.
+ * Only for stages that never change, add or drop bytes.
+ *
+ * @example
+ * ```ts
+ * import { DigestStream, inheritDigest, measuredDigest } from "./digest_stream.ts";
+ * import { CountStream } from "./count_stream.ts";
+ * import { webCodecs } from "./web_codecs.ts";
+ * const hashed = new Blob(["hi"]).stream().pipeThrough(new DigestStream(webCodecs));
+ * const counted = hashed.pipeThrough(new CountStream());
+ * inheritDigest(hashed, counted);
+ * console.log(measuredDigest(counted) === measuredDigest(hashed)); // true
+ * await counted.pipeTo(new WritableStream());
+ * ```
+ */
+export function inheritDigest(
+  from: ReadableStream<Uint8Array>,
+  to: ReadableStream<Uint8Array>,
+): void {
+  const digest = measured.get(from);
+  if (digest) measured.set(to, digest);
+}
+
 /**
  * Passes bytes through unchanged and resolves {@linkcode DigestStream.result}
  * with `{ digest: "sha256:<hex>", size }` once the input has ended.
@@ -65,5 +113,6 @@ export class DigestStream extends TransformStream<Uint8Array, Uint8Array> {
     };
     super(transformer);
     this.result = promise;
+    measured.set(this.readable, promise);
   }
 }
