@@ -198,9 +198,13 @@ export class DenoFileSystem implements FileSystem {
     }
   }
 
-  /** A symlink's target. */
+  /** A symlink's target; synchronous like {@link lstat} (it reads only the inode). */
   readLink(path: string): Promise<string> {
-    return wrap(path, () => Deno.readLink(path));
+    try {
+      return Promise.resolve(Deno.readLinkSync(path));
+    } catch (e) {
+      return Promise.reject(mapError(e, path));
+    }
   }
 
   /** Streams a file's bytes; the file closes when the stream ends or is cancelled. */
