@@ -14,10 +14,12 @@
 import { createHash } from "node:crypto";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import type { Transform } from "node:stream";
-import { assertAlgorithm } from "../stages/_codec_levels.ts";
+import { assertAlgorithm, assertCompressionLevel } from "../stages/_codec_levels.ts";
 import { ZstdFrameScanner } from "../stages/_zstd_frames.ts";
 import type { Codecs, Hasher, StreamCompression } from "../types/codecs.ts";
 import { defaultWorkerCount, parallelCompressStream } from "./parallel_compress.ts";
+import { CompressPool } from "./parallel_pool.ts";
+import { gzipMembers } from "./workers/_compress_block.ts";
 
 /** Options for {@linkcode createNativeCodecs}. */
 export interface NativeCodecsOptions {
@@ -70,7 +72,79 @@ export function createNativeCodecs(options: NativeCodecsOptions = {}): Codecs {
       assertAlgorithm(algorithm);
       return algorithm === "gzip" ? gunzipStream() : zstdDecompressStream();
     },
+    gzipMembers(level: number, members: readonly (readonly Uint8Array[])[]): Promise<Uint8Array[]> {
+      assertCompressionLevel("gzip", level);
+      return compressMembers(level, members, workers);
+    },
   };
+}
+
+// Below this many input bytes a job is not worth a thread hop.
+const MEMBERS_IN_THREAD = 16 * 1024;
+
+// Input buffers back from workers, reused: fewer dead buffers for V8 to collect.
+const spareInputs: ArrayBuffer[] = [];
+const INPUT_GRAIN = 256 * 1024;
+
+function memberInput(size: number): Uint8Array {
+  const i = spareInputs.findIndex((b) =>
+    b.byteLength >= size && b.byteLength <= 2 * size + INPUT_GRAIN
+  );
+  const buffer = i >= 0
+    ? spareInputs.splice(i, 1)[0]
+    : new ArrayBuffer(Math.ceil(Math.max(size, 1) / INPUT_GRAIN) * INPUT_GRAIN);
+  return new Uint8Array(buffer, 0, size);
+}
+
+function recycleInput(input: Uint8Array): void {
+  if (input.buffer instanceof ArrayBuffer && spareInputs.length < 4) spareInputs.push(input.buffer);
+}
+
+/** gzip members on the worker pool (or in this thread): one job, one copy in and out. */
+async function compressMembers(
+  level: number,
+  members: readonly (readonly Uint8Array[])[],
+  workers: number,
+): Promise<Uint8Array[]> {
+  const sizes: number[] = [];
+  let total = 0;
+  for (const pieces of members) {
+    let size = 0;
+    for (const p of pieces) size += p.byteLength;
+    sizes.push(size);
+    total += size;
+  }
+  const input = memberInput(total);
+  let at = 0;
+  for (const pieces of members) {
+    for (const p of pieces) {
+      input.set(p, at);
+      at += p.byteLength;
+    }
+  }
+  let result: { output: Uint8Array; sizes: number[] } | undefined;
+  if (workers > 0 && total >= MEMBERS_IN_THREAD) {
+    try {
+      result = await CompressPool.shared(workers).runMembers(
+        { level, input, sizes },
+        recycleInput,
+      );
+    } catch (error) {
+      // Only a runtime without Worker falls back; a failing worker is an error.
+      if (typeof Worker !== "undefined") throw error;
+    }
+  }
+  if (!result) {
+    result = gzipMembers(level, input, sizes);
+    recycleInput(input);
+  }
+  const out: Uint8Array[] = [];
+  let offset = 0;
+  for (const size of result.sizes) {
+    out.push(result.output.subarray(offset, offset + size));
+    offset += size;
+  }
+  return out;
 }
 
 /**

@@ -114,7 +114,7 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
   #pool: CompressPool | undefined;
   #spare: Uint8Array[] = []; // input blocks back from workers, reused to avoid churn
   #recycle = (input: Uint8Array) => {
-    if (input.byteLength === this.#blockSize && this.#spare.length < 4) this.#spare.push(input);
+    if (input.byteLength === this.#blockSize && this.#spare.length < 2) this.#spare.push(input);
   };
 
   constructor(algorithm: StreamCompression, level: number, workers: number, blockSize: number) {
@@ -122,7 +122,9 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
     this.#level = level;
     this.#workers = workers;
     this.#blockSize = blockSize;
-    this.#maxInFlight = Math.max(2, 2 * workers);
+    // One block on each worker and one queued: every worker stays busy, and memory stays
+    // at a few blocks whatever the layer size.
+    this.#maxInFlight = workers + 1;
     this.#block = new Uint8Array(blockSize);
   }
 

@@ -17,11 +17,11 @@
  * ```
  * @module
  */
-import type { CompressTask } from "./workers/_compress_block.ts";
+import type { CompressTask, MembersTask } from "./workers/_compress_block.ts";
 import { deferred } from "../stages/_deferred.ts";
 
 interface Job {
-  resolve(output: Uint8Array): void;
+  resolve(output: Uint8Array, sizes?: number[]): void;
   reject(error: Error): void;
   recycle?: (input: Uint8Array) => void;
 }
@@ -87,27 +87,67 @@ export class CompressPool {
    * transferred; when done it is handed to `recycle` for reuse.
    */
   run(task: CompressTask, recycle?: (input: Uint8Array) => void): Promise<Uint8Array> {
+    const { promise, resolve, reject } = deferred<Uint8Array>();
+    this.#post({ task }, task.input, { resolve, reject, recycle });
+    return this.#settled(promise);
+  }
+
+  /**
+   * Compresses several independent gzip members in one job (see `gzipMembers`
+   * in `workers/_compress_block.ts`); `task.input` must start its buffer,
+   * and the whole buffer (which may be longer) is transferred, then handed
+   * to `recycle`. Resolves to the members back to back and their sizes.
+   *
+   * @example
+   * ```ts
+   * import { CompressPool } from "./parallel_pool.ts";
+   * const pool = CompressPool.shared(1);
+   * const { sizes } = await pool.runMembers({ level: 6, input: new Uint8Array(9), sizes: [4, 5] });
+   * console.log(sizes.length); // 2
+   * await CompressPool.terminateAll();
+   * ```
+   */
+  runMembers(
+    task: MembersTask,
+    recycle?: (input: Uint8Array) => void,
+  ): Promise<{ output: Uint8Array; sizes: number[] }> {
+    const { promise, resolve, reject } = deferred<{ output: Uint8Array; sizes: number[] }>();
+    this.#post({ members: task }, task.input, {
+      resolve: (output, sizes) => resolve({ output, sizes: sizes ?? [] }),
+      reject,
+      recycle,
+    }, true);
+    return this.#settled(promise);
+  }
+
+  #settled<T>(promise: Promise<T>): Promise<T> {
+    return promise.finally(() => {
+      if (--this.#busy === 0) this.#scheduleStop();
+    });
+  }
+
+  /**
+   * Sends a job to the least busy worker, transferring `input`'s buffer when the view covers
+   * it (or, with `wholeBuffer`, starts it).
+   */
+  #post(message: object, input: Uint8Array, job: Job, wholeBuffer = false): void {
     if (this.#workers.length < this.size) this.#spawn();
     let worker = this.#workers[0];
     for (const w of this.#workers) if (w.jobs.size < worker.jobs.size) worker = w;
     const id = this.#nextId++;
-    const { promise, resolve, reject } = deferred<Uint8Array>();
-    worker.jobs.set(id, { resolve, reject, recycle });
+    worker.jobs.set(id, job);
     this.#busy++;
     if (this.#idleTimer !== undefined) {
       clearTimeout(this.#idleTimer);
       this.#idleTimer = undefined;
     }
     const transfer: ArrayBuffer[] = [];
-    const buffer = task.input.buffer;
+    const buffer = input.buffer;
     if (
-      buffer instanceof ArrayBuffer && task.input.byteOffset === 0 &&
-      task.input.byteLength === buffer.byteLength
+      buffer instanceof ArrayBuffer && input.byteOffset === 0 &&
+      (wholeBuffer || input.byteLength === buffer.byteLength)
     ) transfer.push(buffer);
-    worker.thread.postMessage({ id, task }, transfer);
-    return promise.finally(() => {
-      if (--this.#busy === 0) this.#scheduleStop();
-    });
+    worker.thread.postMessage({ id, ...message }, transfer);
   }
 
   /** Stops this pool's workers; their pending jobs fail. */
@@ -138,14 +178,16 @@ export class CompressPool {
     const thread = new Worker(WORKER_URL, { type: "module" });
     const worker: PoolWorker = { thread, jobs: new Map() };
     thread.onmessage = (
-      event: MessageEvent<{ id: number; output?: Uint8Array; input?: Uint8Array; error?: string }>,
+      event: MessageEvent<
+        { id: number; output?: Uint8Array; input?: Uint8Array; sizes?: number[]; error?: string }
+      >,
     ) => {
       const message = event.data;
       const job = worker.jobs.get(message.id);
       if (!job) return;
       worker.jobs.delete(message.id);
       if (message.input) job.recycle?.(message.input);
-      if (message.output) job.resolve(message.output);
+      if (message.output) job.resolve(message.output, message.sizes);
       else job.reject(new Error(`Compression worker failed: ${message.error}`));
     };
     const crash = (what: string) => {

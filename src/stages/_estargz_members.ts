@@ -3,6 +3,12 @@
  * member (opened on first write), `end()` closes it so the next write starts a new one.
  * Concatenated members are still one valid gzip stream.
  *
+ * With `codecs.gzipMembers` the members are compressed in batches, several batches at a
+ * time (on worker threads, for the native codecs), and written out in order as they
+ * finish; so a member's offset in the blob is known only later: ask {@link
+ * GzipMembers.offsetOf}. Without it each member goes through `codecs.compress("gzip")` in
+ * turn.
+ *
  * @example
  * ```ts
  * import { GzipMembers } from "./_estargz_members.ts";
@@ -18,11 +24,12 @@
  * const members = new GzipMembers(codecs, 6, out);
  * await members.write(new TextEncoder().encode("a"));
  * await members.end();
+ * const second = members.next;
  * await members.write(new TextEncoder().encode("b"));
- * await members.end();
+ * await members.flush();
  * out.close();
  * const bytes = new Uint8Array(await blob);
- * console.log(bytes[0] === 0x1f && bytes[1] === 0x8b, out.size === bytes.length); // true true
+ * console.log(bytes[members.offsetOf(second)!] === 0x1f, out.size === bytes.length); // true true
  * ```
  * @module
  */
@@ -30,15 +37,36 @@
 import type { Codecs } from "../types/codecs.ts";
 import type { BlobOutput } from "./_estargz_output.ts";
 
+// A batch is sent once it holds this many input bytes (a big member goes alone).
+const BATCH_BYTES = 512 * 1024;
+// Input bytes in batches not yet written out before a new batch waits for the oldest.
+const IN_FLIGHT_BYTES = 16 * 1024 * 1024;
+
+interface Batch {
+  bytes: number;
+  first: number; // index of its first member
+  outputs: Promise<Uint8Array[]>;
+}
+
 /** A writer of consecutive gzip members. */
 export class GzipMembers {
   #codecs: Codecs;
   #level: number;
   #out: BlobOutput;
+  // One member at a time, through `compress`:
   #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
   #piping: Promise<void> | undefined;
+  // Batched, through `gzipMembers`:
+  #pieces: Uint8Array[] | undefined;
+  #batch: Uint8Array[][] = [];
+  #batchBytes = 0;
+  #queue: Batch[] = [];
+  #queuedBytes = 0;
+  // Members opened so far, and blob offsets of started members not yet asked for.
+  #count = 0;
+  #offsets = new Map<number, number>();
 
-  /** Members are compressed with `codecs.compress("gzip", level)` into `out`. */
+  /** Members are compressed with `codecs` (gzip at `level`) into `out`. */
   constructor(codecs: Codecs, level: number, out: BlobOutput) {
     this.#codecs = codecs;
     this.#level = level;
@@ -47,14 +75,39 @@ export class GzipMembers {
 
   /** Whether a member is open (has received bytes and not been ended). */
   get open(): boolean {
-    return this.#writer !== undefined;
+    return this.#writer !== undefined || this.#pieces !== undefined;
+  }
+
+  /** The index of the member the next write opens (when none is open, e.g. after `end()`). */
+  get next(): number {
+    return this.#count;
+  }
+
+  /**
+   * The blob offset where member `index` starts, once every member before it has been
+   * written out (else undefined). Each index can be asked for once.
+   */
+  offsetOf(index: number): number | undefined {
+    const offset = this.#offsets.get(index);
+    if (offset !== undefined) this.#offsets.delete(index);
+    return offset;
   }
 
   /** Compresses `bytes` into the current member; the array must not change afterwards. */
   async write(bytes: Uint8Array): Promise<void> {
     if (bytes.length === 0) return;
+    if (this.#codecs.gzipMembers) {
+      if (!this.#pieces) {
+        this.#pieces = [];
+        this.#count++;
+      }
+      this.#pieces.push(bytes);
+      return;
+    }
     let writer = this.#writer;
     if (writer === undefined) {
+      this.#offsets.set(this.#count, this.#out.size);
+      this.#count++;
       const gzip = this.#codecs.compress("gzip", this.#level);
       const out = this.#out;
       this.#piping = gzip.readable.pipeTo(
@@ -70,8 +123,19 @@ export class GzipMembers {
     writer.write(bytes).catch(() => {});
   }
 
-  /** Closes the current member (if any) once all its bytes reached the output. */
+  /**
+   * Closes the current member (if any). One at a time: once all its bytes reached the
+   * output. Batched: once the batches still in flight are few enough.
+   */
   async end(): Promise<void> {
+    const pieces = this.#pieces;
+    if (pieces) {
+      this.#pieces = undefined;
+      this.#batch.push(pieces);
+      for (const p of pieces) this.#batchBytes += p.byteLength;
+      if (this.#batchBytes >= BATCH_BYTES) await this.#send();
+      return;
+    }
     const writer = this.#writer;
     if (writer === undefined) return;
     this.#writer = undefined;
@@ -79,8 +143,44 @@ export class GzipMembers {
     await this.#piping;
   }
 
-  /** Abandons the current member after a failure. */
+  /** Ends the current member and waits until every member has been written out. */
+  async flush(): Promise<void> {
+    await this.end();
+    if (this.#batch.length > 0) await this.#send();
+    while (this.#queue.length > 0) await this.#writeOldest();
+  }
+
+  /** Sends the gathered batch; waits while too much is in flight. */
+  async #send(): Promise<void> {
+    const members = this.#batch;
+    const bytes = this.#batchBytes;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    const outputs = this.#codecs.gzipMembers!(this.#level, members);
+    outputs.catch(() => {}); // reported when written out
+    this.#queue.push({ bytes, first: this.#count - members.length, outputs });
+    this.#queuedBytes += bytes;
+    while (this.#queue.length > 1 && this.#queuedBytes > IN_FLIGHT_BYTES) {
+      await this.#writeOldest();
+    }
+  }
+
+  async #writeOldest(): Promise<void> {
+    const batch = this.#queue[0];
+    const outputs = await batch.outputs;
+    this.#queue.shift();
+    this.#queuedBytes -= batch.bytes;
+    for (const [i, member] of outputs.entries()) {
+      this.#offsets.set(batch.first + i, this.#out.size);
+      await this.#out.push(member);
+    }
+  }
+
+  /** Abandons the current member and anything in flight after a failure. */
   async abort(reason: unknown): Promise<void> {
+    this.#pieces = undefined;
+    this.#batch = [];
+    this.#queue = [];
     const writer = this.#writer;
     this.#writer = undefined;
     await writer?.abort(reason).catch(() => {});

@@ -234,6 +234,9 @@ class Writer {
   #diff: Hasher;
   #uncompressed = 0;
   #toc: string[] = [];
+  // TOC entries waiting for the blob offset of their gzip member (members may be compressed
+  // out of order), in TOC order.
+  #pending: { entry: TocEntry; member?: number }[] = [];
   #lastUser = new Map<number, string>();
   #lastGroup = new Map<number, string>();
   #body: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -308,14 +311,14 @@ class Writer {
     }
     await this.#write(header);
     if (entry.type !== "file") {
-      this.#toc.push(tocEntryJson(toc));
+      this.#addToc(toc);
       return;
     }
     const size = entry.size ?? 0;
     toc.size = size;
     if (size === 0) {
       toc.digest = EMPTY_SHA256;
-      this.#toc.push(tocEntryJson(toc));
+      this.#addToc(toc);
       return;
     }
     if (!entry.open) {
@@ -324,22 +327,49 @@ class Writer {
       );
     }
     const entries = await this.#writePayload(entry, size, toc);
-    for (const e of entries) this.#toc.push(tocEntryJson(e));
+    for (const e of entries) this.#addToc(e.entry, e.member);
     await this.#write(tarPadding(size));
   }
 
-  async #writePayload(entry: TarEntry, size: number, first: TocEntry): Promise<TocEntry[]> {
+  /** Queues a TOC entry; `member` is the gzip member whose blob offset it records. */
+  #addToc(entry: TocEntry, member?: number): void {
+    this.#pending.push({ entry, member });
+    this.#settle();
+  }
+
+  /** Turns queued TOC entries into JSON, in order, as their members' offsets become known. */
+  #settle(): void {
+    const pending = this.#pending;
+    let done = 0;
+    for (; done < pending.length; done++) {
+      const { entry, member } = pending[done];
+      if (member !== undefined) {
+        const offset = this.#members.offsetOf(member);
+        if (offset === undefined) break;
+        entry.offset = offset;
+      }
+      this.#toc.push(tocEntryJson(entry));
+    }
+    if (done > 0) pending.splice(0, done);
+  }
+
+  async #writePayload(
+    entry: TarEntry,
+    size: number,
+    first: TocEntry,
+  ): Promise<{ entry: TocEntry; member: number }[]> {
     const chunkSize = this.#chunkSize;
-    const entries: TocEntry[] = [];
+    const entries: { entry: TocEntry; member: number }[] = [];
     // One hasher serves file and chunk when the file is a single chunk.
     const file = size > chunkSize ? await this.#codecs.sha256() : undefined;
     let chunk: Hasher | undefined;
     let current: TocEntry = first;
+    let member = 0;
     let written = 0;
     let left = 0; // bytes still due in the current chunk
     const finishChunk = () => {
       current.chunkDigest = `sha256:${chunk!.digestHex()}`;
-      entries.push(current);
+      entries.push({ entry: current, member });
     };
     const reader = (await entry.open!()).getReader();
     this.#body = reader;
@@ -357,7 +387,8 @@ class Writer {
             }
             // A new member per chunk; the header (or previous chunk) stays in the one before.
             await this.#members.end();
-            current.offset = this.output.size;
+            this.#settle();
+            member = this.#members.next;
             current.chunkOffset = written;
             left = Math.min(chunkSize, size - written);
             if (left === chunkSize) current.chunkSize = chunkSize;
@@ -387,7 +418,9 @@ class Writer {
 
   /** Writes the TOC member and the footer, and ends the blob. */
   async finish(): Promise<EstargzResult> {
-    await this.#members.end();
+    await this.#members.flush();
+    this.#settle();
+    if (this.#pending.length > 0) throw new Error("eStargz TOC entries were left without offsets");
     const tocOffset = this.output.size;
     const json = utf8.encode(tocJson(this.#toc));
     this.#toc = [];
@@ -405,7 +438,7 @@ class Writer {
     await this.#write(json);
     await this.#write(tarPadding(json.length));
     await this.#write(TAR_END);
-    await this.#members.end();
+    await this.#members.flush();
     await this.output.push(estargzFooter(tocOffset));
     this.output.close();
     return {

@@ -32,4 +32,11 @@ export interface Codecs {
   compress(algorithm: StreamCompression, level: number): TransformStream<Uint8Array, Uint8Array>;
   /** A decompressing stage (gzip accepts concatenated members; zstd several frames). */
   decompress(algorithm: StreamCompression): TransformStream<Uint8Array, Uint8Array>;
+  /**
+   * Optional: compresses each member (given as its pieces, in order) into a complete gzip
+   * stream of its own, possibly on several threads; resolves to the streams in order. Each
+   * stream must depend only on its member's bytes and the level. The eStargz writer batches
+   * its many small members through this; without it they go through `compress` one by one.
+   */
+  gzipMembers?(level: number, members: readonly (readonly Uint8Array[])[]): Promise<Uint8Array[]>;
 }

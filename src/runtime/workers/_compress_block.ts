@@ -20,6 +20,7 @@
 import {
   constants,
   createDeflateRaw,
+  createGzip,
   createZstdCompress,
   deflateRawSync,
   gzipSync,
@@ -38,6 +39,16 @@ export interface CompressTask {
   dictionary?: Uint8Array;
   /** gzip only: whether this block ends the deflate stream (else it ends with a sync flush). */
   last: boolean;
+}
+
+/** Several independent gzip members to compress in one job (see {@linkcode gzipMembers}). */
+export interface MembersTask {
+  /** gzip level 0–9. */
+  level: number;
+  /** The members' input bytes, back to back. */
+  input: Uint8Array;
+  /** Input bytes of each member, in order. */
+  sizes: number[];
 }
 
 /**
@@ -62,39 +73,64 @@ export function compressBlock(task: CompressTask): Uint8Array {
 }
 
 /**
- * Compresses each of `members` into a complete gzip stream of its own (header
- * with mtime 0 and OS 3, as Go's and zlib's gzip write it), as one job: many
- * small eStargz members cost one message, not one each. Each result owns its
- * buffer.
+ * Compresses consecutive parts of `input` (`sizes[i]` bytes each) into one
+ * complete gzip stream each (zlib's header: mtime 0, OS 3): many small
+ * eStargz members cost one job, not one each. Returns the members back to
+ * back in one buffer of its own, and their sizes.
  *
  * @example
  * ```ts
  * import { gzipMembers } from "./_compress_block.ts";
- * const [a, b] = gzipMembers(6, [[new Uint8Array(3)], [new Uint8Array(5), new Uint8Array(1)]]);
- * console.log(a[0] === 0x1f && b[0] === 0x1f); // true true
+ * const { output, sizes } = gzipMembers(6, new Uint8Array(8), [3, 5]);
+ * console.log(sizes.length, output[0] === 0x1f && output[sizes[0]] === 0x1f); // 2 true
  * ```
  */
 export function gzipMembers(
   level: number,
-  members: readonly (readonly Uint8Array[])[],
-): Uint8Array[] {
-  return members.map((pieces) => {
-    const input = pieces.length === 1 ? pieces[0] : concat(pieces);
-    const out = gzipSync(input, { level, chunkSize: outputBound(input.byteLength) });
-    return own(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
-  });
+  input: Uint8Array,
+  sizes: readonly number[],
+): { output: Uint8Array; sizes: number[] } {
+  const need = outputBound(input.byteLength) + 32 * sizes.length;
+  if (membersOut.byteLength < need) membersOut = new Uint8Array(need);
+  const out = membersOut;
+  const outSizes: number[] = [];
+  let at = 0;
+  let written = 0;
+  for (const size of sizes) {
+    const member = gzipMember(level, input.subarray(at, at + size));
+    at += size;
+    out.set(member, written);
+    written += member.byteLength;
+    outSizes.push(member.byteLength);
+  }
+  return { output: out.slice(0, written), sizes: outSizes };
 }
 
-function concat(pieces: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of pieces) size += p.byteLength;
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const p of pieces) {
-    all.set(p, at);
-    at += p.byteLength;
+// Reused: the members of one job gather here before one copy out.
+let membersOut = new Uint8Array(0);
+const gzippers = new Map<number, Engine>();
+
+/** One gzip stream; a view into the scratch buffer (or a fresh one), valid until the next call. */
+function gzipMember(level: number, input: Uint8Array): Uint8Array {
+  let engine = gzippers.get(level);
+  if (!engine) {
+    engine = createGzip({ level, chunkSize: ENGINE_CHUNK }) as unknown as Engine;
+    gzippers.set(level, engine);
   }
-  return all;
+  try {
+    const handle = engine._handle;
+    if (handle && typeof handle.reset === "function") {
+      // A fresh native state per member would be freed only when V8 collects it.
+      handle.reset();
+      const member = drive(engine, constants.Z_FINISH, input, true, true);
+      if (member) return member;
+    }
+  } catch {
+    gzippers.delete(level);
+    engine.close();
+  }
+  const out = gzipSync(input, { level, chunkSize: outputBound(input.byteLength) + 32 });
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
 /** A copy that owns its buffer, unless `bytes` already does. */
@@ -147,18 +183,22 @@ function drive(
   flush: number,
   input: Uint8Array,
   keep = true,
+  view = false,
 ): Uint8Array | undefined {
   const handle = engine._handle;
   const state = engine._writeState;
   if (!handle || typeof handle.writeSync !== "function" || !state) return undefined;
-  const out = scratchFor(input.byteLength);
+  const out = scratchFor(input.byteLength + 32);
   handle.writeSync(flush, input, 0, input.byteLength, out, 0, out.byteLength);
   const [availOut, availIn] = state;
   // The bound leaves room for everything, so one call always finishes.
   if (availIn !== 0 || availOut === 0) {
     throw new Error(`Compression did not finish in one pass (${availIn} bytes left)`);
   }
-  return keep ? out.slice(0, out.byteLength - availOut) : EMPTY;
+  if (!keep) return EMPTY;
+  return view
+    ? out.subarray(0, out.byteLength - availOut)
+    : out.slice(0, out.byteLength - availOut);
 }
 
 const EMPTY = new Uint8Array(0);

@@ -2,9 +2,9 @@
  * The worker behind `CompressPool`: compresses blocks it is sent and posts
  * the bytes back (transferred, not copied).
  *
- * Messages in: `{ id, task: CompressTask }`; out: `{ id, output, input }`
- * (the input block comes back for reuse, so buffers are not churned) or
- * `{ id, error: string }`.
+ * Messages in: `{ id, task: CompressTask }` or `{ id, members: MembersTask }`;
+ * out: `{ id, output, input, sizes? }` (the input block comes back for reuse,
+ * so buffers are not churned; `sizes` for members) or `{ id, error: string }`.
  *
  * @example
  * ```ts
@@ -19,28 +19,42 @@
  * ```
  * @module
  */
-import { compressBlock, type CompressTask } from "./_compress_block.ts";
+import {
+  compressBlock,
+  type CompressTask,
+  gzipMembers,
+  type MembersTask,
+} from "./_compress_block.ts";
 
 // Typed loosely: this file is checked with the window lib, not the worker lib.
 const port = self as unknown as {
-  onmessage: ((event: MessageEvent<{ id: number; task: CompressTask }>) => void) | null;
+  onmessage:
+    | ((event: MessageEvent<{ id: number; task?: CompressTask; members?: MembersTask }>) => void)
+    | null;
   postMessage(message: unknown, transfer?: Transferable[]): void;
 };
 
 port.onmessage = (event) => {
   const message = event.data;
   try {
-    let output = compressBlock(message.task);
+    let output: Uint8Array;
+    let sizes: number[] | undefined;
+    let input: Uint8Array;
+    if (message.members) {
+      input = message.members.input;
+      ({ output, sizes } = gzipMembers(message.members.level, input, message.members.sizes));
+    } else {
+      input = message.task!.input;
+      output = compressBlock(message.task!);
+    }
     // Transfer needs a buffer of its own; zlib may hand back a view into a larger one.
     if (output.byteOffset !== 0 || output.byteLength !== output.buffer.byteLength) {
       output = output.slice();
     }
-    const input = message.task.input;
+    // The input's buffer is this thread's (transferred or cloned in): send it back for reuse.
     const transfer = [output.buffer as ArrayBuffer];
-    if (input.byteOffset === 0 && input.byteLength === input.buffer.byteLength) {
-      transfer.push(input.buffer as ArrayBuffer);
-    }
-    port.postMessage({ id: message.id, output, input }, transfer);
+    if (input.buffer instanceof ArrayBuffer) transfer.push(input.buffer);
+    port.postMessage({ id: message.id, output, input, sizes }, transfer);
   } catch (error) {
     port.postMessage({ id: message.id, error: (error as Error)?.message ?? String(error) });
   }
