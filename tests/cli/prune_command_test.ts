@@ -1,25 +1,9 @@
 import assert from "node:assert/strict";
-import { OciLayout } from "../../src/sinks/oci_layout.ts";
-import { denoFileSystem } from "../../src/runtime/deno_file_system.ts";
-import { file, testCodecs, writeImage } from "../sinks/_image_fixture.ts";
+import { file, withTempStore, writeImage } from "../sinks/_image_fixture.ts";
+import { runCli as cli } from "../_harness/cli.ts";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
-
-async function cli(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--no-check", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
-
-Deno.test("ocistream prune deletes what no name reaches, honouring --grace and --dry-run", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "ocistream-prune-cli-" });
-  try {
-    const store = `${tmp}/store`;
-    const layout = await OciLayout.open(denoFileSystem, store, testCodecs);
+Deno.test("ocistream prune deletes what no name reaches, honouring --grace and --dry-run", () =>
+  withTempStore("ocistream-prune-cli-", async ({ store, layout }) => {
     const kept = await writeImage(layout, [[file("kept", "kept")]]);
     await layout.setNames(kept, ["docker.io/library/kept:1"]);
     const gone = await writeImage(layout, [[file("gone", "gone")]]);
@@ -48,7 +32,4 @@ Deno.test("ocistream prune deletes what no name reaches, honouring --grace and -
     const bad = await cli(["prune", "--store", store, "--grace", "soon"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--grace "soon" is not a number of minutes/);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-});
+  }));

@@ -1,25 +1,9 @@
 import assert from "node:assert/strict";
-import { OciLayout } from "../../src/sinks/oci_layout.ts";
-import { denoFileSystem } from "../../src/runtime/deno_file_system.ts";
-import { file, testCodecs, writeImage } from "../sinks/_image_fixture.ts";
+import { file, withTempStore, writeImage } from "../sinks/_image_fixture.ts";
+import { runCli as cli } from "../_harness/cli.ts";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
-
-async function cli(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--no-check", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
-
-Deno.test("ocistream rm removes names (short or full) and reports unknown ones", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "ocistream-rm-cli-" });
-  try {
-    const store = `${tmp}/store`;
-    const layout = await OciLayout.open(denoFileSystem, store, testCodecs);
+Deno.test("ocistream rm removes names (short or full) and reports unknown ones", () =>
+  withTempStore("ocistream-rm-cli-", async ({ store, layout }) => {
     const image = await writeImage(layout, [[file("a", "a")]]);
     await layout.setNames(image, [
       "docker.io/library/app:1",
@@ -42,7 +26,4 @@ Deno.test("ocistream rm removes names (short or full) and reports unknown ones",
     assert.deepEqual(await layout.images(), []);
 
     assert.equal((await cli(["rm", "--store", store])).code, 2);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-});
+  }));

@@ -1,25 +1,9 @@
 import assert from "node:assert/strict";
-import { OciLayout } from "../../src/sinks/oci_layout.ts";
-import { denoFileSystem } from "../../src/runtime/deno_file_system.ts";
-import { dir, file, testCodecs, writeImage, writeIndex } from "../sinks/_image_fixture.ts";
+import { dir, file, withTempStore, writeImage, writeIndex } from "../sinks/_image_fixture.ts";
+import { runCli as cli } from "../_harness/cli.ts";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
-
-async function cli(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--no-check", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
-
-Deno.test("ocistream unpack REF DIR unpacks a store image, a platform of an index, and a layout", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "ocistream-unpack-cli-" });
-  try {
-    const store = `${tmp}/store`;
-    const layout = await OciLayout.open(denoFileSystem, store, testCodecs);
+Deno.test("ocistream unpack REF DIR unpacks a store image, a platform of an index, and a layout", () =>
+  withTempStore("ocistream-unpack-cli-", async ({ tmp, store, layout }) => {
     const amd = await writeImage(layout, [[dir("etc"), file("etc/arch", "amd64\n")]]);
     const arm = await writeImage(layout, [[dir("etc"), file("etc/arch", "arm64\n")]], {
       platform: { os: "linux", architecture: "arm64", variant: "v8" },
@@ -67,7 +51,4 @@ Deno.test("ocistream unpack REF DIR unpacks a store image, a platform of an inde
     const usage = await cli(["unpack", "app:1"]);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /unpack needs REF and DIR/);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-});
+  }));

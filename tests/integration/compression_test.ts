@@ -5,40 +5,24 @@
  * before any work.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { makeFixtureTree } from "../fixtures/fixture_tree.ts";
-import { runCli, runOk } from "../_harness/cli.ts";
+import { runOk } from "../_harness/cli.ts";
+import {
+  blobNames,
+  blobPath,
+  buildIntoStore,
+  commandSha256,
+  fileSha256,
+  readBlob,
+  readJson,
+  runBuild,
+} from "../_harness/store.ts";
 
 const OCI_LAYER = {
   gzip: "application/vnd.oci.image.layer.v1.tar+gzip",
   zstd: "application/vnd.oci.image.layer.v1.tar+zstd",
 };
 const EPOCH = "1700000000";
-
-/** Parsed JSON documents (checked field by field by the assertions). */
-type Json = ReturnType<typeof JSON.parse>;
-
-function readJson(path: string): Json {
-  return JSON.parse(Deno.readTextFileSync(path));
-}
-
-function blobPath(layout: string, digest: string): string {
-  return `${layout}/blobs/sha256/${digest.slice("sha256:".length)}`;
-}
-
-/** sha256 of what a command prints (a decompressed layer). */
-async function commandSha256(program: string, args: string[]): Promise<string> {
-  const child = new Deno.Command(program, { args, stdout: "piped", stderr: "piped" }).spawn();
-  const hash = createHash("sha256");
-  for await (const chunk of child.stdout) hash.update(chunk);
-  const out = await child.output();
-  assert.equal(
-    out.code,
-    0,
-    `${program} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`,
-  );
-  return `sha256:${hash.digest("hex")}`;
-}
 
 /** The fixture tree plus 2 MiB of compressible text, so every level compresses differently. */
 async function makeContext(dir: string): Promise<void> {
@@ -53,15 +37,6 @@ async function makeContext(dir: string): Promise<void> {
     size += line.length;
   }
   await Deno.writeTextFile(`${dir}/log.txt`, lines.join(""));
-}
-
-/** Blob file names in a store (empty when the store has none). */
-async function blobNames(store: string): Promise<string[]> {
-  try {
-    return (await Array.fromAsync(Deno.readDir(`${store}/blobs/sha256`))).map((e) => e.name);
-  } catch {
-    return [];
-  }
 }
 
 Deno.test("build compression-level: gzip 0/1/9 and zstd 1/3/19 decompress to the diffID with gzip/zstd, skopeo copies them, levels change only the blob", async (t) => {
@@ -84,32 +59,18 @@ Deno.test("build compression-level: gzip 0/1/9 and zstd 1/3/19 decompress to the
         // OCI media types for zstd too: skopeo 1.9 refuses Docker's zstd layer type.
         const name = `example.com/levels:${compression}-${level}`;
         const meta = `${work}/meta-${compression}-${level}.json`;
-        const r = await runCli([
-          "build",
+        const { digest, manifest, config } = await buildIntoStore(
           context,
-          "--store",
           store,
-          "--progress",
-          "quiet",
-          "--source-date-epoch",
-          EPOCH,
-          "--metadata-file",
-          meta,
-          "--output",
           `type=image,name=${name},compression=${compression},compression-level=${level},oci-mediatypes=true`,
-        ]);
-        assert.equal(r.code, 0, r.stderr);
-        const digest: string = readJson(meta)["containerimage.digest"];
-        const manifest = readJson(blobPath(store, digest));
-        const config = readJson(blobPath(store, manifest.config.digest));
+          { progress: "quiet", epoch: EPOCH, metadataFile: meta },
+        );
         assert.equal(manifest.layers.length, 1);
         const layer = manifest.layers[0];
         assert.equal(layer.mediaType, OCI_LAYER[compression]);
         const blob = blobPath(store, layer.digest);
         // The blob is what its name says.
-        const hash = createHash("sha256");
-        for await (const c of (await Deno.open(blob)).readable) hash.update(c);
-        assert.equal(`sha256:${hash.digest("hex")}`, layer.digest);
+        assert.equal(await fileSha256(blob), layer.digest);
         const diffId = compression === "gzip"
           ? await commandSha256("gzip", ["-dc", blob])
           : await commandSha256("zstd", ["-dcq", blob]);
@@ -133,25 +94,15 @@ Deno.test("build compression-level: gzip 0/1/9 and zstd 1/3/19 decompress to the
         const layers: string[] = [];
         for (const fields of [`compression-level=${level}`, ""]) {
           const meta = `${work}/meta-default.json`;
-          const r = await runCli([
-            "build",
+          const { digest } = await buildIntoStore(
             context,
-            "--store",
             store,
-            "--progress",
-            "quiet",
-            "--source-date-epoch",
-            EPOCH,
-            "--metadata-file",
-            meta,
-            "--output",
             `type=image,compression=${compression},oci-mediatypes=true${
               fields ? "," : ""
             }${fields}`,
-          ]);
-          assert.equal(r.code, 0, r.stderr);
-          const digest: string = readJson(meta)["containerimage.digest"];
-          layers.push(readJson(blobPath(store, digest)).layers[0].digest);
+            { progress: "quiet", epoch: EPOCH, metadataFile: meta },
+          );
+          layers.push(readBlob(store, digest).layers[0].digest);
         }
         assert.equal(layers[0], layers[1], `${compression} default level`);
       }
@@ -183,16 +134,9 @@ Deno.test("build refuses an out-of-range or malformed compression-level with exi
       ["compression=brotli", /brotli/],
     ];
     for (const [fields, message] of bad) {
-      const r = await runCli([
-        "build",
-        context,
-        "--store",
-        store,
-        "--progress",
-        "plain",
-        "--output",
-        `type=image,name=example.com/bad:1,${fields}`,
-      ]);
+      const r = await runBuild(context, store, `type=image,name=example.com/bad:1,${fields}`, {
+        progress: "plain",
+      });
       assert.equal(r.code, 1, `${fields}: ${r.stderr}`);
       assert.match(r.stderr, message, fields);
       assert.equal(r.stdout, "");

@@ -17,9 +17,11 @@ import {
   OCI_MANIFEST,
 } from "../../src/types/media_types.ts";
 import { TarStream } from "../../src/stages/tar_stream.ts";
-import type { OciLayout } from "../../src/sinks/oci_layout.ts";
+import { OciLayout } from "../../src/sinks/oci_layout.ts";
+import { denoFileSystem } from "../../src/runtime/deno_file_system.ts";
+import { nativeCodecs } from "../../src/runtime/native_codecs.ts";
 
-export { nativeCodecs as testCodecs } from "../../src/runtime/native_codecs.ts";
+export { nativeCodecs as testCodecs };
 export type { Codecs };
 
 /** An entry to put in a test layer: a TarEntry whose body is given inline. */
@@ -137,6 +139,30 @@ export async function writeIndex(layout: OciLayout, manifests: Descriptor[]): Pr
     manifests,
   }));
   return await putBytes(layout, bytes, OCI_INDEX);
+}
+
+/** A temp folder holding an empty store (`TMP/store`), for {@link withTempStore}. */
+export interface TempStore {
+  /** The temp folder. */
+  tmp: string;
+  /** The store folder in it. */
+  store: string;
+  /** The store, opened. */
+  layout: OciLayout;
+}
+
+/** Runs `fn` with a fresh temp folder and a store opened in it; removes the folder afterwards. */
+export async function withTempStore(
+  prefix: string,
+  fn: (t: TempStore) => Promise<void>,
+): Promise<void> {
+  const tmp = await Deno.makeTempDir({ prefix });
+  try {
+    const store = `${tmp}/store`;
+    await fn({ tmp, store, layout: await OciLayout.open(denoFileSystem, store, nativeCodecs) });
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
 }
 
 /** Runs a command; returns stdout, throwing with stderr on failure. */
