@@ -55,11 +55,18 @@ async function build(
   fs: FileSystem,
   dir: string,
   store: OciLayout,
-  options: { compression?: string; cache?: boolean; notes?: string[]; sbom?: boolean } = {},
+  options: {
+    compression?: string;
+    cache?: boolean;
+    notes?: string[];
+    sbom?: boolean;
+    verify?: "stamp" | "size" | "digest";
+  } = {},
 ) {
   const events: ProgressEvent[] = [];
   const layerCache = new LayerCache(denoFileSystem, store, webCodecs, {
     onDiscard: (_k, reason) => options.notes?.push(reason),
+    verify: options.verify,
   });
   const [result] = await exportImage(
     {
@@ -91,6 +98,35 @@ Deno.test("LayerCache: re-export of an unchanged folder opens no file and gives 
     assert.deepEqual(fs.opened, []);
     assert.equal(second.result.digest, first.result.digest);
     assert.deepEqual(second.layer, first.layer);
+  });
+});
+
+Deno.test("LayerCache: a hit re-reads the stored blob only when its stamp changed or verify is \"digest\"", async () => {
+  await withStore(async ({ dir, store }) => {
+    const first = await build(denoFileSystem, dir, store);
+    const read: string[] = [];
+    const fetch = store.fetch.bind(store);
+    store.fetch = (d) => {
+      read.push(d.digest);
+      return fetch(d);
+    };
+    const stamped = await build(denoFileSystem, dir, store);
+    assert.equal(stamped.cached, true);
+    assert.ok(!read.includes(first.layer.digest), "stamp unchanged: the blob is not hashed again");
+
+    const checked = await build(denoFileSystem, dir, store, { verify: "digest" });
+    assert.equal(checked.cached, true);
+    assert.ok(read.includes(first.layer.digest), "verify=digest hashes the blob on every hit");
+
+    // A blob file replaced in place (new inode and mtime) is re-hashed under the default.
+    read.length = 0;
+    const blob = store.blobPath(first.layer.digest);
+    await Deno.copyFile(blob, `${blob}.copy`);
+    await Deno.rename(`${blob}.copy`, blob);
+    const restamped = await build(denoFileSystem, dir, store);
+    assert.equal(restamped.cached, true);
+    assert.ok(read.includes(first.layer.digest), "a changed stamp makes the hit verify the digest");
+    assert.equal(restamped.result.digest, first.result.digest);
   });
 });
 

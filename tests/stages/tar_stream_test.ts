@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { TarStream } from "../../src/stages/tar_stream.ts";
+import { readAheadSafe, TarStream } from "../../src/stages/tar_stream.ts";
 import { UntarStream } from "../../src/stages/untar_stream.ts";
 import type { TarEntry } from "../../src/types/tar_entry.ts";
 import { pseudoRandomBytes } from "../fixtures/fixture_tree.ts";
@@ -125,6 +125,61 @@ Deno.test("TarStream() reads a body only as fast as the output is consumed", asy
   assert.ok(produced <= 11, `produced ${produced} chunks for 10 read`);
   await reader.cancel();
   assert.equal(cancelled, true);
+});
+
+/** Entries of `size` bytes each whose opens are recorded, optionally marked read-ahead safe. */
+function recordedEntries(count: number, size: number, safe: boolean) {
+  const opened: number[] = [];
+  const entries: TarEntry[] = Array.from({ length: count }, (_, i) => {
+    const open = () => {
+      opened.push(i);
+      return new Blob([new Uint8Array(size).fill(i)]).stream();
+    };
+    return {
+      path: `f${String(i).padStart(3, "0")}`,
+      type: "file",
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: 0,
+      size,
+      open: safe ? readAheadSafe(open) : open,
+    };
+  });
+  return { opened, entries };
+}
+
+/** Reads the tar chunk by chunk, recording how many bodies were open beyond those written. */
+async function maxOpenedAhead(entries: TarEntry[], opened: number[], entrySize: number) {
+  const reader = ReadableStream.from(entries).pipeThrough(new TarStream()).getReader();
+  let bytes = 0;
+  let most = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    bytes += value.byteLength;
+    const started = Math.ceil(bytes / entrySize); // entries whose header has been written
+    most = Math.max(most, opened.length - started);
+  }
+  return most;
+}
+
+Deno.test("TarStream() reads at most 8 small bodies ahead of the one it writes", async () => {
+  const size = 1024 * 1024; // the largest body read ahead; 8 of them fill the 8 MiB budget
+  const { opened, entries } = recordedEntries(40, size, true);
+  const ahead = await maxOpenedAhead(entries, opened, size + 512);
+  assert.equal(opened.length, 40);
+  assert.ok(ahead <= 8, `read ${ahead} bodies ahead`);
+  assert.ok(ahead >= 1, "read-ahead is used for marked opens");
+  assert.deepEqual(opened, [...opened].sort((a, b) => a - b), "bodies are opened in order");
+});
+
+Deno.test("TarStream() opens unmarked or large bodies only when it writes them", async () => {
+  for (const [size, safe] of [[4096, false], [2 * 1024 * 1024, true]] as const) {
+    const { opened, entries } = recordedEntries(12, size, safe);
+    const ahead = await maxOpenedAhead(entries, opened, size + 512);
+    assert.ok(ahead <= 1, `size ${size} safe ${safe}: read ${ahead} bodies ahead`);
+  }
 });
 
 Deno.test("TarStream() round-trips through UntarStream", async () => {
