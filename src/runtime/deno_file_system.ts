@@ -2,6 +2,11 @@
  * The {@link FileSystem} the core asks for, implemented with Deno's APIs (and `node:fs` where
  * Deno has no equivalent: `lchown`, `lutimes`).
  *
+ * Metadata calls (`lstat`, `readDir`, `readLink`), opening files and reads of up to 64 KiB
+ * use Deno's synchronous calls: each takes microseconds on a local disk, and an async call
+ * costs more than that in scheduling on trees of many small files (about 3× for a
+ * `node_modules` export). On a slow network file system they briefly block the event loop.
+ *
  * @example
  * ```ts
  * import { denoFileSystem } from "./deno_file_system.ts";
