@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { runCli, type RunResult } from "./cli.ts";
+import { runCli, runOk, type RunResult } from "./cli.ts";
 
 /** Parsed JSON documents (checked field by field by the assertions). */
 export type Json = ReturnType<typeof JSON.parse>;
@@ -83,15 +83,24 @@ export async function commandSha256(program: string, args: string[]): Promise<st
   return (await commandOutput(program, args)).digest;
 }
 
-/** The diffID (sha256 of the tar) of a layer blob file, decompressed by gzip or zstd as its media type says. */
-export function layerDiffId(blob: string, mediaType: string): Promise<string> {
-  if (mediaType.endsWith("+zstd") || mediaType.endsWith(".zstd")) {
-    return commandSha256("zstd", ["-dcq", blob]);
-  }
-  if (mediaType.endsWith("+gzip") || mediaType.endsWith(".gzip")) {
-    return commandSha256("gzip", ["-dc", blob]);
-  }
+/**
+ * The diffID (`sha256:` of the tar) of a layer blob file, decompressed with `zstd` or `gzip`
+ * (or hashed as is) as `kind` says: a layer media type or a compression name (`estargz`
+ * is gzip).
+ */
+export function layerDiffId(blob: string, kind: string): Promise<string> {
+  if (/zstd$/.test(kind)) return commandSha256("zstd", ["-dcq", blob]);
+  if (/(gzip|estargz)$/.test(kind)) return commandSha256("gzip", ["-dc", blob]);
   return fileSha256(blob);
+}
+
+/**
+ * `skopeo copy --quiet --preserve-digests SOURCE oci:DEST:TAG` (SOURCE a skopeo reference
+ * such as `oci:STORE:NAME`); returns the digest the copy's index.json names.
+ */
+export async function skopeoCopy(source: string, dest: string, tag = "c"): Promise<string> {
+  await runOk("skopeo", ["copy", "--quiet", "--preserve-digests", source, `oci:${dest}:${tag}`]);
+  return readJson(`${dest}/index.json`).manifests[0].digest;
 }
 
 /** Runs `fn` with a fresh temp folder, removed afterwards. */
@@ -116,20 +125,24 @@ export interface BuildOptions {
   flags?: string[];
   /** Environment of the CLI. */
   env?: Record<string, string>;
+  /** {@link buildIntoStore}: read the image back from this OCI layout folder, not the store. */
+  layout?: string;
 }
 
-/** Runs `ocistream build CONTEXT --store STORE [options] --output OUTPUT` (no assertion). */
+/**
+ * Runs `ocistream build CONTEXT --store STORE [options] --output OUTPUT` (no assertion);
+ * `store` undefined leaves `--store` out.
+ */
 export function runBuild(
   context: string,
-  store: string,
+  store: string | undefined,
   output: string,
   options: BuildOptions = {},
 ): Promise<RunResult> {
   return runCli([
     "build",
     context,
-    "--store",
-    store,
+    ...(store !== undefined ? ["--store", store] : []),
     ...(options.progress ? ["--progress", options.progress] : []),
     ...(options.epoch !== undefined ? ["--source-date-epoch", String(options.epoch)] : []),
     ...(options.metadataFile ? ["--metadata-file", options.metadataFile] : []),
@@ -150,12 +163,13 @@ export interface BuiltImage extends StoredImage {
 }
 
 /**
- * {@link runBuild}, asserts exit 0, and reads the image back from `store` by the metadata
- * file's `containerimage.digest` (a temp metadata file unless `metadataFile` is given).
+ * {@link runBuild}, asserts exit 0, and reads the image back from `store` (or `layout`) by
+ * the metadata file's `containerimage.digest` (a temp metadata file unless `metadataFile`
+ * is given).
  */
 export async function buildIntoStore(
   context: string,
-  store: string,
+  store: string | undefined,
   output: string,
   options: BuildOptions = {},
 ): Promise<BuiltImage> {
@@ -167,5 +181,7 @@ export async function buildIntoStore(
   const out = options.metadataFile
     ? await run(options.metadataFile)
     : await withTempDir("ocistream-meta-", (dir) => run(`${dir}/m.json`));
-  return { ...readImage(store, out.metadata["containerimage.digest"]), ...out };
+  const from = options.layout ?? store;
+  assert.ok(from !== undefined, "buildIntoStore needs a store or a layout to read from");
+  return { ...readImage(from, out.metadata["containerimage.digest"]), ...out };
 }

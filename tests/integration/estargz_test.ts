@@ -7,7 +7,17 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { makeFixtureTree, pseudoRandomBytes } from "../fixtures/fixture_tree.ts";
-import { runCli, runOk } from "../_harness/cli.ts";
+import { runOk } from "../_harness/cli.ts";
+import {
+  blobNames,
+  blobPath,
+  buildIntoStore,
+  commandOutput,
+  type Json,
+  readImage,
+  runBuild,
+  skopeoCopy,
+} from "../_harness/store.ts";
 import { estargzBuild, estargzVerify } from "../_harness/oracles.ts";
 import { exportImage } from "../../src/exporter/export_image.ts";
 import { parseOutputSpec } from "../../src/exporter/output_spec.ts";
@@ -23,9 +33,6 @@ const OCI_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
 /** Larger than the 4 MiB chunk: three chunks, the last one short. */
 const LARGE_SIZE = (9 << 20) + 4321;
 
-/** Parsed JSON documents (checked field by field by the assertions). */
-type Json = ReturnType<typeof JSON.parse>;
-
 interface TocEntry {
   name: string;
   type: string;
@@ -38,28 +45,6 @@ interface TocEntry {
   chunkSize?: number;
   chunkDigest?: string;
   [key: string]: unknown;
-}
-
-function readJson(path: string): Json {
-  return JSON.parse(Deno.readTextFileSync(path));
-}
-
-function blobPath(layout: string, digest: string): string {
-  return `${layout}/blobs/sha256/${digest.slice("sha256:".length)}`;
-}
-
-/** sha256 and length of what a command prints. */
-async function commandOutput(program: string, args: string[]) {
-  const child = new Deno.Command(program, { args, stdout: "piped", stderr: "null" }).spawn();
-  const hash = createHash("sha256");
-  let size = 0;
-  for await (const chunk of child.stdout) {
-    hash.update(chunk);
-    size += chunk.length;
-  }
-  const status = await child.status;
-  assert.equal(status.code, 0, `${program} ${args.join(" ")} failed`);
-  return { digest: `sha256:${hash.digest("hex")}`, size };
 }
 
 /** The TOC (`stargz.index.json`) of an eStargz blob, read with GNU tar. */
@@ -124,27 +109,8 @@ async function makeContext(dir: string): Promise<void> {
 }
 
 /** Runs `ocistream build` and returns the stored manifest, config and stderr. */
-async function build(context: string, store: string, output: string) {
-  const meta = `${store}.meta.json`;
-  const r = await runCli([
-    "build",
-    context,
-    "--store",
-    store,
-    "--progress",
-    "plain",
-    "--source-date-epoch",
-    "1700000000",
-    "--metadata-file",
-    meta,
-    "--output",
-    output,
-  ]);
-  assert.equal(r.code, 0, r.stderr);
-  const digest: string = readJson(meta)["containerimage.digest"];
-  const manifest = readJson(blobPath(store, digest));
-  const config = readJson(blobPath(store, manifest.config.digest));
-  return { digest, manifest, config, stderr: r.stderr };
+function build(context: string, store: string, output: string) {
+  return buildIntoStore(context, store, output, { progress: "plain", epoch: 1700000000 });
 }
 
 /** Asserts the reference reader accepts every eStargz layer of an image; returns reports. */
@@ -190,15 +156,7 @@ Deno.test("build compression=estargz: OCI media types switched on, every layer v
     assert.equal(report.prefetchLandmark, false);
 
     // skopeo reads and copies it like any gzip layer.
-    const copy = `${work}/copy`;
-    await runOk("skopeo", [
-      "copy",
-      "--quiet",
-      "--preserve-digests",
-      `oci:${store}:example.com/e:1`,
-      `oci:${copy}:c`,
-    ]);
-    assert.equal(readJson(`${copy}/index.json`).manifests[0].digest, built.digest);
+    assert.equal(await skopeoCopy(`oci:${store}:example.com/e:1`, `${work}/copy`), built.digest);
 
     // The TOC, entry by entry: files larger than a chunk, empty files, hardlinks, symlinks.
     const ours = await readToc(blob);
@@ -259,22 +217,17 @@ Deno.test("build compression=estargz with oci-mediatypes=false exits 1 naming bo
     await Deno.mkdir(context);
     await Deno.writeTextFile(`${context}/a.txt`, "a\n");
     const store = `${work}/store`;
-    const r = await runCli([
-      "build",
+    const r = await runBuild(
       context,
-      "--store",
       store,
-      "--progress",
-      "plain",
-      "--output",
       "type=image,name=example.com/e:1,compression=estargz,oci-mediatypes=false",
-    ]);
+      { progress: "plain" },
+    );
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /compression=estargz/);
     assert.match(r.stderr, /oci-mediatypes=false/);
     assert.equal(r.stdout, "");
-    const blobs = await Array.fromAsync(Deno.readDir(`${store}/blobs/sha256`)).catch(() => []);
-    assert.deepEqual(blobs, [], "no blob written");
+    assert.deepEqual(await blobNames(store), [], "no blob written");
   } finally {
     await Deno.remove(work, { recursive: true });
   }
@@ -324,8 +277,7 @@ Deno.test("exportImage() with LayerInput.prioritizedFiles writes them first, bef
       result.manifests[0]!.layers[0]!.digest,
     );
 
-    const manifest = readJson(blobPath(store, result.digest));
-    const config = readJson(blobPath(store, manifest.config.digest));
+    const { manifest, config } = readImage(store, result.digest);
     assert.deepEqual(manifest.layers[0], result.manifests[0]!.layers[0]);
     const [{ report, blob }] = await assertLayersVerify(store, manifest, config);
     assert.equal(report.prefetchLandmark, true);

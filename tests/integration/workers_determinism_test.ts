@@ -6,9 +6,8 @@
  * workers agree, and the web codecs write the same tar (diffID).
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { makeFixtureTree, pseudoRandomBytes } from "../fixtures/fixture_tree.ts";
-import { runCli } from "../_harness/cli.ts";
+import { blobPath, buildIntoStore, type Json, layerDiffId, readImage } from "../_harness/store.ts";
 import { exportImage } from "../../src/exporter/export_image.ts";
 import { parseOutputSpec } from "../../src/exporter/output_spec.ts";
 import { createNativeCodecs } from "../../src/runtime/native_codecs.ts";
@@ -21,26 +20,6 @@ import type { Codecs } from "../../src/types/codecs.ts";
 
 const EPOCH = "1700000000";
 const LARGE_SIZE = 40 << 20;
-
-/** Parsed JSON documents (checked field by field by the assertions). */
-type Json = ReturnType<typeof JSON.parse>;
-
-function readJson(path: string): Json {
-  return JSON.parse(Deno.readTextFileSync(path));
-}
-
-function blobPath(layout: string, digest: string): string {
-  return `${layout}/blobs/sha256/${digest.slice("sha256:".length)}`;
-}
-
-/** sha256 of what a command prints (a decompressed layer). */
-async function commandSha256(program: string, args: string[]): Promise<string> {
-  const child = new Deno.Command(program, { args, stdout: "piped", stderr: "null" }).spawn();
-  const hash = createHash("sha256");
-  for await (const chunk of child.stdout) hash.update(chunk);
-  assert.ok((await child.status).success, `${program} ${args.join(" ")} failed`);
-  return `sha256:${hash.digest("hex")}`;
-}
 
 /**
  * The fixture tree plus a 40 MiB file that alternates random and text-like 256 KiB
@@ -69,27 +48,17 @@ Deno.test("build --workers 1, 2 and 8 give identical image digests for gzip, zst
         const built: { workers: number; digest: string; layer: Json; diffId: string }[] = [];
         for (const workers of [1, 2, 8]) {
           const store = `${work}/store-${compression}-${workers}`;
-          const meta = `${work}/meta-${compression}-${workers}.json`;
-          const r = await runCli([
-            "build",
+          const { digest, manifest, config } = await buildIntoStore(
             context,
-            "--workers",
-            String(workers),
-            "--store",
             store,
-            "--progress",
-            "quiet",
-            "--source-date-epoch",
-            EPOCH,
-            "--metadata-file",
-            meta,
-            "--output",
             `type=image,name=example.com/w:1,compression=${compression},oci-mediatypes=true`,
-          ]);
-          assert.equal(r.code, 0, r.stderr);
-          const digest: string = readJson(meta)["containerimage.digest"];
-          const manifest = readJson(blobPath(store, digest));
-          const config = readJson(blobPath(store, manifest.config.digest));
+            {
+              flags: ["--workers", String(workers)],
+              progress: "quiet",
+              epoch: EPOCH,
+              metadataFile: `${work}/meta-${compression}-${workers}.json`,
+            },
+          );
           built.push({
             workers,
             digest,
@@ -99,11 +68,7 @@ Deno.test("build --workers 1, 2 and 8 give identical image digests for gzip, zst
           if (workers === 1) {
             // The layer really holds the tree: it decompresses to its diffID.
             const blob = blobPath(store, manifest.layers[0].digest);
-            const tool = compression === "zstd" ? ["zstd", "-dcq"] : ["gzip", "-dc"];
-            assert.equal(
-              await commandSha256(tool[0]!, [tool[1]!, blob]),
-              config.rootfs.diff_ids[0],
-            );
+            assert.equal(await layerDiffId(blob, compression), config.rootfs.diff_ids[0]);
             assert.ok(manifest.layers[0].size > 20 << 20, "the large file made a large layer");
           }
           await Deno.remove(store, { recursive: true });
@@ -134,8 +99,7 @@ async function exportWith(context: string, store: string, codecs: Codecs, compre
     [parseOutputSpec(`type=image,name=example.com/lib:1,compression=${compression}`)],
     { codecs, store: layout },
   );
-  const manifest = readJson(blobPath(store, result!.digest));
-  const config = readJson(blobPath(store, manifest.config.digest));
+  const { manifest, config } = readImage(store, result!.digest);
   return { digest: result!.digest, layer: manifest.layers[0], diffId: config.rootfs.diff_ids[0] };
 }
 
@@ -160,8 +124,7 @@ Deno.test("exportImage() with native codecs on 0, 1 and 4 workers gives one dige
         const web = await exportWith(context, store, webCodecs, compression);
         assert.equal(web.diffId, native[0]!.diffId);
         const blob = blobPath(store, web.layer.digest);
-        const tool = compression === "zstd" ? ["zstd", "-dcq"] : ["gzip", "-dc"];
-        assert.equal(await commandSha256(tool[0]!, [tool[1]!, blob]), web.diffId);
+        assert.equal(await layerDiffId(blob, compression), web.diffId);
         await Deno.remove(store, { recursive: true });
       });
     }
