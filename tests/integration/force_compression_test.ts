@@ -6,9 +6,16 @@
  * converted (the TOC entry changes their diffID, and the config follows).
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { makeFixtureTree } from "../fixtures/fixture_tree.ts";
-import { runCli, runOk } from "../_harness/cli.ts";
+import { runOk } from "../_harness/cli.ts";
+import {
+  blobPath,
+  buildIntoStore,
+  fileSha256,
+  type Json,
+  layerDiffId,
+  skopeoCopy,
+} from "../_harness/store.ts";
 import { estargzVerify } from "../_harness/oracles.ts";
 
 const OCI_LAYER = {
@@ -19,39 +26,6 @@ const OCI_LAYER = {
 const TOC_DIGEST = "containerd.io/snapshot/stargz/toc.digest";
 const EPOCH = "1700000000";
 
-/** Parsed JSON documents (checked field by field by the assertions). */
-type Json = ReturnType<typeof JSON.parse>;
-
-function readJson(path: string): Json {
-  return JSON.parse(Deno.readTextFileSync(path));
-}
-
-function blobPath(layout: string, digest: string): string {
-  return `${layout}/blobs/sha256/${digest.slice("sha256:".length)}`;
-}
-
-/** sha256 of what a command prints (a decompressed layer). */
-async function commandSha256(program: string, args: string[]): Promise<string> {
-  const child = new Deno.Command(program, { args, stdout: "piped", stderr: "null" }).spawn();
-  const hash = createHash("sha256");
-  for await (const chunk of child.stdout) hash.update(chunk);
-  assert.ok((await child.status).success, `${program} ${args.join(" ")} failed`);
-  return `sha256:${hash.digest("hex")}`;
-}
-
-async function fileSha256(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of (await Deno.open(path)).readable) hash.update(chunk);
-  return `sha256:${hash.digest("hex")}`;
-}
-
-/** The sha256 of a layer's tar, whatever its compression. */
-function diffIdOf(blob: string, mediaType: string): Promise<string> {
-  if (mediaType.endsWith("+zstd")) return commandSha256("zstd", ["-dcq", blob]);
-  if (mediaType.endsWith("+gzip")) return commandSha256("gzip", ["-dc", blob]);
-  return fileSha256(blob);
-}
-
 /** An image read back from a layout: its manifest and config. */
 interface Image {
   layout: string;
@@ -60,24 +34,21 @@ interface Image {
   config: Json;
 }
 
-/** Runs `ocistream build` with the given args; returns the image from `layout`. */
-async function build(args: string[], layout: string): Promise<Image> {
-  const meta = `${layout}.meta-${crypto.randomUUID()}.json`;
-  const r = await runCli([
-    "build",
-    ...args,
-    "--progress",
-    "plain",
-    "--source-date-epoch",
-    EPOCH,
-    "--metadata-file",
-    meta,
-  ]);
-  assert.equal(r.code, 0, r.stderr);
-  const digest: string = readJson(meta)["containerimage.digest"];
-  await Deno.remove(meta);
-  const manifest = readJson(blobPath(layout, digest));
-  return { layout, digest, manifest, config: readJson(blobPath(layout, manifest.config.digest)) };
+/** Runs `ocistream build` (plain progress, fixed epoch); returns the image from `layout`. */
+async function build(
+  context: string,
+  store: string | undefined,
+  output: string,
+  layout: string,
+  flags: string[] = [],
+): Promise<Image> {
+  const built = await buildIntoStore(context, store, output, {
+    flags,
+    progress: "plain",
+    epoch: EPOCH,
+    layout,
+  });
+  return { layout, digest: built.digest, manifest: built.manifest, config: built.config };
 }
 
 /** A two-layer base image as an OCI layout folder, both layers in `compression`. */
@@ -86,14 +57,11 @@ async function makeBase(work: string, compression: string): Promise<Image> {
   const second = `${work}/base-${compression}`;
   const output = (dest: string) =>
     `type=oci,tar=false,dest=${dest},name=base:1,compression=${compression},oci-mediatypes=true`;
-  await build([`${work}/tree-a`, "--output", output(first)], first);
-  const base = await build([
-    `${work}/tree-b`,
+  await build(`${work}/tree-a`, undefined, output(first), first);
+  const base = await build(`${work}/tree-b`, undefined, output(second), second, [
     "--from",
     `oci-layout://${first}:1`,
-    "--output",
-    output(second),
-  ], second);
+  ]);
   assert.equal(base.manifest.layers.length, 2);
   return base;
 }
@@ -101,15 +69,13 @@ async function makeBase(work: string, compression: string): Promise<Image> {
 /** Builds `tree-c` on `base` into a fresh store with `fields` in the output spec. */
 function buildOn(work: string, base: Image, fields: string): Promise<Image> {
   const store = `${work}/store-${crypto.randomUUID()}`;
-  return build([
+  return build(
     `${work}/tree-c`,
-    "--from",
-    `oci-layout://${base.layout}:1`,
-    "--store",
     store,
-    "--output",
     `type=image,name=example.com/top:1,oci-mediatypes=true,${fields}`,
-  ], store);
+    store,
+    ["--from", `oci-layout://${base.layout}:1`],
+  );
 }
 
 async function makeTrees(work: string): Promise<void> {
@@ -134,14 +100,7 @@ async function assertUntouched(image: Image, base: Image) {
 /** skopeo copies the image out of its store with the digests kept. */
 async function assertSkopeoCopies(work: string, image: Image) {
   const copy = `${work}/copy-${crypto.randomUUID()}`;
-  await runOk("skopeo", [
-    "copy",
-    "--quiet",
-    "--preserve-digests",
-    `oci:${image.layout}:example.com/top:1`,
-    `oci:${copy}:c`,
-  ]);
-  assert.equal(readJson(`${copy}/index.json`).manifests[0].digest, image.digest);
+  assert.equal(await skopeoCopy(`oci:${image.layout}:example.com/top:1`, copy), image.digest);
 }
 
 Deno.test("build --from a gzip base with compression=zstd: force-compression re-compresses base layers as zstd with their diffIDs; without it, or for the same type, they stay byte for byte", async (t) => {
@@ -162,7 +121,7 @@ Deno.test("build --from a gzip base with compression=zstd: force-compression re-
         const blob = blobPath(image.layout, layer.digest);
         assert.equal(await fileSha256(blob), layer.digest);
         assert.equal((await Deno.stat(blob)).size, layer.size);
-        assert.equal(await diffIdOf(blob, layer.mediaType), image.config.rootfs.diff_ids[i]);
+        assert.equal(await layerDiffId(blob, layer.mediaType), image.config.rootfs.diff_ids[i]);
         if (i < 2) assert.notEqual(layer.digest, baseLayers[i].digest);
       }
       // History is the base's plus the new step.
@@ -216,7 +175,7 @@ Deno.test("build --from an uncompressed base with compression=gzip,force-compres
       assert.equal(layer.mediaType, OCI_LAYER.gzip);
       const blob = blobPath(image.layout, layer.digest);
       assert.equal(await fileSha256(blob), layer.digest);
-      assert.equal(await diffIdOf(blob, layer.mediaType), image.config.rootfs.diff_ids[i]);
+      assert.equal(await layerDiffId(blob, layer.mediaType), image.config.rootfs.diff_ids[i]);
     }
     await assertSkopeoCopies(work, image);
   } finally {
