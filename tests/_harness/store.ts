@@ -26,6 +26,12 @@ export function readBlob(store: string, digest: string): Json {
   return readJson(blobPath(store, digest));
 }
 
+/** The root `at` (default the first) of a store's or layout's index.json, and its document. */
+export function rootOf(store: string, at = 0): { digest: string; doc: Json } {
+  const digest: string = readJson(`${store}/index.json`).manifests[at].digest;
+  return { digest, doc: readBlob(store, digest) };
+}
+
 /** An image read back from a store: its root digest, manifest (or index) and config. */
 export interface StoredImage {
   /** The root digest. */

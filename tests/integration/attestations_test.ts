@@ -8,34 +8,16 @@
  * conflicts.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { makeFixtureTree } from "../fixtures/fixture_tree.ts";
 import { runCli, runOk } from "../_harness/cli.ts";
+import { sha256 } from "../fixtures/tar_tools.ts";
+import { blobPath, type Json, readBlob, rootOf, runBuild } from "../_harness/store.ts";
 import { snapshotTree } from "../_harness/tree.ts";
-
-/** Parsed JSON documents (checked field by field by the assertions). */
-type Json = ReturnType<typeof JSON.parse>;
 
 const EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 const SPDX = "https://spdx.dev/Document";
 const SLSA = "https://slsa.dev/provenance/v1";
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
-
-function readJson(path: string): Json {
-  return JSON.parse(Deno.readTextFileSync(path));
-}
-
-function blobPath(store: string, digest: string): string {
-  return `${store}/blobs/sha256/${digest.slice("sha256:".length)}`;
-}
-
-function blob(store: string, digest: string): Json {
-  return readJson(blobPath(store, digest));
-}
-
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
 
 /** path ("/a/b") → sha256 of every regular file under `dir` (hardlinks count as files). */
 async function fileDigests(dir: string): Promise<Record<string, string>> {
@@ -57,20 +39,22 @@ Deno.test("build --attest type=sbom --attest type=provenance lays out attestatio
     await Deno.writeTextFile(`${baseAmd64}/etc/base-release`, "base for amd64\n");
     await Deno.writeTextFile(`${baseArm64}/etc/base-release`, "base for arm64, other bytes\n");
     const layout = `${work}/base-layout`;
-    const b = await runCli([
-      "build",
+    const b = await runBuild(
       baseAmd64,
-      "--platform",
-      "linux/amd64,linux/arm64",
-      "--platform-context",
-      `linux/arm64=${baseArm64}`,
-      "--progress",
-      "quiet",
-      "--output",
+      undefined,
       `type=oci,tar=false,dest=${layout},name=base:1`,
-    ]);
+      {
+        progress: "quiet",
+        flags: [
+          "--platform",
+          "linux/amd64,linux/arm64",
+          "--platform-context",
+          `linux/arm64=${baseArm64}`,
+        ],
+      },
+    );
     assert.equal(b.code, 0, b.stderr);
-    const baseIndex = blob(layout, readJson(`${layout}/index.json`).manifests[0].digest);
+    const baseIndex = rootOf(layout).doc;
 
     const context = `${work}/context`;
     await Deno.mkdir(context);
@@ -86,26 +70,25 @@ Deno.test("build --attest type=sbom --attest type=provenance lays out attestatio
       await t.step(`oci-artifact=${artifact}`, async () => {
         const store = `${work}/store-${artifact}`;
         const name = `example.com/attested:${artifact}`;
-        const r = await runCli([
-          "build",
+        const r = await runBuild(
           context,
-          "--from",
-          `oci-layout://${layout}:1`,
-          "--platform",
-          "linux/amd64,linux/arm64",
-          "--attest",
-          "type=sbom",
-          "--attest",
-          "type=provenance",
-          "--source-date-epoch",
-          "1700000000",
-          "--store",
           store,
-          "--progress",
-          "plain",
-          "--output",
           `type=image,name=${name},oci-artifact=${artifact}`,
-        ]);
+          {
+            progress: "plain",
+            epoch: 1700000000,
+            flags: [
+              "--from",
+              `oci-layout://${layout}:1`,
+              "--platform",
+              "linux/amd64,linux/arm64",
+              "--attest",
+              "type=sbom",
+              "--attest",
+              "type=provenance",
+            ],
+          },
+        );
         assert.equal(r.code, 0, r.stderr);
         // oci-mediatypes was unset: attestations switched it on and said so.
         assert.match(r.stderr, /note: .*--attest.*oci-mediatypes=true/);
@@ -131,7 +114,7 @@ Deno.test("build --attest type=sbom --attest type=provenance lays out attestatio
             "vnd.docker.reference.digest": image.digest,
             "vnd.docker.reference.type": "attestation-manifest",
           });
-          const manifest = blob(store, entry.digest);
+          const manifest = readBlob(store, entry.digest);
           assert.equal(manifest.mediaType, OCI_MANIFEST);
           assert.equal(manifest.layers.length, 2);
 
@@ -155,7 +138,7 @@ Deno.test("build --attest type=sbom --attest type=provenance lays out attestatio
             assert.equal(manifest.artifactType, undefined);
             assert.equal(manifest.subject, undefined);
             assert.equal(manifest.config.mediaType, "application/vnd.oci.image.config.v1+json");
-            const config = blob(store, manifest.config.digest);
+            const config = readBlob(store, manifest.config.digest);
             assert.equal(config.architecture, "unknown");
             assert.equal(config.os, "unknown");
             assert.deepEqual(config.rootfs, {
@@ -164,12 +147,12 @@ Deno.test("build --attest type=sbom --attest type=provenance lays out attestatio
             });
           }
 
-          const imageManifest = blob(store, image.digest);
+          const imageManifest = readBlob(store, image.digest);
           const predicates: Record<string, Json> = {};
           for (const layer of manifest.layers) {
             assert.equal(layer.mediaType, "application/vnd.in-toto+json");
             const bytes = await Deno.readFile(blobPath(store, layer.digest));
-            assert.equal(`sha256:${sha256Hex(bytes)}`, layer.digest);
+            assert.equal(`sha256:${sha256(bytes)}`, layer.digest);
             assert.equal(bytes.length, layer.size);
             const statement = JSON.parse(new TextDecoder().decode(bytes));
             assert.equal(statement._type, "https://in-toto.io/Statement/v1");
@@ -230,14 +213,14 @@ Deno.test("build --attest type=sbom --attest type=provenance lays out attestatio
         // index, so the artifact form's index is compared without it.
         const copy = `${work}/copy-${artifact}`;
         await runOk("skopeo", ["copy", "--all", `oci:${store}:${name}`, `oci:${copy}:x`]);
-        const copied = blob(copy, readJson(`${copy}/index.json`).manifests[0].digest);
+        const copied = rootOf(copy).doc;
         const withoutArtifactType = (doc: Json) => ({
           ...doc,
           manifests: doc.manifests.map(({ artifactType: _, ...m }: Json) => m),
         });
         assert.deepEqual(withoutArtifactType(copied), withoutArtifactType(index));
         for (const m of index.manifests) {
-          assert.deepEqual(blob(copy, m.digest), blob(store, m.digest));
+          assert.deepEqual(readBlob(copy, m.digest), readBlob(store, m.digest));
         }
       });
     }
@@ -253,58 +236,40 @@ Deno.test("build --attest on a single platform gives an index; oci-mediatypes=fa
     await Deno.mkdir(context);
     await Deno.writeTextFile(`${context}/a.txt`, "a\n");
     const store = `${work}/store`;
-    const ok = await runCli([
-      "build",
-      context,
-      "--platform",
-      "linux/amd64",
-      "--attest",
-      "type=sbom",
-      "--store",
-      store,
-      "--progress",
-      "quiet",
-      "--output",
-      "type=image,name=example.com/one:1",
-    ]);
+    const ok = await runBuild(context, store, "type=image,name=example.com/one:1", {
+      progress: "quiet",
+      flags: ["--platform", "linux/amd64", "--attest", "type=sbom"],
+    });
     assert.equal(ok.code, 0, ok.stderr);
-    const index = blob(store, readJson(`${store}/index.json`).manifests[0].digest);
+    const index = rootOf(store).doc;
     assert.equal(index.mediaType, "application/vnd.oci.image.index.v1+json");
     assert.deepEqual(index.manifests.map((m: Json) => m.platform), [
       { architecture: "amd64", os: "linux" },
       { architecture: "unknown", os: "unknown" },
     ]);
     // Only the SBOM was asked for.
-    const attestation = blob(store, index.manifests[1].digest);
+    const attestation = readBlob(store, index.manifests[1].digest);
     assert.deepEqual(
       attestation.layers.map((l: Json) => l.annotations["in-toto.io/predicate-type"]),
       [SPDX],
     );
 
-    const conflict = await runCli([
-      "build",
+    const conflict = await runBuild(
       context,
-      "--attest",
-      "type=provenance",
-      "--store",
       `${work}/store-conflict`,
-      "--output",
       "type=image,name=example.com/one:2,oci-mediatypes=false",
-    ]);
+      { flags: ["--attest", "type=provenance"] },
+    );
     assert.equal(conflict.code, 1, conflict.stderr);
     assert.match(conflict.stderr, /--attest conflicts with oci-mediatypes=false/);
     assert.equal(conflict.stderr.trim().split("\n").length, 1, conflict.stderr);
 
-    const artifactConflict = await runCli([
-      "build",
+    const artifactConflict = await runBuild(
       context,
-      "--attest",
-      "type=sbom",
-      "--store",
       `${work}/store-conflict`,
-      "--output",
       "type=image,oci-artifact=true,oci-mediatypes=false",
-    ]);
+      { flags: ["--attest", "type=sbom"] },
+    );
     assert.equal(artifactConflict.code, 1, artifactConflict.stderr);
     assert.match(artifactConflict.stderr, /conflicts with oci-mediatypes=false/);
 
