@@ -5,10 +5,18 @@
  * fixture tree back exactly.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { makeFixtureTree } from "../fixtures/fixture_tree.ts";
 import { run, runCli, runOk } from "../_harness/cli.ts";
 import { fingerprint, snapshotTree } from "../_harness/tree.ts";
+import {
+  blobPath,
+  fileSha256,
+  layerDiffId,
+  readBlob,
+  readJson,
+  runBuild,
+  skopeoCopy,
+} from "../_harness/store.ts";
 
 const DOCKER_LAYER = {
   uncompressed: "application/vnd.docker.image.rootfs.diff.tar",
@@ -20,27 +28,6 @@ const OCI_LAYER = {
   gzip: "application/vnd.oci.image.layer.v1.tar+gzip",
   zstd: "application/vnd.oci.image.layer.v1.tar+zstd",
 };
-
-async function fileSha256(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  using file = await Deno.open(path);
-  for await (const chunk of file.readable) hash.update(chunk);
-  return `sha256:${hash.digest("hex")}`;
-}
-
-/** sha256 of what a command prints (the decompressed layer). */
-async function commandSha256(program: string, args: string[]): Promise<string> {
-  const child = new Deno.Command(program, { args, stdout: "piped", stderr: "piped" }).spawn();
-  const hash = createHash("sha256");
-  for await (const chunk of child.stdout) hash.update(chunk);
-  const status = await child.status;
-  assert.equal(status.code, 0, `${program} ${args.join(" ")} failed`);
-  return `sha256:${hash.digest("hex")}`;
-}
-
-function readJson(path: string) {
-  return JSON.parse(Deno.readTextFileSync(path));
-}
 
 Deno.test("build exports the fixture tree into the store for every compression and media-type family, and skopeo, gzip and zstd accept it", async (t) => {
   const work = await Deno.makeTempDir({ prefix: "ocistream-build-" });
@@ -55,28 +42,27 @@ Deno.test("build exports the fixture tree into the store for every compression a
           const store = `${work}/store-${compression}-${oci}`;
           const name = `example.com/fixture:${compression}-${oci ? "oci" : "docker"}`;
           const metadataFile = `${work}/meta-${compression}-${oci}.json`;
-          const r = await runCli([
-            "build",
+          const r = await runBuild(
             context,
-            "--entrypoint",
-            '["/run.sh"]',
-            "--env",
-            "A=1",
-            "--label",
-            "org.example=yes",
-            "--expose",
-            "8080",
-            "--workdir",
-            "/dir",
-            "--store",
             store,
-            "--progress",
-            "plain",
-            "--metadata-file",
-            metadataFile,
-            "--output",
             `type=image,name=${name},compression=${compression},oci-mediatypes=${oci}`,
-          ]);
+            {
+              progress: "plain",
+              metadataFile,
+              flags: [
+                "--entrypoint",
+                '["/run.sh"]',
+                "--env",
+                "A=1",
+                "--label",
+                "org.example=yes",
+                "--expose",
+                "8080",
+                "--workdir",
+                "/dir",
+              ],
+            },
+          );
           assert.equal(r.code, 0, r.stderr);
           assert.equal(r.stdout, "", "nothing on stdout");
           const metadata = readJson(metadataFile);
@@ -103,7 +89,7 @@ Deno.test("build exports the fixture tree into the store for every compression a
           );
           assert.equal(raw.layers.length, 1);
           assert.equal(raw.layers[0].mediaType, (oci ? OCI_LAYER : DOCKER_LAYER)[compression]);
-          const config = readJson(`${store}/blobs/sha256/${raw.config.digest.slice(7)}`);
+          const config = readBlob(store, raw.config.digest);
           assert.equal(config.os, "linux");
           assert.deepEqual(config.config.Entrypoint, ["/run.sh"]);
           assert.ok(config.config.Env.includes("A=1"));
@@ -128,27 +114,15 @@ Deno.test("build exports the fixture tree into the store for every compression a
           }
 
           // Each layer decompresses with the standard tools to its diffID.
-          const blob = `${store}/blobs/sha256/${raw.layers[0].digest.slice(7)}`;
+          const blob = blobPath(store, raw.layers[0].digest);
           assert.equal(await fileSha256(blob), raw.layers[0].digest);
-          const diffId = compression === "gzip"
-            ? await commandSha256("gzip", ["-dc", blob])
-            : compression === "zstd"
-            ? await commandSha256("zstd", ["-dcq", blob])
-            : await fileSha256(blob);
+          const diffId = await layerDiffId(blob, compression);
           assert.equal(diffId, config.rootfs.diff_ids[0]);
 
           // skopeo copies it to another layout, digests preserved.
           if (!dockerZstd) {
             const other = `${work}/copy-${compression}-${oci}`;
-            await runOk("skopeo", [
-              "copy",
-              "--quiet",
-              "--preserve-digests",
-              skopeoRef,
-              `oci:${other}:copy`,
-            ]);
-            const copied = JSON.parse(await Deno.readTextFile(`${other}/index.json`));
-            assert.equal(copied.manifests[0].digest, digest);
+            assert.equal(await skopeoCopy(skopeoRef, other, "copy"), digest);
           }
         });
       }
@@ -164,16 +138,14 @@ Deno.test("build output unpacked by umoci gives back the same tree", async () =>
     const context = `${work}/context`;
     await makeFixtureTree(context);
     const store = `${work}/store`;
-    const r = await runCli([
-      "build",
+    const r = await runBuild(
       context,
-      "--store",
       store,
-      "--progress",
-      "quiet",
-      "--output",
       "type=image,name=example.com/tree:1,oci-mediatypes=true",
-    ]);
+      {
+        progress: "quiet",
+      },
+    );
     assert.equal(r.code, 0, r.stderr);
     await runOk("umoci", ["unpack", "--image", `${store}:example.com/tree:1`, `${work}/bundle`]);
     const expected = await snapshotTree(context);
@@ -191,16 +163,9 @@ Deno.test("build rejects bad input with exit 1, a message naming the problem, an
     await Deno.mkdir(context);
     await Deno.writeTextFile(`${context}/a.txt`, "a");
     const store = `${work}/store`;
-    const ok = await runCli([
-      "build",
-      context,
-      "--store",
-      store,
-      "--progress",
-      "quiet",
-      "--output",
-      "type=image,name=example.com/ok:1",
-    ]);
+    const ok = await runBuild(context, store, "type=image,name=example.com/ok:1", {
+      progress: "quiet",
+    });
     assert.equal(ok.code, 0, ok.stderr);
     const before = await fingerprint(store);
     const cases: [string, string[], RegExp][] = [
@@ -256,14 +221,7 @@ Deno.test("build rejects bad input with exit 1, a message naming the problem, an
     });
     await t.step("a fresh store is not created by a failing build", async () => {
       const fresh = `${work}/fresh-store`;
-      const r = await runCli([
-        "build",
-        context,
-        "--store",
-        fresh,
-        "--output",
-        "type=image,compression=lz4",
-      ]);
+      const r = await runBuild(context, fresh, "type=image,compression=lz4");
       assert.equal(r.code, 1);
       assert.equal(await fingerprint(fresh), "<missing>");
     });
@@ -278,18 +236,10 @@ Deno.test("images and inspect show what build stored", async () => {
     await Deno.mkdir(`${work}/ctx`);
     await Deno.writeTextFile(`${work}/ctx/x`, "x");
     const store = `${work}/store`;
-    const built = await runCli([
-      "build",
-      `${work}/ctx`,
-      "--store",
-      store,
-      "--progress",
-      "quiet",
-      "--metadata-file",
-      `${work}/m.json`,
-      "--output",
-      "type=image,name=example.com/i:1",
-    ]);
+    const built = await runBuild(`${work}/ctx`, store, "type=image,name=example.com/i:1", {
+      progress: "quiet",
+      metadataFile: `${work}/m.json`,
+    });
     assert.equal(built.code, 0, built.stderr);
     const digest = readJson(`${work}/m.json`)["containerimage.digest"];
     const images = await runCli(["images", "--store", store]);

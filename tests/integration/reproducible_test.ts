@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { lutimes } from "node:fs/promises";
 import { FIXTURE_MTIME, makeFixtureTree, pseudoRandomBytes } from "../fixtures/fixture_tree.ts";
 import { runCli } from "../_harness/cli.ts";
+import { blobPath, type Json, readBlob, readJson, runBuild } from "../_harness/store.ts";
 import { UntarStream } from "../../src/stages/untar_stream.ts";
 
 const EPOCH = FIXTURE_MTIME; // 2023-11-14T22:13:20Z
@@ -23,17 +24,6 @@ async function touchTree(dir: string, atime: number, mtime: number): Promise<voi
     else await lutimes(p, atime, mtime);
   }
   await lutimes(dir, atime, mtime);
-}
-
-/** Parsed JSON documents (checked field by field by the assertions). */
-type Json = ReturnType<typeof JSON.parse>;
-
-function readJson(path: string): Json {
-  return JSON.parse(Deno.readTextFileSync(path));
-}
-
-function blob(store: string, digest: string): string {
-  return `${store}/blobs/sha256/${digest.slice("sha256:".length)}`;
 }
 
 /** Runs `ocistream build`, asserts success, returns the metadata file's content. */
@@ -79,11 +69,11 @@ async function layerTimes(path: string) {
 
 /** The manifests of an image: the root itself, or the index's children. */
 function manifestsOf(store: string, root: string): { digest: string; doc: Json }[] {
-  const doc = readJson(blob(store, root));
+  const doc = readBlob(store, root);
   if (doc.manifests === undefined) return [{ digest: root, doc }];
   return doc.manifests.map((m: { digest: string }) => ({
     digest: m.digest,
-    doc: readJson(blob(store, m.digest)),
+    doc: readBlob(store, m.digest),
   }));
 }
 
@@ -161,11 +151,11 @@ Deno.test("build with an epoch and rewrite-timestamp gives identical digests for
 
         const root = ma["containerimage.digest"];
         for (const { doc } of manifestsOf(storeA, root)) {
-          const config = readJson(blob(storeA, doc.config.digest));
+          const config = readBlob(storeA, doc.config.digest);
           if (config.architecture === "unknown") {
             // Provenance with an epoch: epoch times and no invocation id.
             for (const layer of doc.layers) {
-              const statement = readJson(blob(storeA, layer.digest));
+              const statement = readBlob(storeA, layer.digest);
               if (statement.predicateType !== "https://slsa.dev/provenance/v1") continue;
               const metadata = statement.predicate.runDetails.metadata;
               assert.deepEqual(metadata, { startedOn: EPOCH_RFC3339, finishedOn: EPOCH_RFC3339 });
@@ -176,7 +166,7 @@ Deno.test("build with an epoch and rewrite-timestamp gives identical digests for
           for (const h of config.history) assert.equal(h.created, EPOCH_RFC3339);
           if (compression === "gzip") {
             // Every time in the new layer is clamped to the epoch; no atime/ctime written.
-            const times = await layerTimes(blob(storeA, doc.layers[0].digest));
+            const times = await layerTimes(blobPath(storeA, doc.layers[0].digest));
             assert.ok(Object.keys(times).length > 10);
             for (const [path, time] of Object.entries(times)) {
               assert.deepEqual(time, [EPOCH, undefined, undefined], path);
@@ -240,12 +230,12 @@ Deno.test("build without rewrite-timestamp: the epoch fixes created in config an
     assert.equal(runs[0]!["containerimage.digest"], runs[1]!["containerimage.digest"]);
     const store = `${work}/store-0`;
     const [{ doc }] = manifestsOf(store, runs[0]!["containerimage.digest"]);
-    const config = readJson(blob(store, doc.config.digest));
+    const config = readBlob(store, doc.config.digest);
     assert.equal(config.created, EPOCH_RFC3339);
     assert.equal(config.history.length, 1);
     assert.equal(config.history[0].created, EPOCH_RFC3339);
     // Not rewritten: the files keep their (later) mtimes; no rewritten-timestamp annotation.
-    const times = await layerTimes(blob(store, doc.layers[0].digest));
+    const times = await layerTimes(blobPath(store, doc.layers[0].digest));
     assert.equal(times["random.bin"]![0], late);
     assert.equal(doc.layers[0].annotations, undefined);
 
@@ -280,21 +270,23 @@ Deno.test("build rewrite-timestamp annotates new layers in OCI mode only and lea
     await Deno.writeTextFile(`${baseCtx}/etc/base.conf`, "base\n");
     await touchTree(baseCtx, late, late);
     const baseLayout = `${work}/base-layout`;
-    const r = await runCli([
-      "build",
+    const r = await runBuild(
       baseCtx,
-      "--platform",
-      "linux/amd64",
-      "--progress",
-      "quiet",
-      "--output",
+      undefined,
       `type=oci,tar=false,dest=${baseLayout},name=base:1`,
-    ]);
+      {
+        progress: "quiet",
+        flags: ["--platform", "linux/amd64"],
+      },
+    );
     assert.equal(r.code, 0, r.stderr);
     const baseRoot = readJson(`${baseLayout}/index.json`).manifests[0];
-    const baseManifest = readJson(blob(baseLayout, baseRoot.digest));
+    const baseManifest = readBlob(baseLayout, baseRoot.digest);
     const baseLayer = baseManifest.layers[0];
-    assert.equal((await layerTimes(blob(baseLayout, baseLayer.digest)))["etc/base.conf"]![0], late);
+    assert.equal(
+      (await layerTimes(blobPath(baseLayout, baseLayer.digest)))["etc/base.conf"]![0],
+      late,
+    );
 
     const context = `${work}/context`;
     await Deno.mkdir(context);
@@ -324,9 +316,9 @@ Deno.test("build rewrite-timestamp annotates new layers in OCI mode only and lea
       assert.equal(base.digest, baseLayer.digest);
       assert.equal(base.size, baseLayer.size);
       assert.equal(base.annotations, undefined);
-      assert.equal((await layerTimes(blob(store, base.digest)))["etc/base.conf"]![0], late);
+      assert.equal((await layerTimes(blobPath(store, base.digest)))["etc/base.conf"]![0], late);
       // The new layer: clamped, and annotated only with OCI media types.
-      assert.deepEqual(await layerTimes(blob(store, added.digest)), {
+      assert.deepEqual(await layerTimes(blobPath(store, added.digest)), {
         "app.txt": [EPOCH, undefined, undefined],
       });
       if (oci) {
@@ -336,7 +328,7 @@ Deno.test("build rewrite-timestamp annotates new layers in OCI mode only and lea
         assert.ok(!JSON.stringify(doc).includes("annotations"));
       }
       // History: the base entry keeps its own time; the new entry gets the epoch.
-      const config = readJson(blob(store, doc.config.digest));
+      const config = readBlob(store, doc.config.digest);
       assert.equal(config.history.length, 2);
       assert.equal(config.history[1].created, EPOCH_RFC3339);
     }
