@@ -73,3 +73,13 @@ export async function fingerprint(root: string): Promise<string> {
   }
   return JSON.stringify(await snapshotTree(root));
 }
+
+/** Writes `files` (relative path → text) under `dir`, making folders as needed. */
+export async function writeTree(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [path, content] of Object.entries(files)) {
+    await Deno.mkdir(`${dir}/${path.slice(0, Math.max(0, path.lastIndexOf("/")))}`, {
+      recursive: true,
+    });
+    await Deno.writeTextFile(`${dir}/${path}`, content);
+  }
+}

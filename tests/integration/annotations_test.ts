@@ -6,17 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { runCli, runOk } from "../_harness/cli.ts";
-
-/** Parsed JSON documents (checked field by field by the assertions). */
-type Json = ReturnType<typeof JSON.parse>;
-
-function readJson(path: string): Json {
-  return JSON.parse(Deno.readTextFileSync(path));
-}
-
-function blob(store: string, digest: string): Json {
-  return readJson(`${store}/blobs/sha256/${digest.slice("sha256:".length)}`);
-}
+import { type Json, readBlob, readJson, runBuild, withTempDir } from "../_harness/store.ts";
+import { writeTree } from "../_harness/tree.ts";
 
 async function skopeoRaw(store: string, name: string): Promise<Json> {
   return JSON.parse((await runOk("skopeo", ["inspect", "--raw", `oci:${store}:${name}`])).stdout);
@@ -44,43 +35,20 @@ function allAnnotationPlaces(doc: Json, at = "$"): string[] {
   return out;
 }
 
-async function withWork(fn: (work: string, context: string) => Promise<void>): Promise<void> {
-  const work = await Deno.makeTempDir({ prefix: "ocistream-annotations-" });
-  try {
-    const context = `${work}/context`;
-    await Deno.mkdir(context);
-    await Deno.writeTextFile(`${context}/hello.txt`, "hello\n");
-    await fn(work, context);
-  } finally {
-    await Deno.remove(work, { recursive: true });
-  }
+function withWork(fn: (work: string, context: string) => Promise<void>): Promise<void> {
+  return withTempDir("ocistream-annotations-", async (work) => {
+    await writeTree(`${work}/context`, { "hello.txt": "hello\n" });
+    await fn(work, `${work}/context`);
+  });
 }
 
 Deno.test("build places every annotation form of a two-platform export where SPEC §2 says, and nowhere else", async () => {
   await withWork(async (work, context) => {
     const store = `${work}/store`;
     const name = "example.com/annotated:1";
-    const r = await runCli([
-      "build",
+    const r = await runBuild(
       context,
-      "--platform",
-      "linux/amd64,linux/arm64",
-      "--store",
       store,
-      "--progress",
-      "plain",
-      // buildx's flag: default type, several types, platform-qualified types.
-      "--annotation",
-      "f.manifest=1",
-      "--annotation",
-      "index,manifest[linux/amd64]:f.index-and-amd64=2",
-      "--annotation",
-      "manifest-descriptor:f.descriptor=3",
-      "--annotation",
-      "manifest-descriptor[linux/arm64]:f.descriptor-arm64=4",
-      "--annotation",
-      "index-descriptor:f.root=5",
-      "--output",
       [
         "type=image",
         `name=${name}`,
@@ -95,7 +63,25 @@ Deno.test("build places every annotation form of a two-platform export where SPE
         // A platform-specific value wins over the general one for that platform.
         "annotation-manifest[linux/arm64].o.manifest=arm",
       ].join(","),
-    ]);
+      {
+        progress: "plain",
+        flags: [
+          "--platform",
+          "linux/amd64,linux/arm64",
+          // buildx's flag: default type, several types, platform-qualified types.
+          "--annotation",
+          "f.manifest=1",
+          "--annotation",
+          "index,manifest[linux/amd64]:f.index-and-amd64=2",
+          "--annotation",
+          "manifest-descriptor:f.descriptor=3",
+          "--annotation",
+          "manifest-descriptor[linux/arm64]:f.descriptor-arm64=4",
+          "--annotation",
+          "index-descriptor:f.root=5",
+        ],
+      },
+    );
     assert.equal(r.code, 0, r.stderr);
     // Docker media types cannot carry annotations: OCI was switched on, with a note.
     assert.match(r.stderr, /note: .*oci-mediatypes=true/);
@@ -118,8 +104,8 @@ Deno.test("build places every annotation form of a two-platform export where SPE
       "o.descriptor": "f",
     });
 
-    const amd64Manifest = blob(store, amd64.digest);
-    const arm64Manifest = blob(store, arm64.digest);
+    const amd64Manifest = readBlob(store, amd64.digest);
+    const arm64Manifest = readBlob(store, arm64.digest);
     assert.deepEqual(amd64Manifest.annotations, {
       "f.index-and-amd64": "2",
       "f.manifest": "1",
@@ -152,22 +138,22 @@ Deno.test("build puts a single manifest's manifest-descriptor and index-descript
   await withWork(async (work, context) => {
     const store = `${work}/store`;
     const name = "example.com/single:1";
-    const r = await runCli([
-      "build",
+    const r = await runBuild(
       context,
-      "--platform",
-      "linux/arm64",
-      "--store",
       store,
-      "--progress",
-      "quiet",
-      "--annotation",
-      "manifest[linux/arm64]:f.manifest=1",
-      "--annotation",
-      "manifest-descriptor:f.descriptor=2",
-      "--output",
       `type=image,name=${name},annotation.o.manifest=a,annotation-index-descriptor.o.root=b`,
-    ]);
+      {
+        progress: "quiet",
+        flags: [
+          "--platform",
+          "linux/arm64",
+          "--annotation",
+          "manifest[linux/arm64]:f.manifest=1",
+          "--annotation",
+          "manifest-descriptor:f.descriptor=2",
+        ],
+      },
+    );
     assert.equal(r.code, 0, r.stderr);
     const manifest = await skopeoRaw(store, name);
     assert.equal(manifest.mediaType, "application/vnd.oci.image.manifest.v1+json");
@@ -186,31 +172,26 @@ Deno.test("build keeps user annotations off attestation manifests", async () => 
   await withWork(async (work, context) => {
     const store = `${work}/store`;
     const name = "example.com/attested:1";
-    const r = await runCli([
-      "build",
-      context,
-      "--platform",
-      "linux/amd64",
-      "--store",
-      store,
-      "--progress",
-      "quiet",
-      "--attest",
-      "type=provenance",
-      "--annotation",
-      "index,manifest,manifest-descriptor:k=v",
-      "--output",
-      `type=image,name=${name}`,
-    ]);
+    const r = await runBuild(context, store, `type=image,name=${name}`, {
+      progress: "quiet",
+      flags: [
+        "--platform",
+        "linux/amd64",
+        "--attest",
+        "type=provenance",
+        "--annotation",
+        "index,manifest,manifest-descriptor:k=v",
+      ],
+    });
     assert.equal(r.code, 0, r.stderr);
     const root = await skopeoRaw(store, name);
     // With an attestation the export is an index, so index annotations are allowed.
     assert.deepEqual(root.annotations, { k: "v" });
     const [image, attestation] = root.manifests;
     assert.deepEqual(image.annotations, { k: "v" });
-    assert.deepEqual(blob(store, image.digest).annotations, { k: "v" });
+    assert.deepEqual(readBlob(store, image.digest).annotations, { k: "v" });
     assert.equal(attestation.annotations.k, undefined);
-    assert.equal(blob(store, attestation.digest).annotations, undefined);
+    assert.equal(readBlob(store, attestation.digest).annotations, undefined);
   });
 });
 

@@ -8,25 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { run, runCli, runOk } from "../_harness/cli.ts";
-import { snapshotTree, type TreeNode } from "../_harness/tree.ts";
+import { snapshotTree, type TreeNode, writeTree } from "../_harness/tree.ts";
+import { type Json, readBlob, rootOf, runBuild } from "../_harness/store.ts";
 import { startRegistry } from "../_harness/registry.ts";
-
-/** Parsed JSON documents (checked field by field by the assertions). */
-type Json = ReturnType<typeof JSON.parse>;
-
-function readJson(path: string): Json {
-  return JSON.parse(Deno.readTextFileSync(path));
-}
-
-function blob(layout: string, digest: string): Json {
-  return readJson(`${layout}/blobs/sha256/${digest.slice("sha256:".length)}`);
-}
-
-/** The image (or index) a layout's index.json points at, by position. */
-function rootOf(layout: string, at = 0): { digest: string; doc: Json } {
-  const digest = readJson(`${layout}/index.json`).manifests[at].digest;
-  return { digest, doc: blob(layout, digest) };
-}
 
 const AMD64: { architecture: string; os: string; variant?: string } = {
   architecture: "amd64",
@@ -36,13 +20,6 @@ const ARM64: { architecture: string; os: string; variant?: string } = {
   architecture: "arm64",
   os: "linux",
 };
-
-async function writeTree(dir: string, files: Record<string, string>): Promise<void> {
-  for (const [path, content] of Object.entries(files)) {
-    await Deno.mkdir(`${dir}/${path.slice(0, path.lastIndexOf("/"))}`, { recursive: true });
-    await Deno.writeTextFile(`${dir}/${path}`, content);
-  }
-}
 
 /** The tree two folders make when the second is laid over the first (no shared files). */
 async function overlay(lower: string, upper: string): Promise<Record<string, TreeNode>> {
@@ -66,20 +43,21 @@ async function setUp(work: string) {
   await Deno.chmod(`${dirs.appAmd64}/usr/bin/app`, 0o755);
   await Deno.chmod(`${dirs.appArm64}/usr/bin/app`, 0o755);
   // The two-platform base, built with our own tool into a layout folder.
-  const r = await runCli([
-    "build",
+  const r = await runBuild(
     dirs.baseAmd64,
-    "--platform",
-    "linux/amd64,linux/arm64",
-    "--platform-context",
-    `linux/arm64=${dirs.baseArm64}`,
-    "--progress",
-    "quiet",
-    "--source-date-epoch",
-    "1700000000",
-    "--output",
+    undefined,
     `type=oci,tar=false,dest=${dirs.baseLayout},name=example.com/base:1`,
-  ]);
+    {
+      progress: "quiet",
+      epoch: 1700000000,
+      flags: [
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--platform-context",
+        `linux/arm64=${dirs.baseArm64}`,
+      ],
+    },
+  );
   assert.equal(r.code, 0, r.stderr);
   return dirs;
 }
@@ -90,32 +68,29 @@ Deno.test("build --platform linux/amd64,linux/arm64 with per-platform contexts o
     const dirs = await setUp(work);
     const base = rootOf(dirs.baseLayout);
     assert.deepEqual(base.doc.manifests.map((m: Json) => m.platform), [AMD64, ARM64]);
-    const baseLayers = base.doc.manifests.map((m: Json) => blob(dirs.baseLayout, m.digest).layers);
+    const baseLayers = base.doc.manifests.map((m: Json) =>
+      readBlob(dirs.baseLayout, m.digest).layers
+    );
     // Each base platform has its own content.
     assert.notEqual(baseLayers[0][0].digest, baseLayers[1][0].digest);
 
     const store = `${work}/store`;
     const name = "example.com/multi:1";
-    const r = await runCli([
-      "build",
-      dirs.appAmd64,
-      "--from",
-      `oci-layout://${dirs.baseLayout}:1`,
-      "--platform",
-      "linux/amd64",
-      "--platform",
-      "linux/arm64",
-      "--platform-context",
-      `linux/arm64=${dirs.appArm64}`,
-      "--entrypoint",
-      '["/usr/bin/app"]',
-      "--store",
-      store,
-      "--progress",
-      "quiet",
-      "--output",
-      `type=image,name=${name},oci-mediatypes=true`,
-    ]);
+    const r = await runBuild(dirs.appAmd64, store, `type=image,name=${name},oci-mediatypes=true`, {
+      progress: "quiet",
+      flags: [
+        "--from",
+        `oci-layout://${dirs.baseLayout}:1`,
+        "--platform",
+        "linux/amd64",
+        "--platform",
+        "linux/arm64",
+        "--platform-context",
+        `linux/arm64=${dirs.appArm64}`,
+        "--entrypoint",
+        '["/usr/bin/app"]',
+      ],
+    });
     assert.equal(r.code, 0, r.stderr);
 
     const index = JSON.parse(
@@ -123,10 +98,10 @@ Deno.test("build --platform linux/amd64,linux/arm64 with per-platform contexts o
     );
     assert.equal(index.mediaType, "application/vnd.oci.image.index.v1+json");
     assert.deepEqual(index.manifests.map((m: Json) => m.platform), [AMD64, ARM64]);
-    const manifests = index.manifests.map((m: Json) => blob(store, m.digest));
+    const manifests = index.manifests.map((m: Json) => readBlob(store, m.digest));
     for (const [i, platform] of [AMD64, ARM64].entries()) {
       const manifest = manifests[i];
-      const config = blob(store, manifest.config.digest);
+      const config = readBlob(store, manifest.config.digest);
       assert.equal(config.architecture, platform.architecture);
       assert.equal(config.os, platform.os);
       assert.equal(config.variant, platform.variant);
@@ -147,7 +122,7 @@ Deno.test("build --platform linux/amd64,linux/arm64 with per-platform contexts o
         index.manifests.map((m: Json) => [m.digest, m.platform]),
       );
       for (const m of copied.doc.manifests) {
-        for (const layer of blob(other, m.digest).layers) {
+        for (const layer of readBlob(other, m.digest).layers) {
           await Deno.stat(`${other}/blobs/sha256/${layer.digest.slice(7)}`);
         }
       }
@@ -198,20 +173,15 @@ Deno.test("build of several platforms with Docker media types writes a manifest 
   try {
     const dirs = await setUp(work);
     const store = `${work}/store`;
-    const r = await runCli([
-      "build",
-      dirs.appAmd64,
-      "--platform",
-      "linux/arm64,linux/amd64,linux/arm/v7",
-      "--platform-context",
-      `linux/arm64=${dirs.appArm64}`,
-      "--store",
-      store,
-      "--progress",
-      "quiet",
-      "--output",
-      "type=image,name=example.com/docker-multi:1",
-    ]);
+    const r = await runBuild(dirs.appAmd64, store, "type=image,name=example.com/docker-multi:1", {
+      progress: "quiet",
+      flags: [
+        "--platform",
+        "linux/arm64,linux/amd64,linux/arm/v7",
+        "--platform-context",
+        `linux/arm64=${dirs.appArm64}`,
+      ],
+    });
     assert.equal(r.code, 0, r.stderr);
     const index = rootOf(store).doc;
     assert.equal(index.mediaType, "application/vnd.docker.distribution.manifest.list.v2+json");
@@ -223,12 +193,12 @@ Deno.test("build of several platforms with Docker media types writes a manifest 
     ]);
     for (const m of index.manifests) {
       assert.equal(m.mediaType, "application/vnd.docker.distribution.manifest.v2+json");
-      const config = blob(store, blob(store, m.digest).config.digest);
+      const config = readBlob(store, readBlob(store, m.digest).config.digest);
       assert.equal(config.architecture, m.platform.architecture);
       assert.equal(config.variant, m.platform.variant);
     }
     // amd64 and arm/v7 share CONTEXT's layer; arm64 has its own.
-    const layers = index.manifests.map((m: Json) => blob(store, m.digest).layers[0].digest);
+    const layers = index.manifests.map((m: Json) => readBlob(store, m.digest).layers[0].digest);
     assert.equal(layers[1], layers[2]);
     assert.notEqual(layers[0], layers[1]);
   } finally {
@@ -299,7 +269,7 @@ Deno.test("examples/multi_platform.ts builds per-platform content on a two-platf
     const [amd64, arm64] = result.manifests;
     // base layer of the platform, the shared layer, the platform's own binary.
     const base = rootOf(dirs.baseLayout).doc.manifests.map((m: Json) =>
-      blob(dirs.baseLayout, m.digest).layers[0].digest
+      readBlob(dirs.baseLayout, m.digest).layers[0].digest
     );
     assert.equal(amd64.layers[0], base[0]);
     assert.equal(arm64.layers[0], base[1]);
@@ -353,24 +323,19 @@ Deno.test("build pushes a two-platform image to the registry with every manifest
   try {
     const dirs = await setUp(work);
     const ref = `${registry.host}/pushed:1`;
-    const r = await runCli([
-      "build",
-      dirs.appAmd64,
-      "--from",
-      `oci-layout://${dirs.baseLayout}:1`,
-      "--platform",
-      "linux/amd64,linux/arm64",
-      "--platform-context",
-      `linux/arm64=${dirs.appArm64}`,
-      "--attest",
-      "type=provenance",
-      "--store",
-      `${work}/store`,
-      "--progress",
-      "quiet",
-      "--output",
-      `type=image,name=${ref},push=true`,
-    ]);
+    const r = await runBuild(dirs.appAmd64, `${work}/store`, `type=image,name=${ref},push=true`, {
+      progress: "quiet",
+      flags: [
+        "--from",
+        `oci-layout://${dirs.baseLayout}:1`,
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--platform-context",
+        `linux/arm64=${dirs.appArm64}`,
+        "--attest",
+        "type=provenance",
+      ],
+    });
     assert.equal(r.code, 0, r.stderr);
     const stored = rootOf(`${work}/store`);
     const pushed = JSON.parse(
