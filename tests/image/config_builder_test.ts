@@ -8,15 +8,10 @@ import {
   parseExposedPort,
 } from "../../src/image/config_builder.ts";
 import { encodeJsonText } from "../../src/image/canonical_json.ts";
-import type { Codecs } from "../../src/types/codecs.ts";
+import { hashCodecs } from "../fixtures/tar_tools.ts";
 import type { ImageConfig } from "../../src/types/config.ts";
 
-const codecs: Pick<Codecs, "sha256"> = {
-  sha256() {
-    const h = createHash("sha256");
-    return { update: (d: Uint8Array) => void h.update(d), digestHex: () => h.digest("hex") };
-  },
-};
+const codecs = hashCodecs;
 
 const D1 = `sha256:${"1".repeat(64)}`;
 const D2 = `sha256:${"2".repeat(64)}`;

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { buildIndex, buildManifest } from "../../src/image/manifest_builder.ts";
 import { buildConfig, encodeConfig } from "../../src/image/config_builder.ts";
@@ -9,16 +8,11 @@ import {
   encodeStatement,
   imageSubjects,
 } from "../../src/image/attestations.ts";
-import type { Codecs } from "../../src/types/codecs.ts";
+import { hashCodecs, sha256Digest } from "../fixtures/tar_tools.ts";
 import type { Descriptor } from "../../src/types/descriptor.ts";
 
-const codecs: Pick<Codecs, "sha256"> = {
-  sha256() {
-    const h = createHash("sha256");
-    return { update: (d: Uint8Array) => void h.update(d), digestHex: () => h.digest("hex") };
-  },
-};
-const sha = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+const codecs = hashCodecs;
+const sha = sha256Digest;
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 const CONFIG: Descriptor = {

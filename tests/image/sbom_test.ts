@@ -2,14 +2,9 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { buildSpdxSbom, SPDX_PREDICATE_TYPE } from "../../src/image/sbom.ts";
 import { encodeJson } from "../../src/image/canonical_json.ts";
-import type { Codecs } from "../../src/types/codecs.ts";
+import { hashCodecs } from "../fixtures/tar_tools.ts";
 
-const codecs: Pick<Codecs, "sha256"> = {
-  sha256() {
-    const h = createHash("sha256");
-    return { update: (d: Uint8Array) => void h.update(d), digestHex: () => h.digest("hex") };
-  },
-};
+const codecs = hashCodecs;
 const hex = (s: string) => createHash("sha256").update(s).digest("hex");
 
 const files = [
