@@ -17,6 +17,10 @@ import {
   type ProxyLogEntry,
   startFaultProxy,
 } from "../_harness/fault_proxy.ts";
+import { copyImage } from "../../src/image/copy_image.ts";
+import type { RegistryClient } from "../../src/registry/registry_client.ts";
+import { RegistryRepository } from "../../src/sinks/registry_repository.ts";
+import type { Descriptor } from "../../src/types/descriptor.ts";
 
 /** Runs `body` with a fresh registry and a fault proxy in front of it. */
 export async function withProxy(
@@ -120,3 +124,14 @@ export async function manifestStatus(
 
 /** Fast retries for tests: same attempts as the default, short backoff. */
 export const QUICK_RETRIES = { attempts: 4, baseDelayMs: 20, maxDelayMs: 5_000 };
+
+/** Pushes a test image (from `makeImage`/`makeIndex`) through `client` to `repo`, tagged `v1`. */
+export function pushV1(
+  client: RegistryClient,
+  image: { source: Parameters<typeof copyImage>[0]; root: Descriptor },
+  repo: string,
+): ReturnType<typeof copyImage> {
+  return copyImage(image.source, image.root, new RegistryRepository(client, repo), {
+    tags: ["v1"],
+  });
+}

@@ -9,6 +9,7 @@ import { copyImage } from "../../src/image/copy_image.ts";
 import {
   assertBlobsBeforeManifests,
   manifestStatus,
+  pushV1,
   QUICK_RETRIES,
   registryTags,
   withProxy,
@@ -23,14 +24,7 @@ Deno.test("copyImage() restarts an upload whose connection dropped mid-PATCH; sk
     async (proxy) => {
       const img = makeImage("dropped mid patch", undefined, "amd64", 300_000);
       const client = new RegistryClient(proxy.host, { retries: QUICK_RETRIES });
-      const result = await copyImage(
-        img.source,
-        img.root,
-        new RegistryRepository(client, "drop/app"),
-        {
-          tags: ["v1"],
-        },
-      );
+      const result = await pushV1(client, img, "drop/app");
       assert.equal(result.root.digest, img.root.digest);
       const patches = proxy.log.filter((e) => e.method === "PATCH");
       assert.equal(patches[0]!.status, undefined, "the first PATCH was dropped");
@@ -53,14 +47,7 @@ Deno.test("copyImage() retries 500, 502 and 503 answers and then succeeds", asyn
   ], async (proxy, registry) => {
     const idx = makeIndex("five hundreds");
     const client = new RegistryClient(proxy.host, { retries: QUICK_RETRIES });
-    const result = await copyImage(
-      idx.source,
-      idx.root,
-      new RegistryRepository(client, "5xx/app"),
-      {
-        tags: ["v1"],
-      },
-    );
+    const result = await pushV1(client, idx, "5xx/app");
     assert.deepEqual(proxy.fired, [1, 1, 1, 1]);
     assertBlobsBeforeManifests(proxy.log);
     await verifyWithSkopeo(`${proxy.host}/5xx/app:v1`, result.root.digest);
@@ -77,9 +64,7 @@ Deno.test("RegistryClient waits at least Retry-After before retrying a 429", asy
   ], async (proxy) => {
     const img = makeImage("throttled");
     const client = new RegistryClient(proxy.host, { retries: QUICK_RETRIES });
-    await copyImage(img.source, img.root, new RegistryRepository(client, "throttle/app"), {
-      tags: ["v1"],
-    });
+    await pushV1(client, img, "throttle/app");
     const puts = proxy.log.filter((e) => e.method === "PUT" && e.path.includes("/manifests/"));
     assert.deepEqual(puts.map((e) => e.status), [429, 201]);
     // The logical check only: the retry came no sooner than Retry-After (1 s) after the 429.
@@ -100,14 +85,7 @@ Deno.test("RegistryClient gives up on stalled requests after its timeouts, retri
       retries: QUICK_RETRIES,
       timeouts: { connectMs: 300, idleMs: 300, responseMs: 300 },
     });
-    const result = await copyImage(
-      img.source,
-      img.root,
-      new RegistryRepository(client, "stall/app"),
-      {
-        tags: ["v1"],
-      },
-    );
+    const result = await pushV1(client, img, "stall/app");
     assert.deepEqual(proxy.fired, [1, 1]);
     assertBlobsBeforeManifests(proxy.log);
     await verifyWithSkopeo(`${proxy.host}/stall/app:v1`, result.root.digest);
@@ -146,9 +124,7 @@ Deno.test("RegistryClient waits for a slow final PUT (registry hashing a big blo
       retries: QUICK_RETRIES,
       timeouts: { connectMs: 200, idleMs: 200, responseMs: 30_000 },
     });
-    await copyImage(img.source, img.root, new RegistryRepository(client, "slow/app"), {
-      tags: ["v1"],
-    });
+    await pushV1(client, img, "slow/app");
     const finals = proxy.log.filter((e) => e.method === "PUT" && FINAL_PUT.test(e.path));
     // One PUT per blob: none was cut off and retried.
     assert.deepEqual(finals.map((e) => e.status), [201, 201], formatLog(proxy.log));
@@ -189,9 +165,7 @@ Deno.test("RegistryClient renews its token when the registry answers invalid_tok
         retries: QUICK_RETRIES,
         credentials: { username: "tester", password: users.tester },
       });
-      await copyImage(img.source, img.root, new RegistryRepository(client, "token/app"), {
-        tags: ["v1"],
-      });
+      await pushV1(client, img, "token/app");
       assert.deepEqual(proxy.fired, [1, 1]);
       // One token to start, one renewal per invalid_token answer.
       assert.equal(client.tokensFetched, 3);
@@ -215,10 +189,7 @@ Deno.test("copyImage() that runs out of retries fails clearly and leaves no mani
     const idx = makeIndex("out of retries");
     const client = new RegistryClient(proxy.host, { retries: QUICK_RETRIES });
     await assert.rejects(
-      () =>
-        copyImage(idx.source, idx.root, new RegistryRepository(client, "fail/app"), {
-          tags: ["v1"],
-        }),
+      () => pushV1(client, idx, "fail/app"),
       (e: Error) => {
         assert.ok(e instanceof RegistryError);
         assert.match(
@@ -245,10 +216,7 @@ Deno.test("RegistryClient refuses a registry answer with the wrong Docker-Conten
     const img = makeImage("wrong digest");
     const client = new RegistryClient(proxy.host, { retries: QUICK_RETRIES });
     await assert.rejects(
-      () =>
-        copyImage(img.source, img.root, new RegistryRepository(client, "wrong/app"), {
-          tags: ["v1"],
-        }),
+      () => pushV1(client, img, "wrong/app"),
       (e: Error) =>
         e instanceof RegistryError &&
         e.message.includes(`Cannot push manifest ${img.root.digest} as tag v1`) &&
@@ -261,10 +229,7 @@ Deno.test("RegistryClient refuses a registry answer with the wrong Docker-Conten
     const img = makeImage("wrong blob digest");
     const client = new RegistryClient(proxy.host, { retries: QUICK_RETRIES });
     await assert.rejects(
-      () =>
-        copyImage(img.source, img.root, new RegistryRepository(client, "wrong/app"), {
-          tags: ["v1"],
-        }),
+      () => pushV1(client, img, "wrong/app"),
       (e: Error) =>
         e instanceof RegistryError && /the registry stored it as sha256:0{64}/.test(e.message),
     );
@@ -278,14 +243,7 @@ Deno.test("copyImage() rides out a registry failing every second HEAD", async ()
   ], async (proxy) => {
     const idx = makeIndex("every second");
     const client = new RegistryClient(proxy.host, { retries: QUICK_RETRIES, concurrency: 1 });
-    const result = await copyImage(
-      idx.source,
-      idx.root,
-      new RegistryRepository(client, "every/app"),
-      {
-        tags: ["v1"],
-      },
-    );
+    const result = await pushV1(client, idx, "every/app");
     const heads = proxy.log.filter((e) => e.method === "HEAD");
     assert.deepEqual(heads.map((e) => e.status), [404, 502, 404, 502, 404, 502, 404]);
     assertBlobsBeforeManifests(proxy.log);

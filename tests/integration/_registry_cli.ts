@@ -20,6 +20,37 @@ export async function makeContext(dir: string, text: string, size = 20_000): Pro
   return dir;
 }
 
+/** Writes `size` random (incompressible) bytes to `path`, so a layer is sent in many pieces. */
+export async function writeNoise(path: string, size: number): Promise<void> {
+  const noise = new Uint8Array(size);
+  for (let i = 0; i < noise.length; i += 65536) {
+    crypto.getRandomValues(noise.subarray(i, i + 65536));
+  }
+  await Deno.writeFile(path, noise);
+}
+
+/** A temp work folder of a CLI registry test; see {@link workspace}. */
+export interface Workspace {
+  /** The temp folder (remove it when done). */
+  dir: string;
+  /** The build context, from {@link makeContext}. */
+  context: string;
+  /** `DIR/store`, for `--store`. */
+  store: string;
+  /** `DIR/meta.json`, for `--metadata-file`. */
+  meta: string;
+  /** An empty Docker config folder, so the user's is never read. */
+  env: { DOCKER_CONFIG: string };
+}
+
+/** Makes a temp work folder with a context (see {@link makeContext}) and an empty Docker config. */
+export async function workspace(prefix: string, text: string, size?: number): Promise<Workspace> {
+  const dir = await Deno.makeTempDir({ prefix });
+  const context = await makeContext(`${dir}/context`, text, size);
+  const env = { DOCKER_CONFIG: await dockerConfig(dir, {}) };
+  return { dir, context, store: `${dir}/store`, meta: `${dir}/meta.json`, env };
+}
+
 /** What `--metadata-file` holds. */
 export interface Metadata {
   "containerimage.digest": string;

@@ -142,9 +142,7 @@ Deno.test("build output unpacked by umoci gives back the same tree", async () =>
       context,
       store,
       "type=image,name=example.com/tree:1,oci-mediatypes=true",
-      {
-        progress: "quiet",
-      },
+      { progress: "quiet" },
     );
     assert.equal(r.code, 0, r.stderr);
     await runOk("umoci", ["unpack", "--image", `${store}:example.com/tree:1`, `${work}/bundle`]);

@@ -8,42 +8,26 @@ import assert from "node:assert/strict";
 import { runCli } from "../_harness/cli.ts";
 import { startRegistry } from "../_harness/registry.ts";
 import { startRegistryProxy, uploadedDigests } from "./_registry_proxy.ts";
-import {
-  dockerConfig,
-  listTags,
-  makeContext,
-  readMetadata,
-  verifyPushed,
-} from "./_registry_cli.ts";
+import { listTags, readMetadata, verifyPushed, workspace } from "./_registry_cli.ts";
+import { runBuild } from "../_harness/store.ts";
 
-async function workspace() {
-  const dir = await Deno.makeTempDir({ prefix: "ocistream-push-" });
-  const context = await makeContext(`${dir}/context`, "push me", 100_000);
-  return { dir, context, env: { DOCKER_CONFIG: await dockerConfig(dir, {}) } };
+function newWorkspace() {
+  return workspace("ocistream-push-", "push me", 100_000);
 }
 
 Deno.test("push copies a multi-platform image with attestations from the store; a second push uploads nothing", async () => {
   const reg = await startRegistry();
   const proxy = startRegistryProxy(reg.url);
-  const w = await workspace();
+  const w = await newWorkspace();
   try {
-    const store = `${w.dir}/store`;
-    const built = await runCli([
-      "build",
-      w.context,
-      "--store",
-      store,
-      "--platform",
-      "linux/amd64,linux/arm64",
-      "--attest",
-      "type=sbom",
-      "--metadata-file",
-      `${w.dir}/meta.json`,
-      "--output",
-      "type=image,name=example.com/multi:1",
-    ], { env: w.env });
+    const store = w.store;
+    const built = await runBuild(w.context, store, "type=image,name=example.com/multi:1", {
+      metadataFile: w.meta,
+      flags: ["--platform", "linux/amd64,linux/arm64", "--attest", "type=sbom"],
+      env: w.env,
+    });
     assert.equal(built.code, 0, built.stderr);
-    const digest = (await readMetadata(`${w.dir}/meta.json`))["containerimage.digest"];
+    const digest = (await readMetadata(w.meta))["containerimage.digest"];
 
     const first = await runCli(
       ["push", "--store", store, "example.com/multi:1", `${proxy.host}/multi:1`],
@@ -92,23 +76,21 @@ Deno.test("push copies a multi-platform image with attestations from the store; 
 
 Deno.test("push copies from an OCI layout folder, by tag and by digest", async () => {
   const reg = await startRegistry();
-  const w = await workspace();
+  const w = await newWorkspace();
   try {
     const layout = `${w.dir}/layout`;
-    const built = await runCli([
-      "build",
+    const built = await runBuild(
       w.context,
-      "--store",
-      `${w.dir}/store`,
-      "--platform",
-      "linux/amd64,linux/arm64",
-      "--metadata-file",
-      `${w.dir}/meta.json`,
-      "--output",
+      w.store,
       `type=oci,tar=false,dest=${layout},name=example.com/fromlayout:2`,
-    ], { env: w.env });
+      {
+        metadataFile: w.meta,
+        flags: ["--platform", "linux/amd64,linux/arm64"],
+        env: w.env,
+      },
+    );
     assert.equal(built.code, 0, built.stderr);
-    const digest = (await readMetadata(`${w.dir}/meta.json`))["containerimage.digest"];
+    const digest = (await readMetadata(w.meta))["containerimage.digest"];
 
     const r = await runCli(
       ["push", "--progress", "quiet", `oci-layout://${layout}`, `${reg.host}/fromlayout:2`],
@@ -132,21 +114,15 @@ Deno.test("push copies from an OCI layout folder, by tag and by digest", async (
 
 Deno.test("push --insecure reaches a TLS registry with an untrusted certificate", async () => {
   const reg = await startRegistry({ tls: true });
-  const w = await workspace();
+  const w = await newWorkspace();
   try {
-    const store = `${w.dir}/store`;
-    const built = await runCli([
-      "build",
-      w.context,
-      "--store",
-      store,
-      "--metadata-file",
-      `${w.dir}/meta.json`,
-      "--output",
-      "type=image,name=example.com/tls:1",
-    ], { env: w.env });
+    const store = w.store;
+    const built = await runBuild(w.context, store, "type=image,name=example.com/tls:1", {
+      metadataFile: w.meta,
+      env: w.env,
+    });
     assert.equal(built.code, 0, built.stderr);
-    const digest = (await readMetadata(`${w.dir}/meta.json`))["containerimage.digest"];
+    const digest = (await readMetadata(w.meta))["containerimage.digest"];
     const refused = await runCli(
       ["push", "--store", store, "example.com/tls:1", `${reg.host}/tls:1`],
       { env: w.env },

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { runCli } from "../_harness/cli.ts";
 import { freePort, startRegistry } from "../_harness/registry.ts";
-import { dockerConfig, makeContext, readMetadata } from "./_registry_cli.ts";
+import { readMetadata, workspace, writeNoise } from "./_registry_cli.ts";
+import { runBuild } from "../_harness/store.ts";
 import { createProgressRenderer } from "../../src/cli/progress_renderer.ts";
 
 const MiB = 1024 * 1024;
@@ -21,33 +22,19 @@ interface Event {
   skipped?: boolean;
 }
 
-async function workspace() {
-  const dir = await Deno.makeTempDir({ prefix: "ocistream-push-progress-" });
-  const context = await makeContext(`${dir}/context`, "progress");
+/** A workspace whose store holds example.com/progress:1 (with a few MiB of noise). */
+async function newWorkspace() {
+  const w = await workspace("ocistream-push-progress-", "progress");
   // Incompressible, so the layer is a few MiB and is sent in many pieces.
-  const noise = new Uint8Array(2 * 1024 * 1024);
-  for (let i = 0; i < noise.length; i += 65536) {
-    crypto.getRandomValues(noise.subarray(i, i + 65536));
-  }
-  await Deno.writeFile(`${context}/noise.bin`, noise);
-  const env = { DOCKER_CONFIG: await dockerConfig(dir, {}) };
-  const store = `${dir}/store`;
-  const built = await runCli([
-    "build",
-    context,
-    "--store",
-    store,
-    "--progress",
-    "quiet",
-    "--metadata-file",
-    `${dir}/meta.json`,
-    "--output",
-    "type=image,name=example.com/progress:1",
-  ], { env });
+  await writeNoise(`${w.context}/noise.bin`, 2 * 1024 * 1024);
+  const built = await runBuild(w.context, w.store, "type=image,name=example.com/progress:1", {
+    progress: "quiet",
+    metadataFile: w.meta,
+    env: w.env,
+  });
   assert.equal(built.code, 0, built.stderr);
   assert.equal(built.stderr, "");
-  const meta = await readMetadata(`${dir}/meta.json`);
-  return { dir, context, env, store, meta };
+  return { ...w, metadata: await readMetadata(w.meta) };
 }
 
 /** The layer and config descriptors of the single-platform image in `store`. */
@@ -58,7 +45,7 @@ async function blobsOf(store: string, digest: string) {
 
 Deno.test("push --progress json reports bytes sent per blob up to its size", async () => {
   const reg = await startRegistry();
-  const w = await workspace();
+  const w = await newWorkspace();
   try {
     const r = await runCli([
       "push",
@@ -75,7 +62,7 @@ Deno.test("push --progress json reports bytes sent per blob up to its size", asy
       JSON.parse(l)
     );
     const target = `${reg.host}/json`;
-    for (const blob of await blobsOf(w.store, w.meta["containerimage.digest"])) {
+    for (const blob of await blobsOf(w.store, w.metadata["containerimage.digest"])) {
       const uploads = events.filter((e) => e.type === "blob-upload" && e.digest === blob.digest);
       assert.ok(uploads.length >= 1, `no blob-upload for ${blob.digest}`);
       assert.ok(uploads.every((e) => e.target === target && e.total === blob.size));
@@ -98,7 +85,7 @@ Deno.test("push --progress json reports bytes sent per blob up to its size", asy
 
 Deno.test("push and build --progress plain print each pushed blob with its bytes and rate", async () => {
   const reg = await startRegistry();
-  const w = await workspace();
+  const w = await newWorkspace();
   try {
     const r = await runCli([
       "push",
@@ -110,7 +97,7 @@ Deno.test("push and build --progress plain print each pushed blob with its bytes
       `${reg.host}/plain:1`,
     ], { env: w.env });
     assert.equal(r.code, 0, r.stderr);
-    for (const blob of await blobsOf(w.store, w.meta["containerimage.digest"])) {
+    for (const blob of await blobsOf(w.store, w.metadata["containerimage.digest"])) {
       assert.match(
         r.stderr,
         new RegExp(
@@ -118,18 +105,15 @@ Deno.test("push and build --progress plain print each pushed blob with its bytes
         ),
       );
     }
-    assert.match(r.stderr, new RegExp(`pushed manifest ${w.meta["containerimage.digest"]} as 1`));
+    assert.match(
+      r.stderr,
+      new RegExp(`pushed manifest ${w.metadata["containerimage.digest"]} as 1`),
+    );
 
-    const b = await runCli([
-      "build",
-      w.context,
-      "--store",
-      w.store,
-      "--progress",
-      "plain",
-      "--output",
-      `type=registry,name=${reg.host}/built:1`,
-    ], { env: w.env });
+    const b = await runBuild(w.context, w.store, `type=registry,name=${reg.host}/built:1`, {
+      progress: "plain",
+      env: w.env,
+    });
     assert.equal(b.code, 0, b.stderr);
     assert.match(b.stderr, new RegExp(`pushed sha256:[0-9a-f]{64} to ${reg.host}/built \\(`));
   } finally {
@@ -140,7 +124,7 @@ Deno.test("push and build --progress plain print each pushed blob with its bytes
 
 Deno.test("--progress quiet prints nothing on success and only the error on failure", async () => {
   const reg = await startRegistry();
-  const w = await workspace();
+  const w = await newWorkspace();
   try {
     const push = await runCli([
       "push",
@@ -153,16 +137,12 @@ Deno.test("--progress quiet prints nothing on success and only the error on fail
     ], { env: w.env });
     assert.equal(push.code, 0, push.stderr);
     assert.equal(push.stderr + push.stdout, "");
-    const build = await runCli([
-      "build",
+    const build = await runBuild(
       w.context,
-      "--store",
       w.store,
-      "--progress",
-      "quiet",
-      "--output",
       `type=registry,store=false,name=${reg.host}/quiet:2`,
-    ], { env: w.env });
+      { progress: "quiet", env: w.env },
+    );
     assert.equal(build.code, 0, build.stderr);
     assert.equal(build.stderr + build.stdout, "");
 

@@ -15,42 +15,34 @@ import {
   dockerConfig,
   listTags,
   listTree,
-  makeContext,
   readMetadata,
   verifyPushed,
+  workspace,
+  writeNoise,
 } from "./_registry_cli.ts";
+import { runBuild } from "../_harness/store.ts";
 
 /** A temp work folder with a context and an empty Docker config (so the user's is never read). */
-async function workspace() {
-  const dir = await Deno.makeTempDir({ prefix: "ocistream-registry-build-" });
-  const context = await makeContext(`${dir}/context`, "hello registry");
-  const emptyConfig = await dockerConfig(dir, {});
-  return { dir, context, env: { DOCKER_CONFIG: emptyConfig } };
+function newWorkspace() {
+  return workspace("ocistream-registry-build-", "hello registry");
 }
 
 Deno.test("build --output type=registry pushes to a plain-HTTP loopback registry and stores the image", async () => {
   const reg = await startRegistry();
-  const w = await workspace();
+  const w = await newWorkspace();
   try {
-    const r = await runCli([
-      "build",
-      w.context,
-      "--store",
-      `${w.dir}/store`,
-      "--progress",
-      "plain",
-      "--metadata-file",
-      `${w.dir}/meta.json`,
-      "--output",
-      `type=registry,name=${reg.host}/app:1`,
-    ], { env: w.env });
+    const r = await runBuild(w.context, w.store, `type=registry,name=${reg.host}/app:1`, {
+      progress: "plain",
+      metadataFile: w.meta,
+      env: w.env,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "");
-    const meta = await readMetadata(`${w.dir}/meta.json`);
+    const meta = await readMetadata(w.meta);
     assert.equal(meta["image.name"], `${reg.host}/app:1`);
     await verifyPushed(`${reg.host}/app:1`, meta["containerimage.digest"]);
     // store defaults to true: the store has it under the same name.
-    const images = await runCli(["images", "--store", `${w.dir}/store`], { env: w.env });
+    const images = await runCli(["images", "--store", w.store], { env: w.env });
     assert.match(images.stdout, new RegExp(`${reg.host}/app:1`));
   } finally {
     await reg.stop();
@@ -61,26 +53,18 @@ Deno.test("build --output type=registry pushes to a plain-HTTP loopback registry
 Deno.test("build --output type=image,push=true pushes every name, on two registries at once", async () => {
   const a = await startRegistry();
   const b = await startRegistry();
-  const w = await workspace();
+  const w = await newWorkspace();
   try {
     const names = [`${a.host}/app:1`, `${a.host}/app:latest`, `${b.host}/team/app:2`];
-    const r = await runCli([
-      "build",
-      w.context,
-      "--store",
-      `${w.dir}/store`,
-      "--platform",
-      "linux/amd64,linux/arm64",
-      "--progress",
-      "quiet",
-      "--metadata-file",
-      `${w.dir}/meta.json`,
-      "--output",
-      `type=image,push=true,"name=${names.join(",")}"`,
-    ], { env: w.env });
+    const r = await runBuild(w.context, w.store, `type=image,push=true,"name=${names.join(",")}"`, {
+      progress: "quiet",
+      metadataFile: w.meta,
+      flags: ["--platform", "linux/amd64,linux/arm64"],
+      env: w.env,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, "");
-    const meta = await readMetadata(`${w.dir}/meta.json`);
+    const meta = await readMetadata(w.meta);
     assert.equal(meta["image.name"], names.join(","));
     for (const name of names) await verifyPushed(name, meta["containerimage.digest"]);
     assert.deepEqual((await listTags(a.url, "app")).sort(), ["1", "latest"]);
@@ -94,32 +78,26 @@ Deno.test("build --output type=image,push=true pushes every name, on two registr
 
 Deno.test("build push-by-digest=true creates no tag and skopeo finds the image by the reported digest", async () => {
   const reg = await startRegistry();
-  const w = await workspace();
+  const w = await newWorkspace();
   try {
-    const r = await runCli([
-      "build",
+    const r = await runBuild(
       w.context,
-      "--store",
-      `${w.dir}/store`,
-      "--metadata-file",
-      `${w.dir}/meta.json`,
-      "--output",
+      w.store,
       `type=image,push=true,push-by-digest=true,name=${reg.host}/bydigest`,
-    ], { env: w.env });
+      { metadataFile: w.meta, env: w.env },
+    );
     assert.equal(r.code, 0, r.stderr);
-    const digest = (await readMetadata(`${w.dir}/meta.json`))["containerimage.digest"];
+    const digest = (await readMetadata(w.meta))["containerimage.digest"];
     await verifyPushed(`${reg.host}/bydigest@${digest}`, digest);
     assert.deepEqual(await listTags(reg.url, "bydigest"), []);
 
     // A tag with push-by-digest is an error before any work.
-    const bad = await runCli([
-      "build",
+    const bad = await runBuild(
       w.context,
-      "--store",
       `${w.dir}/store2`,
-      "--output",
       `type=image,push=true,push-by-digest=true,name=${reg.host}/bydigest:1`,
-    ], { env: w.env });
+      { env: w.env },
+    );
     assert.equal(bad.code, 1, bad.stderr);
     assert.match(bad.stderr, /push-by-digest/);
     assert.deepEqual(await listTags(reg.url, "bydigest"), []);
@@ -132,29 +110,23 @@ Deno.test("build push-by-digest=true creates no tag and skopeo finds the image b
 Deno.test("build store=false streams each new layer once straight to the registry: no store, no temp file", async () => {
   const reg = await startRegistry();
   const proxy = startRegistryProxy(reg.url);
-  const w = await workspace();
+  const w = await newWorkspace();
   const tmp = await Deno.makeTempDir({ dir: w.dir, prefix: "tmp-" });
   try {
     // ~3 MiB of barely compressible data, so the layer spans many writes.
-    const noise = new Uint8Array(3 * 1024 * 1024);
-    for (let i = 0; i < noise.length; i += 65536) {
-      crypto.getRandomValues(noise.subarray(i, i + 65536));
-    }
-    await Deno.writeFile(`${w.context}/noise.bin`, noise);
-    const r = await runCli([
-      "build",
+    await writeNoise(`${w.context}/noise.bin`, 3 * 1024 * 1024);
+    const r = await runBuild(
       w.context,
-      "--store",
-      `${w.dir}/store`,
-      "--progress",
-      "plain",
-      "--metadata-file",
-      `${w.dir}/meta.json`,
-      "--output",
+      w.store,
       `type=registry,store=false,name=${proxy.host}/stream:1`,
-    ], { env: { ...w.env, TMPDIR: tmp } });
+      {
+        progress: "plain",
+        metadataFile: w.meta,
+        env: { ...w.env, TMPDIR: tmp },
+      },
+    );
     assert.equal(r.code, 0, r.stderr);
-    const meta = await readMetadata(`${w.dir}/meta.json`);
+    const meta = await readMetadata(w.meta);
     await verifyPushed(`${reg.host}/stream:1`, meta["containerimage.digest"]);
 
     const manifest = JSON.parse(
@@ -178,7 +150,7 @@ Deno.test("build store=false streams each new layer once straight to the registr
       0,
     );
     // The store was never opened and no temp file was left (or made) anywhere.
-    assert.deepEqual(await listTree(`${w.dir}/store`), []);
+    assert.deepEqual(await listTree(w.store), []);
     assert.deepEqual(await listTree(tmp), []);
   } finally {
     await proxy.stop();
@@ -189,19 +161,10 @@ Deno.test("build store=false streams each new layer once straight to the registr
 
 Deno.test("build pushes over TLS: refused by default, trusted through OCISTREAM_REGISTRY_CA, or registry.insecure=true", async () => {
   const reg = await startRegistry({ tls: true });
-  const w = await workspace();
+  const w = await newWorkspace();
   try {
     const build = (output: string, env: Record<string, string> = {}) =>
-      runCli([
-        "build",
-        w.context,
-        "--store",
-        `${w.dir}/store`,
-        "--metadata-file",
-        `${w.dir}/meta.json`,
-        "--output",
-        output,
-      ], { env: { ...w.env, ...env } });
+      runBuild(w.context, w.store, output, { metadataFile: w.meta, env: { ...w.env, ...env } });
 
     const refused = await build(`type=registry,store=false,name=${reg.host}/tls:refused`);
     assert.equal(refused.code, 1, refused.stderr);
@@ -214,7 +177,7 @@ Deno.test("build pushes over TLS: refused by default, trusted through OCISTREAM_
     assert.equal(viaCa.code, 0, viaCa.stderr);
     await verifyPushed(
       `${reg.host}/tls:ca`,
-      (await readMetadata(`${w.dir}/meta.json`))["containerimage.digest"],
+      (await readMetadata(w.meta))["containerimage.digest"],
     );
 
     const insecure = await build(
@@ -223,7 +186,7 @@ Deno.test("build pushes over TLS: refused by default, trusted through OCISTREAM_
     assert.equal(insecure.code, 0, insecure.stderr);
     await verifyPushed(
       `${reg.host}/tls:insecure`,
-      (await readMetadata(`${w.dir}/meta.json`))["containerimage.digest"],
+      (await readMetadata(w.meta))["containerimage.digest"],
     );
   } finally {
     await reg.stop();
@@ -234,25 +197,18 @@ Deno.test("build pushes over TLS: refused by default, trusted through OCISTREAM_
 Deno.test("build pushes with Basic auth from DOCKER_CONFIG auths over TLS trusted by a CA file", async () => {
   const password = "s3cret-basic-pw";
   const reg = await startRegistry({ auth: "htpasswd", tls: true, users: { alice: password } });
-  const w = await workspace();
+  const w = await newWorkspace();
   try {
     const config = await dockerConfig(w.dir, {
       auths: { [reg.host]: { auth: btoa(`alice:${password}`) } },
     });
-    const r = await runCli([
-      "build",
-      w.context,
-      "--store",
-      `${w.dir}/store`,
-      "--progress",
-      "plain",
-      "--metadata-file",
-      `${w.dir}/meta.json`,
-      "--output",
-      `type=registry,name=${reg.host}/basic/app:1`,
-    ], { env: { DOCKER_CONFIG: config, OCISTREAM_REGISTRY_CA: reg.tls!.caFile } });
+    const r = await runBuild(w.context, w.store, `type=registry,name=${reg.host}/basic/app:1`, {
+      progress: "plain",
+      metadataFile: w.meta,
+      env: { DOCKER_CONFIG: config, OCISTREAM_REGISTRY_CA: reg.tls!.caFile },
+    });
     assert.equal(r.code, 0, r.stderr);
-    const meta = await Deno.readTextFile(`${w.dir}/meta.json`);
+    const meta = await Deno.readTextFile(w.meta);
     for (const text of [r.stdout, r.stderr, meta]) {
       assert.ok(!text.includes(password) && !text.includes(btoa(`alice:${password}`)));
     }
@@ -268,7 +224,7 @@ Deno.test("build pushes with Basic auth from DOCKER_CONFIG auths over TLS truste
 });
 
 Deno.test("build pushes with token auth and renews an expired token mid-push", async () => {
-  const w = await workspace();
+  const w = await newWorkspace();
   const password = "t0ken-user-pw";
   // Token 1 is issued already expired: the registry answers 401 and the client renews.
   const tokens = await startTokenServer({
@@ -282,23 +238,15 @@ Deno.test("build pushes with token auth and renews an expired token mid-push", a
     const config = await dockerConfig(w.dir, {
       auths: { [reg.host]: { auth: btoa(`bob:${password}`) } },
     });
-    const r = await runCli([
-      "build",
-      w.context,
-      "--store",
-      `${w.dir}/store`,
-      "--platform",
-      "linux/amd64,linux/arm64",
-      "--progress",
-      "json",
-      "--metadata-file",
-      `${w.dir}/meta.json`,
-      "--output",
-      `type=registry,name=${reg.host}/tok/app:1`,
-    ], { env: { DOCKER_CONFIG: config } });
+    const r = await runBuild(w.context, w.store, `type=registry,name=${reg.host}/tok/app:1`, {
+      progress: "json",
+      metadataFile: w.meta,
+      flags: ["--platform", "linux/amd64,linux/arm64"],
+      env: { DOCKER_CONFIG: config },
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(tokens.issued.length >= 2, `issued ${tokens.issued.length} tokens`);
-    const meta = await Deno.readTextFile(`${w.dir}/meta.json`);
+    const meta = await Deno.readTextFile(w.meta);
     for (const text of [r.stdout, r.stderr, meta]) {
       assert.ok(!text.includes(password));
       for (const token of tokens.issued) assert.ok(!text.includes(token));
@@ -318,7 +266,7 @@ Deno.test("build pushes with token auth and renews an expired token mid-push", a
 Deno.test("build pushes with credentials from a credHelpers helper", async () => {
   const password = "helper-pw-42";
   const reg = await startRegistry({ auth: "htpasswd", users: { carol: password } });
-  const w = await workspace();
+  const w = await newWorkspace();
   try {
     const bin = `${w.dir}/bin`;
     await Deno.mkdir(bin);
@@ -328,19 +276,13 @@ Deno.test("build pushes with credentials from a credHelpers helper", async () =>
     );
     await Deno.chmod(`${bin}/docker-credential-ocitest`, 0o755);
     const config = await dockerConfig(w.dir, { credHelpers: { [reg.host]: "ocitest" } });
-    const r = await runCli([
-      "build",
-      w.context,
-      "--store",
-      `${w.dir}/store`,
-      "--metadata-file",
-      `${w.dir}/meta.json`,
-      "--output",
-      `type=registry,name=${reg.host}/helper/app:1`,
-    ], { env: { DOCKER_CONFIG: config, PATH: `${bin}:${Deno.env.get("PATH")}` } });
+    const r = await runBuild(w.context, w.store, `type=registry,name=${reg.host}/helper/app:1`, {
+      metadataFile: w.meta,
+      env: { DOCKER_CONFIG: config, PATH: `${bin}:${Deno.env.get("PATH")}` },
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.match(await Deno.readTextFile(`${w.dir}/helper.log`), new RegExp(reg.host));
-    const meta = await Deno.readTextFile(`${w.dir}/meta.json`);
+    const meta = await Deno.readTextFile(w.meta);
     for (const text of [r.stdout, r.stderr, meta]) assert.ok(!text.includes(password));
     await verifyPushed(
       `${reg.host}/helper/app:1`,

@@ -9,12 +9,11 @@ import assert from "node:assert/strict";
 import { runCli, type RunResult } from "../_harness/cli.ts";
 import { freePort, startRegistry } from "../_harness/registry.ts";
 import { startTokenServer } from "../_harness/token_server.ts";
-import { dockerConfig, listTags, listTree, makeContext, sha256 } from "./_registry_cli.ts";
+import { dockerConfig, listTags, listTree, sha256, workspace } from "./_registry_cli.ts";
+import { runBuild } from "../_harness/store.ts";
 
-async function workspace() {
-  const dir = await Deno.makeTempDir({ prefix: "ocistream-registry-errors-" });
-  const context = await makeContext(`${dir}/context`, "this push fails");
-  return { dir, context };
+function newWorkspace() {
+  return workspace("ocistream-registry-errors-", "this push fails");
 }
 
 /** One `error:` line, exit 1, and none of `secrets` anywhere in the output or metadata file. */
@@ -32,23 +31,16 @@ async function assertFailure(r: RunResult, pattern: RegExp, secrets: string[], m
 }
 
 Deno.test("build to an unreachable registry exits 1 naming the blob and the registry", async () => {
-  const w = await workspace();
+  const w = await newWorkspace();
   try {
     const host = `127.0.0.1:${freePort()}`;
-    const r = await runCli([
-      "build",
-      w.context,
-      "--store",
-      `${w.dir}/store`,
-      "--progress",
-      "plain",
-      "--metadata-file",
-      `${w.dir}/meta.json`,
-      "--output",
-      `type=registry,store=false,name=${host}/app:1`,
-    ], { env: { DOCKER_CONFIG: await dockerConfig(w.dir, {}) } });
+    const r = await runBuild(w.context, w.store, `type=registry,store=false,name=${host}/app:1`, {
+      progress: "plain",
+      metadataFile: w.meta,
+      env: w.env,
+    });
     await assertFailure(r, new RegExp(`^error: Cannot push blob .* to ${host}/app: `), []);
-    await assert.rejects(() => Deno.stat(`${w.dir}/meta.json`));
+    await assert.rejects(() => Deno.stat(w.meta));
   } finally {
     await Deno.remove(w.dir, { recursive: true });
   }
@@ -56,28 +48,21 @@ Deno.test("build to an unreachable registry exits 1 naming the blob and the regi
 
 Deno.test("build with a wrong password exits 1 with 401 UNAUTHORIZED, no secret printed and no tag", async () => {
   const reg = await startRegistry({ auth: "htpasswd", users: { alice: "right-password-1" } });
-  const w = await workspace();
+  const w = await newWorkspace();
   try {
     const wrong = "wrong-password-XYZ";
     const auth = btoa(`alice:${wrong}`);
     const config = await dockerConfig(w.dir, { auths: { [reg.host]: { auth } } });
-    const r = await runCli([
-      "build",
-      w.context,
-      "--store",
-      `${w.dir}/store`,
-      "--progress",
-      "json",
-      "--metadata-file",
-      `${w.dir}/meta.json`,
-      "--output",
-      `type=registry,name=${reg.host}/app:1`,
-    ], { env: { DOCKER_CONFIG: config } });
+    const r = await runBuild(w.context, w.store, `type=registry,name=${reg.host}/app:1`, {
+      progress: "json",
+      metadataFile: w.meta,
+      env: { DOCKER_CONFIG: config },
+    });
     await assertFailure(
       r,
       new RegExp(`Cannot push (blob|manifest) .*${reg.host}/app.*401 UNAUTHORIZED`),
       [wrong, auth, "right-password-1"],
-      `${w.dir}/meta.json`,
+      w.meta,
     );
     assert.deepEqual(
       await listTags(reg.url, "app", { authorization: `Basic ${btoa("alice:right-password-1")}` }),
@@ -90,7 +75,7 @@ Deno.test("build with a wrong password exits 1 with 401 UNAUTHORIZED, no secret 
 });
 
 Deno.test("push to a repository the token server denies exits 1 with the registry's code, no token printed", async () => {
-  const w = await workspace();
+  const w = await newWorkspace();
   const password = "denied-user-pw";
   const tokens = await startTokenServer({
     dir: w.dir,
@@ -104,7 +89,7 @@ Deno.test("push to a repository the token server denies exits 1 with the registr
         auths: { [reg.host]: { auth: btoa(`dave:${password}`) } },
       }),
     };
-    const store = `${w.dir}/store`;
+    const store = w.store;
     const built = await runCli(
       ["build", w.context, "--store", store, "--output", "type=image,name=example.com/app:1"],
       { env },
@@ -136,22 +121,15 @@ Deno.test("push to a repository the token server denies exits 1 with the registr
 
 Deno.test("build and push with an invalid name exit 1 before any work", async () => {
   const reg = await startRegistry();
-  const w = await workspace();
+  const w = await newWorkspace();
   try {
-    const env = { DOCKER_CONFIG: await dockerConfig(w.dir, {}) };
+    const env = w.env;
     for (const name of [`${reg.host}/Upper/App:1`, `${reg.host}/app:-bad`, `${reg.host}/app:1:2`]) {
-      const r = await runCli([
-        "build",
-        w.context,
-        "--store",
-        `${w.dir}/store`,
-        "--output",
-        `type=registry,name=${name}`,
-      ], { env });
+      const r = await runBuild(w.context, w.store, `type=registry,name=${name}`, { env });
       await assertFailure(r, /name|tag|reference/i, []);
     }
-    assert.deepEqual(await listTree(`${w.dir}/store`), []);
-    const p = await runCli(["push", "--store", `${w.dir}/store`, "x", `${reg.host}/BAD`], { env });
+    assert.deepEqual(await listTree(w.store), []);
+    const p = await runCli(["push", "--store", w.store, "x", `${reg.host}/BAD`], { env });
     assert.equal(p.code, 1, p.stderr);
     const catalog = await (await fetch(`${reg.url}/v2/_catalog`)).json();
     assert.deepEqual(catalog.repositories, []);
@@ -163,7 +141,7 @@ Deno.test("build and push with an invalid name exit 1 before any work", async ()
 
 Deno.test("push of a manifest the registry rejects exits 1 naming the manifest, status and code; no tag", async () => {
   const reg = await startRegistry();
-  const w = await workspace();
+  const w = await newWorkspace();
   try {
     // A layout whose manifest claims a Docker media type inside while its
     // descriptor (and so the Content-Type) says OCI: the registry refuses it.
@@ -200,7 +178,7 @@ Deno.test("push of a manifest the registry rejects exits 1 naming the manifest, 
     );
     const r = await runCli(
       ["push", `oci-layout://${layout}:bad`, `${reg.host}/rejected:1`],
-      { env: { DOCKER_CONFIG: await dockerConfig(w.dir, {}) } },
+      { env: w.env },
     );
     await assertFailure(
       r,

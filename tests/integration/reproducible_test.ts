@@ -274,10 +274,7 @@ Deno.test("build rewrite-timestamp annotates new layers in OCI mode only and lea
       baseCtx,
       undefined,
       `type=oci,tar=false,dest=${baseLayout},name=base:1`,
-      {
-        progress: "quiet",
-        flags: ["--platform", "linux/amd64"],
-      },
+      { progress: "quiet", flags: ["--platform", "linux/amd64"] },
     );
     assert.equal(r.code, 0, r.stderr);
     const baseRoot = readJson(`${baseLayout}/index.json`).manifests[0];

@@ -135,16 +135,8 @@ function recordedEntries(count: number, size: number, safe: boolean) {
       opened.push(i);
       return new Blob([new Uint8Array(size).fill(i)]).stream();
     };
-    return {
-      path: `f${String(i).padStart(3, "0")}`,
-      type: "file",
-      mode: 0o644,
-      uid: 0,
-      gid: 0,
-      mtime: 0,
-      size,
-      open: safe ? readAheadSafe(open) : open,
-    };
+    const path = `f${String(i).padStart(3, "0")}`;
+    return { ...base, mtime: 0, path, type: "file", size, open: safe ? readAheadSafe(open) : open };
   });
   return { opened, entries };
 }
