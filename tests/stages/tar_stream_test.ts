@@ -174,26 +174,29 @@ Deno.test("TarStream() opens unmarked or large bodies only when it writes them",
   }
 });
 
+/** An empty file with every metadata field set (fractional times, large ids, names, xattrs). */
+const META: TarEntry = {
+  ...base,
+  path: "a/meta",
+  type: "file",
+  size: 0,
+  mtime: 1700000000.5,
+  atime: 1700000001,
+  ctime: 1700000002.25,
+  uid: 3000000,
+  gid: 4000000,
+  uname: "üser",
+  gname: "grp",
+  xattrs: { "user.k": "v" },
+};
+
 Deno.test("TarStream() round-trips through UntarStream", async () => {
   const data = pseudoRandomBytes(70000);
   const entries: TarEntry[] = [
     { ...base, path: "a", type: "directory", mode: 0o700, uid: 5, gid: 6 },
     file("a/" + "x".repeat(200), data, 4096),
     { ...base, path: "a/é", type: "symlink", linkName: "../" + "y".repeat(150), mode: 0o777 },
-    {
-      ...base,
-      path: "a/meta",
-      type: "file",
-      size: 0,
-      mtime: 1700000000.5,
-      atime: 1700000001,
-      ctime: 1700000002.25,
-      uid: 3000000,
-      gid: 4000000,
-      uname: "üser",
-      gname: "grp",
-      xattrs: { "user.k": "v" },
-    },
+    META,
     { ...base, path: "dev", type: "char", devMajor: 1, devMinor: 5 },
     { ...base, path: "fifo", type: "fifo" },
     { ...base, path: "h", type: "hardlink", linkName: "a/meta" },
@@ -238,21 +241,7 @@ Deno.test("TarStream() round-trips through UntarStream", async () => {
       gname: "",
       data: empty,
     },
-    {
-      ...base,
-      path: "a/meta",
-      type: "file",
-      size: 0,
-      mtime: 1700000000.5,
-      atime: 1700000001,
-      ctime: 1700000002.25,
-      uid: 3000000,
-      gid: 4000000,
-      uname: "üser",
-      gname: "grp",
-      xattrs: { "user.k": "v" },
-      data: empty,
-    },
+    { ...META, data: empty },
     {
       ...base,
       path: "dev",
