@@ -101,7 +101,7 @@ Deno.test("LayerCache: re-export of an unchanged folder opens no file and gives 
   });
 });
 
-Deno.test("LayerCache: a hit re-reads the stored blob only when its stamp changed or verify is \"digest\"", async () => {
+Deno.test('LayerCache: a hit re-reads the stored blob only when its stamp changed or verify is "digest"', async () => {
   await withStore(async ({ dir, store }) => {
     const first = await build(denoFileSystem, dir, store);
     const read: string[] = [];
