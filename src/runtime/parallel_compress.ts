@@ -20,8 +20,9 @@ import { compressBlock, type CompressTask } from "./workers/_compress_block.ts";
 /** Options for {@linkcode parallelCompressStream}. */
 export interface ParallelCompressOptions {
   /**
-   * Worker threads to compress on; 0 compresses in the calling thread. Does
-   * not change the output. Default: `navigator.hardwareConcurrency` (at most 8).
+   * Threads to compress on; 0 compresses in the calling thread. From 2 up the
+   * calling thread is one of them (`workers - 1` worker threads). Does not
+   * change the output. Default: `navigator.hardwareConcurrency` (at most 8).
    */
   workers?: number;
   /**
@@ -112,6 +113,8 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
   #tail: Uint8Array | undefined;
   #queue: Pending[] = [];
   #pool: CompressPool | undefined;
+  #poolSize: number;
+  #poolBusy = 0; // this stream's blocks on the pool
   #spare: Uint8Array[] = []; // input blocks back from workers, reused to avoid churn
   #recycle = (input: Uint8Array) => {
     if (input.byteLength === this.#blockSize && this.#spare.length < 2) this.#spare.push(input);
@@ -122,9 +125,13 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
     this.#level = level;
     this.#workers = workers;
     this.#blockSize = blockSize;
-    // One block on each worker and one queued: every worker stays busy, and memory stays
+    // With 2 or more, this thread is one of the compressing threads: it compresses a block
+    // itself whenever each worker has one running and one queued. It is mostly idle waiting
+    // otherwise, and a worker less is a V8 isolate (and its garbage) less.
+    this.#poolSize = workers >= 2 ? workers - 1 : workers;
+    // Blocks written back in order may wait behind a slower one: bound them, so memory stays
     // at a few blocks whatever the layer size.
-    this.#maxInFlight = workers + 1;
+    this.#maxInFlight = 2 * this.#poolSize + 2;
     this.#block = new Uint8Array(blockSize);
   }
 
@@ -185,25 +192,28 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
       if (!last) this.#tail = input.slice(input.byteLength - WINDOW);
     }
     const first = this.#blocks++ === 0;
-    if (this.#workers > 0 && !(first && last)) {
+    const poolFull = this.#workers >= 2 && this.#poolBusy >= 2 * this.#poolSize;
+    if (this.#workers > 0 && !(first && last) && !poolFull) {
       let promise: Promise<Uint8Array> | undefined;
       try {
-        this.#pool ??= CompressPool.shared(this.#workers);
+        this.#pool ??= CompressPool.shared(this.#poolSize);
         promise = this.#pool.run(task, this.#recycle);
       } catch {
         // No workers here (e.g. a runtime without Worker): same bytes, one thread.
         this.#workers = 0;
       }
       if (promise) {
+        this.#poolBusy++;
         const pending: Pending = { promise };
-        promise.then((output) => pending.output = output, () => {});
+        promise.then((output) => pending.output = output, () => {}).finally(() => this.#poolBusy--);
         this.#queue.push(pending);
         return;
       }
     }
-    // One block in all, or no workers: not worth a thread hop.
+    // One block in all, no workers, or every worker busy: this thread compresses it.
     const output = compressBlock(task);
     this.#queue.push({ promise: Promise.resolve(output), output });
+    this.#recycle(input);
   }
 
   /** Writes finished blocks in order; waits until at most `keep` are in flight. */

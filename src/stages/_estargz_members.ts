@@ -56,10 +56,13 @@ export class GzipMembers {
   // One member at a time, through `compress`:
   #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
   #piping: Promise<void> | undefined;
-  // Batched, through `gzipMembers`:
-  #pieces: Uint8Array[] | undefined;
-  #batch: Uint8Array[][] = [];
-  #batchBytes = 0;
+  // Batched, through `gzipMembers`: members are copied back to back into the batch's buffer
+  // (holding on to the caller's arrays could keep far larger read buffers alive).
+  #arena: Uint8Array = new Uint8Array(0);
+  #fill = 0;
+  #sizes: number[] = []; // sizes of the batch's ended members
+  #memberBytes = -1; // bytes of the open member, -1 when none is open
+  #spare: Uint8Array[] = [];
   #queue: Batch[] = [];
   #queuedBytes = 0;
   // Members opened so far, and blob offsets of started members not yet asked for.
@@ -75,7 +78,7 @@ export class GzipMembers {
 
   /** Whether a member is open (has received bytes and not been ended). */
   get open(): boolean {
-    return this.#writer !== undefined || this.#pieces !== undefined;
+    return this.#writer !== undefined || this.#memberBytes >= 0;
   }
 
   /** The index of the member the next write opens (when none is open, e.g. after `end()`). */
@@ -97,11 +100,12 @@ export class GzipMembers {
   async write(bytes: Uint8Array): Promise<void> {
     if (bytes.length === 0) return;
     if (this.#codecs.gzipMembers) {
-      if (!this.#pieces) {
-        this.#pieces = [];
+      if (this.#memberBytes < 0) {
+        this.#memberBytes = 0;
         this.#count++;
       }
-      this.#pieces.push(bytes);
+      this.#append(bytes);
+      this.#memberBytes += bytes.length;
       return;
     }
     let writer = this.#writer;
@@ -128,12 +132,10 @@ export class GzipMembers {
    * output. Batched: once the batches still in flight are few enough.
    */
   async end(): Promise<void> {
-    const pieces = this.#pieces;
-    if (pieces) {
-      this.#pieces = undefined;
-      this.#batch.push(pieces);
-      for (const p of pieces) this.#batchBytes += p.byteLength;
-      if (this.#batchBytes >= BATCH_BYTES) await this.#send();
+    if (this.#memberBytes >= 0) {
+      this.#sizes.push(this.#memberBytes);
+      this.#memberBytes = -1;
+      if (this.#fill >= BATCH_BYTES) await this.#send();
       return;
     }
     const writer = this.#writer;
@@ -146,18 +148,42 @@ export class GzipMembers {
   /** Ends the current member and waits until every member has been written out. */
   async flush(): Promise<void> {
     await this.end();
-    if (this.#batch.length > 0) await this.#send();
+    if (this.#sizes.length > 0) await this.#send();
     while (this.#queue.length > 0) await this.#writeOldest();
   }
 
   /** Sends the gathered batch; waits while too much is in flight. */
+  #append(bytes: Uint8Array): void {
+    const need = this.#fill + bytes.length;
+    if (need > this.#arena.length) {
+      const spare = this.#spare.findIndex((b) => b.length >= need);
+      const next = spare >= 0
+        ? this.#spare.splice(spare, 1)[0]
+        : new Uint8Array(Math.max(need, 2 * this.#arena.length, BATCH_BYTES));
+      next.set(this.#arena.subarray(0, this.#fill));
+      this.#arena = next;
+    }
+    this.#arena.set(bytes, this.#fill);
+    this.#fill = need;
+  }
+
   async #send(): Promise<void> {
-    const members = this.#batch;
-    const bytes = this.#batchBytes;
-    this.#batch = [];
-    this.#batchBytes = 0;
+    const arena = this.#arena;
+    const bytes = this.#fill;
+    const members: Uint8Array[][] = [];
+    let at = 0;
+    for (const size of this.#sizes) {
+      members.push([arena.subarray(at, at + size)]);
+      at += size;
+    }
+    this.#sizes = [];
+    this.#fill = 0;
+    this.#arena = this.#spare.pop() ?? new Uint8Array(0);
     const outputs = this.#codecs.gzipMembers!(this.#level, members);
-    outputs.catch(() => {}); // reported when written out
+    // The buffer is free again once its members are compressed.
+    outputs.then(() => {
+      if (this.#spare.length < 2) this.#spare.push(arena);
+    }, () => {});
     this.#queue.push({ bytes, first: this.#count - members.length, outputs });
     this.#queuedBytes += bytes;
     while (this.#queue.length > 1 && this.#queuedBytes > IN_FLIGHT_BYTES) {
@@ -178,8 +204,8 @@ export class GzipMembers {
 
   /** Abandons the current member and anything in flight after a failure. */
   async abort(reason: unknown): Promise<void> {
-    this.#pieces = undefined;
-    this.#batch = [];
+    this.#memberBytes = -1;
+    this.#sizes = [];
     this.#queue = [];
     const writer = this.#writer;
     this.#writer = undefined;
