@@ -36,7 +36,7 @@ const OUTPUT_CHUNK = 256 * 1024;
 /**
  * Native {@linkcode Codecs}. `compress` writes the block format of
  * `parallelCompressStream` (gzip: one pigz-style member; zstd: one frame per
- * 4 MiB), whatever `workers` is, so digests never depend on the core count.
+ * 2 MiB), whatever `workers` is, so digests never depend on the core count.
  * `decompress` reads any gzip (several members too) or zstd (several frames,
  * skippable frames) stream.
  *

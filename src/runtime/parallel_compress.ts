@@ -27,7 +27,7 @@ export interface ParallelCompressOptions {
   workers?: number;
   /**
    * Input bytes per block, 64 KiB–64 MiB. Changes the output, so keep the
-   * default (gzip 1 MiB, zstd 4 MiB) for reproducible digests.
+   * default (gzip 1 MiB, zstd 2 MiB) for reproducible digests.
    */
   blockSize?: number;
 }
@@ -35,7 +35,7 @@ export interface ParallelCompressOptions {
 /** Default input bytes per block: the output format depends on it, so it never varies. */
 export const PARALLEL_BLOCK_SIZE: Readonly<Record<StreamCompression, number>> = {
   gzip: 1024 * 1024,
-  zstd: 4 * 1024 * 1024,
+  zstd: 2 * 1024 * 1024,
 };
 
 const WINDOW = 32 * 1024;

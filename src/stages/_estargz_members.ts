@@ -40,7 +40,7 @@ import type { BlobOutput } from "./_estargz_output.ts";
 // A batch is sent once it holds this many input bytes (a big member goes alone).
 const BATCH_BYTES = 512 * 1024;
 // Input bytes in batches not yet written out before a new batch waits for the oldest.
-const IN_FLIGHT_BYTES = 16 * 1024 * 1024;
+const IN_FLIGHT_BYTES = 12 * 1024 * 1024;
 
 interface Batch {
   bytes: number;
@@ -182,7 +182,7 @@ export class GzipMembers {
     const outputs = this.#codecs.gzipMembers!(this.#level, members);
     // The buffer is free again once its members are compressed.
     outputs.then(() => {
-      if (this.#spare.length < 2) this.#spare.push(arena);
+      if (this.#spare.length < 1) this.#spare.push(arena);
     }, () => {});
     this.#queue.push({ bytes, first: this.#count - members.length, outputs });
     this.#queuedBytes += bytes;
