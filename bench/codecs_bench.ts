@@ -111,7 +111,7 @@ console.log("# gzip -6");
 await shell("tar -c | pigz -6", `tar -cf - ${input.split("/").pop()} | pigz -6`);
 await shell("pigz -6", `pigz -6 < ${input}`);
 await shell("gzip -6", `gzip -6 < ${input}`);
-await ours("native gzip-6, 2 workers", () => two.compress("gzip", 6));
+await ours("native gzip-6, workers 2 (1 thread + caller)", () => two.compress("gzip", 6));
 await ours("native gzip-6, 1 worker", () => native(1).compress("gzip", 6));
 await ours("native gzip-6, in-thread (workers 0)", () => native(0).compress("gzip", 6));
 await ours("web gzip-6 (fflate)", () => webCodecs.compress("gzip", 6));
@@ -119,10 +119,10 @@ await ours("web gzip-6 (fflate)", () => webCodecs.compress("gzip", 6));
 console.log("\n# zstd -3");
 await shell("zstd -3 -T0", `zstd -q -3 -T0 -c < ${input}`);
 await shell("zstd -3 (1 thread)", `zstd -q -3 -T1 -c < ${input}`);
-await ours("native zstd-3, 2 workers", () => two.compress("zstd", 3));
+await ours("native zstd-3, workers 2 (1 thread + caller)", () => two.compress("zstd", 3));
 await ours("native zstd-3, 1 worker", () => native(1).compress("zstd", 3));
 await ours("native zstd-3, in-thread (workers 0)", () => native(0).compress("zstd", 3));
-await ours("web zstd-3 (zstd-wasm, 1 MiB frames)", () => webCodecs.compress("zstd", 3));
+await ours("web zstd-3 (zstd-wasm)", () => webCodecs.compress("zstd", 3));
 
 console.log("\n# decompression (of the CLI's output)");
 const gz = `${input}.gz`;
@@ -147,9 +147,9 @@ await hashWith("web sha256 (hash-wasm)", webCodecs);
 console.log("\n# head to head (3 alternating rounds)");
 for (let round = 1; round <= 3; round++) {
   await shell(`round ${round}: tar -c | pigz -6`, `tar -cf - ${input.split("/").pop()} | pigz -6`);
-  await ours(`round ${round}: native gzip-6, 2 workers`, () => two.compress("gzip", 6));
+  await ours(`round ${round}: native gzip-6, workers 2`, () => two.compress("gzip", 6));
   await shell(`round ${round}: zstd -3 -T0`, `zstd -q -3 -T0 -c < ${input}`);
-  await ours(`round ${round}: native zstd-3, 2 workers`, () => two.compress("zstd", 3));
+  await ours(`round ${round}: native zstd-3, workers 2`, () => two.compress("zstd", 3));
 }
 console.log(`load ${load()}`);
 
