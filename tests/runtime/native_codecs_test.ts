@@ -102,9 +102,9 @@ Deno.test("nativeCodecs gzip keeps memory flat on a 512 MiB stream", async () =>
       } MiB`,
   );
   assert.ok(compressed > 0 && compressed < total);
-  // Holding the stream would take 512 MiB in + ~260 MiB out. Measured here: 150-300 MiB of
-  // growth, V8 letting up to ~64 MiB of dead ArrayBuffers pile up per isolate (main + 2
-  // workers) before collecting; a 2 GiB run plateaus at the same level.
+  // Holding the stream would take 512 MiB in + ~260 MiB out. Growth here is V8 letting dead
+  // ArrayBuffers pile up in each isolate (the calling thread and its workers) before
+  // collecting; a 2 GiB run plateaus at the same level.
   assert.ok(growth < 400, `RSS grew by ${growth.toFixed(1)} MiB`);
 });
 
