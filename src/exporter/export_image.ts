@@ -329,95 +329,15 @@ async function buildPlatform(
   // New layers: encoded once, streamed into the target.
   const newLayers: { diffId: string; createdBy?: string; comment?: string }[] = [];
   for (const [i, layer] of input.layers.entries()) {
-    const id = `${platformName}#${i + 1}`;
-    env.onProgress?.({
-      type: "layer",
-      id,
-      platform: platformName,
-      description: layer.createdBy ?? `layer ${i + 1}`,
-    });
-    // Layer cache (issue 7): an unchanged folder reuses its stored layer, nothing read or compressed.
-    const cached: LayerLookup = ctx.cache
-      ? await ctx.cache.lookup(() => layer.entries(), {
-        compression: output.compression,
-        level: output.compressionLevel,
-        clampEpoch: output.rewriteTimestamp ? ctx.epoch : undefined,
-        files: wantFiles,
-        prioritizedFiles: layer.prioritizedFiles,
-      })
-      : {};
-    // On a hit the folder is not walked again: no file is opened.
-    let entries = cached.hit
-      ? new ReadableStream<TarEntry>({ start: (c) => c.close() })
-      : layer.entries();
-    // The recorder keys the very walk being encoded (first, on the source's own entries).
-    if (cached.recorder) entries = entries.pipeThrough(cached.recorder.stream);
-    if (output.rewriteTimestamp) {
-      entries = entries.pipeThrough(new ClampTimestampsStream(ctx.epoch!));
-    }
-    const inventory = wantFiles ? new FileInventoryStream(env.codecs) : undefined;
-    if (inventory) entries = entries.pipeThrough(inventory);
-    // Hardlinks have no body, so the inventory misses them; the SBOM lists them too (issue 5).
-    const hardlinks: [string, string][] = cached.hit?.hardlinks ?? [];
-    if (inventory) {
-      entries = entries.pipeThrough(
-        new TransformStream<TarEntry, TarEntry>({
-          transform(entry, controller) {
-            if (entry.type === "hardlink" && entry.linkName) {
-              hardlinks.push([entry.path, entry.linkName]);
-            }
-            controller.enqueue(entry);
-          },
-        }),
-      );
-    }
-    let encoded: Omit<EncodedLayer, "annotations"> & { annotations?: Record<string, string> };
-    let inventoryFiles: InventoryFile[];
-    if (cached.hit) {
-      encoded = cached.hit;
-      inventoryFiles = cached.hit.files ?? [];
-    } else {
-      const encoding = encodeLayer(entries, {
-        compression: output.compression,
-        level: output.compressionLevel,
-        codecs: env.codecs,
-        prioritizedFiles: layer.prioritizedFiles,
-      });
-      encoded = await streamInto(target, encoding.blob, encoding.result, id, env);
-      inventoryFiles = inventory?.files ?? [];
-      if (cached.recorder) {
-        await ctx.cache!.save(cached.recorder, {
-          ...encoded,
-          ...(inventory ? { files: inventoryFiles, hardlinks } : {}),
-        });
-      }
-    }
-    const annotations: Record<string, string> = { ...encoded.annotations };
-    if (output.rewriteTimestamp && oci) {
-      annotations["buildkit/rewritten-timestamp"] = String(ctx.epoch);
-    }
-    layers.push({
-      mediaType: layerMediaType(output.compression, oci),
-      digest: encoded.digest,
-      size: encoded.size,
-      ...(oci && Object.keys(annotations).length > 0 ? { annotations } : {}),
-    });
-    newLayers.push({ diffId: encoded.diffId, createdBy: layer.createdBy, comment: layer.comment });
-    for (const f of inventoryFiles) {
-      files.set(f.path, { ...f, layerDigest: encoded.digest });
-    }
-    for (const [path, linkName] of hardlinks) {
+    const made = await buildNewLayer(layer, `${platformName}#${i + 1}`, platformName, ctx);
+    layers.push(made.descriptor);
+    newLayers.push({ diffId: made.diffId, createdBy: layer.createdBy, comment: layer.comment });
+    for (const f of made.files) files.set(f.path, { ...f, layerDigest: made.descriptor.digest });
+    // Hardlinks share their target's content: the SBOM lists them too (issue 5).
+    for (const [path, linkName] of made.hardlinks) {
       const target = files.get(linkName);
-      if (target) files.set(path, { ...target, path, layerDigest: encoded.digest });
+      if (target) files.set(path, { ...target, path, layerDigest: made.descriptor.digest });
     }
-    env.onProgress?.({
-      type: "layer-done",
-      id,
-      digest: encoded.digest,
-      size: encoded.size,
-      uncompressedSize: encoded.uncompressedSize,
-      ...(cached.hit ? { cached: true } : {}),
-    });
   }
 
   const config: ImageConfig = buildConfig({
@@ -451,6 +371,97 @@ async function buildPlatform(
     layers,
   };
   return { built, files: [...files.values()] };
+}
+
+/**
+ * Encodes one new layer into the target, or takes it from the layer cache when its
+ * folder did not change; returns its descriptor, diffID and (for an SBOM) its files.
+ */
+async function buildNewLayer(
+  layer: LayerInput,
+  id: string,
+  platformName: string,
+  ctx: PlatformContext,
+): Promise<{
+  descriptor: Descriptor;
+  diffId: string;
+  files: InventoryFile[];
+  hardlinks: [string, string][];
+}> {
+  const { output, env, oci } = ctx;
+  const wantFiles = Boolean(ctx.spec.attest?.sbom);
+  env.onProgress?.({
+    type: "layer",
+    id,
+    platform: platformName,
+    description: layer.createdBy ?? `layer ${id}`,
+  });
+  // Layer cache (issue 7): an unchanged folder reuses its stored layer, nothing read or compressed.
+  const cached: LayerLookup = ctx.cache
+    ? await ctx.cache.lookup(() => layer.entries(), {
+      compression: output.compression,
+      level: output.compressionLevel,
+      clampEpoch: output.rewriteTimestamp ? ctx.epoch : undefined,
+      files: wantFiles,
+      prioritizedFiles: layer.prioritizedFiles,
+    })
+    : {};
+  let encoded: Omit<EncodedLayer, "annotations"> & { annotations?: Record<string, string> };
+  let files: InventoryFile[] = [];
+  let hardlinks: [string, string][] = [];
+  if (cached.hit) {
+    // On a hit the folder is not walked again: no file is opened.
+    encoded = cached.hit;
+    files = cached.hit.files ?? [];
+    hardlinks = cached.hit.hardlinks ?? [];
+  } else {
+    let entries = layer.entries();
+    // The recorder keys the very walk being encoded (first, on the source's own entries).
+    if (cached.recorder) entries = entries.pipeThrough(cached.recorder.stream);
+    if (output.rewriteTimestamp) {
+      entries = entries.pipeThrough(new ClampTimestampsStream(ctx.epoch!));
+    }
+    const inventory = wantFiles ? new FileInventoryStream(env.codecs) : undefined;
+    if (inventory) entries = entries.pipeThrough(inventory);
+    const encoding = encodeLayer(entries, {
+      compression: output.compression,
+      level: output.compressionLevel,
+      codecs: env.codecs,
+      prioritizedFiles: layer.prioritizedFiles,
+    });
+    encoded = await streamInto(ctx.target, encoding.blob, encoding.result, id, env);
+    files = inventory?.files ?? [];
+    hardlinks = inventory?.hardlinks ?? [];
+    if (cached.recorder) {
+      await ctx.cache!.save(cached.recorder, {
+        ...encoded,
+        ...(inventory ? { files, hardlinks } : {}),
+      });
+    }
+  }
+  const annotations: Record<string, string> = { ...encoded.annotations };
+  if (output.rewriteTimestamp && oci) {
+    annotations["buildkit/rewritten-timestamp"] = String(ctx.epoch);
+  }
+  env.onProgress?.({
+    type: "layer-done",
+    id,
+    digest: encoded.digest,
+    size: encoded.size,
+    uncompressedSize: encoded.uncompressedSize,
+    ...(cached.hit ? { cached: true } : {}),
+  });
+  return {
+    descriptor: {
+      mediaType: layerMediaType(output.compression, oci),
+      digest: encoded.digest,
+      size: encoded.size,
+      ...(oci && Object.keys(annotations).length > 0 ? { annotations } : {}),
+    },
+    diffId: encoded.diffId,
+    files,
+    hardlinks,
+  };
 }
 
 /**

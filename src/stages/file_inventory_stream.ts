@@ -31,16 +31,25 @@ export interface InventoryFile {
   sha256: string;
 }
 
-/** Passes entries through, hashing each regular file's body as it is read. */
+/**
+ * Passes entries through, hashing each regular file's body as it is read and
+ * noting hardlinks (which have no body: they share their target's content).
+ */
 export class FileInventoryStream extends TransformStream<TarEntry, TarEntry> {
   /** Files whose bodies have been read to the end, in the order they finished. */
   readonly files: InventoryFile[];
+  /** Hardlinks seen, as `[path, target path]`. */
+  readonly hardlinks: [string, string][];
 
   /** Hashes with `codecs.sha256()`. */
   constructor(codecs: Codecs) {
     const files: InventoryFile[] = [];
+    const hardlinks: [string, string][] = [];
     super({
       transform(entry, controller) {
+        if (entry.type === "hardlink" && entry.linkName) {
+          hardlinks.push([entry.path, entry.linkName]);
+        }
         if (entry.type !== "file") return controller.enqueue(entry);
         if (!entry.open || !entry.size) {
           files.push({ path: entry.path, size: 0, sha256: EMPTY_SHA256 });
@@ -69,5 +78,6 @@ export class FileInventoryStream extends TransformStream<TarEntry, TarEntry> {
       },
     });
     this.files = files;
+    this.hardlinks = hardlinks;
   }
 }
