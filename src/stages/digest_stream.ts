@@ -64,6 +64,31 @@ export function inheritDigest(
 }
 
 /**
+ * Records that `stream` yields exactly the bytes `digest` describes, computed by the stage
+ * that produced it (e.g. an eStargz writer hashing its own output), so {@link measuredDigest}
+ * of `stream` is `digest` and a sink need not hash those bytes again. Only for a digest of
+ * this very stream's bytes; `digest` must settle once the stream has ended.
+ *
+ * @example
+ * ```ts
+ * import { declareDigest, measuredDigest } from "./digest_stream.ts";
+ * const body = new Blob(["hi"]).stream();
+ * const digest = Promise.resolve({
+ *   digest: "sha256:8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4",
+ *   size: 2,
+ * });
+ * declareDigest(body, digest);
+ * console.log(measuredDigest(body) === digest); // true
+ * await body.cancel();
+ * ```
+ */
+export function declareDigest(stream: ReadableStream<Uint8Array>, digest: Promise<BlobId>): void {
+  // Marked handled: a reader that never asks for it gets no unhandled rejection.
+  digest.catch(() => {});
+  measured.set(stream, digest);
+}
+
+/**
  * Passes bytes through unchanged and resolves {@linkcode DigestStream.result}
  * with `{ digest: "sha256:<hex>", size }` once the input has ended.
  * `result` rejects when the stream is cancelled or aborted, or hashing fails.

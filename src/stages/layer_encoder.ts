@@ -21,7 +21,7 @@
 import type { Codecs } from "../types/codecs.ts";
 import type { Compression } from "../types/media_types.ts";
 import type { TarEntry } from "../types/tar_entry.ts";
-import { DigestStream } from "./digest_stream.ts";
+import { declareDigest, DigestStream } from "./digest_stream.ts";
 import { EstargzStream } from "./estargz_stream.ts";
 import { TarStream } from "./tar_stream.ts";
 import { type TarEntryWithBody, UntarStream } from "./untar_stream.ts";
@@ -89,6 +89,8 @@ export function encodeLayer(
       chunkSize: options.chunkSize,
     });
     const blob = entries.pipeThrough(estargz);
+    // The writer hashes the blob as it emits it: a sink can use that digest, not hash again.
+    declareDigest(blob, estargz.result.then((r) => ({ digest: r.digest, size: r.size })));
     const result = estargz.result.then((r): EncodedLayer => ({
       diffId: r.diffId,
       digest: r.digest,
