@@ -69,11 +69,23 @@ export class GzipMembers {
   #count = 0;
   #offsets = new Map<number, number>();
 
-  /** Members are compressed with `codecs` (gzip at `level`) into `out`. */
-  constructor(codecs: Codecs, level: number, out: BlobOutput) {
+  #tap: ((bytes: Uint8Array) => void) | undefined;
+
+  /**
+   * Members are compressed with `codecs` (gzip at `level`) into `out`. `tap`, when given,
+   * sees every input byte in order (in large pieces when batched), e.g. to hash the
+   * uncompressed stream without a call per small write.
+   */
+  constructor(
+    codecs: Codecs,
+    level: number,
+    out: BlobOutput,
+    tap?: (bytes: Uint8Array) => void,
+  ) {
     this.#codecs = codecs;
     this.#level = level;
     this.#out = out;
+    this.#tap = tap;
   }
 
   /** Whether a member is open (has received bytes and not been ended). */
@@ -108,6 +120,7 @@ export class GzipMembers {
       this.#memberBytes += bytes.length;
       return;
     }
+    this.#tap?.(bytes);
     let writer = this.#writer;
     if (writer === undefined) {
       this.#offsets.set(this.#count, this.#out.size);
@@ -170,6 +183,7 @@ export class GzipMembers {
   async #send(): Promise<void> {
     const arena = this.#arena;
     const bytes = this.#fill;
+    this.#tap?.(arena.subarray(0, bytes));
     const members: Uint8Array[][] = [];
     let at = 0;
     for (const size of this.#sizes) {
@@ -196,10 +210,24 @@ export class GzipMembers {
     const outputs = await batch.outputs;
     this.#queue.shift();
     this.#queuedBytes -= batch.bytes;
+    // Members of a job usually lie back to back in one buffer: push such a run as one chunk
+    // (one hash update, one enqueue and one sink write instead of one per member).
+    let offset = this.#out.size;
+    let run: Uint8Array | undefined;
     for (const [i, member] of outputs.entries()) {
-      this.#offsets.set(batch.first + i, this.#out.size);
-      await this.#out.push(member);
+      this.#offsets.set(batch.first + i, offset);
+      offset += member.byteLength;
+      if (
+        run && run.buffer === member.buffer &&
+        run.byteOffset + run.byteLength === member.byteOffset
+      ) {
+        run = new Uint8Array(run.buffer, run.byteOffset, run.byteLength + member.byteLength);
+        continue;
+      }
+      if (run) await this.#out.push(run);
+      run = member;
     }
+    if (run) await this.#out.push(run);
   }
 
   /** Abandons the current member and anything in flight after a failure. */

@@ -245,13 +245,14 @@ class Writer {
     this.#codecs = codecs;
     this.#chunkSize = chunkSize;
     this.output = out;
-    this.#members = new GzipMembers(codecs, level, out);
+    // The members see every uncompressed byte in order (batched into large pieces): hashing
+    // there costs one update per batch, not one per header, payload piece and padding.
+    this.#members = new GzipMembers(codecs, level, out, (bytes) => diff.update(bytes));
     this.#diff = diff;
   }
 
-  /** Uncompressed bytes: hashed for the diffID, then compressed into the current member. */
+  /** Uncompressed bytes into the current member (which also hashes them for the diffID). */
   #write(bytes: Uint8Array): Promise<void> {
-    this.#diff.update(bytes);
     this.#uncompressed += bytes.length;
     return this.#members.write(bytes);
   }
@@ -407,7 +408,7 @@ class Writer {
       await reader.cancel(e).catch(() => {});
       throw e;
     } finally {
-      reader.releaseLock();
+      // No releaseLock(): the body is ours alone, and releasing builds an Error per file.
       this.#body = undefined;
     }
     if (written !== size) throw sizeError(entry.path, size, written);

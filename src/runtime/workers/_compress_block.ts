@@ -97,11 +97,10 @@ export function gzipMembers(
   let at = 0;
   let written = 0;
   for (const size of sizes) {
-    const member = gzipMember(level, input.subarray(at, at + size));
+    const n = gzipMember(level, input.subarray(at, at + size), out, written);
     at += size;
-    out.set(member, written);
-    written += member.byteLength;
-    outSizes.push(member.byteLength);
+    written += n;
+    outSizes.push(n);
   }
   return { output: out.slice(0, written), sizes: outSizes };
 }
@@ -110,8 +109,8 @@ export function gzipMembers(
 let membersOut = new Uint8Array(0);
 const gzippers = new Map<number, Engine>();
 
-/** One gzip stream; a view into the scratch buffer (or a fresh one), valid until the next call. */
-function gzipMember(level: number, input: Uint8Array): Uint8Array {
+/** Compresses one member into `out` at `at` (room for its bound is there); returns its size. */
+function gzipMember(level: number, input: Uint8Array, out: Uint8Array, at: number): number {
   let engine = gzippers.get(level);
   if (!engine) {
     engine = createGzip({ level, chunkSize: ENGINE_CHUNK }) as unknown as Engine;
@@ -122,15 +121,17 @@ function gzipMember(level: number, input: Uint8Array): Uint8Array {
     if (handle && typeof handle.reset === "function") {
       // A fresh native state per member would be freed only when V8 collects it.
       handle.reset();
-      const member = drive(engine, constants.Z_FINISH, input, true, true);
-      if (member) return member;
+      // Straight into the job's output: no scratch buffer, no copy.
+      const n = driveInto(engine, constants.Z_FINISH, input, out.subarray(at));
+      if (n !== undefined) return n;
     }
   } catch {
     gzippers.delete(level);
     engine.close();
   }
-  const out = gzipSync(input, { level, chunkSize: outputBound(input.byteLength) + 32 });
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  const member = gzipSync(input, { level, chunkSize: outputBound(input.byteLength) + 32 });
+  out.set(member, at);
+  return member.byteLength;
 }
 
 /** A copy that owns its buffer, unless `bytes` already does. */
@@ -174,6 +175,27 @@ interface Engine {
 }
 
 /**
+ * Runs `input` through `engine`'s native handle into `out` (which has room for its bound)
+ * with `flush`; returns the bytes written, or undefined when there is no handle to drive.
+ */
+function driveInto(
+  engine: Engine,
+  flush: number,
+  input: Uint8Array,
+  out: Uint8Array,
+): number | undefined {
+  const handle = engine._handle;
+  const state = engine._writeState;
+  if (!handle || typeof handle.writeSync !== "function" || !state) return undefined;
+  handle.writeSync(flush, input, 0, input.byteLength, out, 0, out.byteLength);
+  const [availOut, availIn] = state;
+  if (availIn !== 0 || availOut === 0) {
+    throw new Error(`Compression did not finish in one pass (${availIn} bytes left)`);
+  }
+  return out.byteLength - availOut;
+}
+
+/**
  * Runs `input` through `engine`'s native handle into the scratch buffer with
  * `flush`; undefined when the handle is not there to drive (another runtime),
  * so the caller can use the plain `*Sync` call (same bytes).
@@ -183,22 +205,11 @@ function drive(
   flush: number,
   input: Uint8Array,
   keep = true,
-  view = false,
 ): Uint8Array | undefined {
-  const handle = engine._handle;
-  const state = engine._writeState;
-  if (!handle || typeof handle.writeSync !== "function" || !state) return undefined;
   const out = scratchFor(input.byteLength + 32);
-  handle.writeSync(flush, input, 0, input.byteLength, out, 0, out.byteLength);
-  const [availOut, availIn] = state;
-  // The bound leaves room for everything, so one call always finishes.
-  if (availIn !== 0 || availOut === 0) {
-    throw new Error(`Compression did not finish in one pass (${availIn} bytes left)`);
-  }
-  if (!keep) return EMPTY;
-  return view
-    ? out.subarray(0, out.byteLength - availOut)
-    : out.slice(0, out.byteLength - availOut);
+  const n = driveInto(engine, flush, input, out);
+  if (n === undefined) return undefined;
+  return keep ? out.slice(0, n) : EMPTY;
 }
 
 const EMPTY = new Uint8Array(0);
