@@ -165,17 +165,27 @@ export class GzipMembers {
     while (this.#queue.length > 0) await this.#writeOldest();
   }
 
-  /** Sends the gathered batch; waits while too much is in flight. */
+  /**
+   * Announces `bytes` more input to come (a large chunk's known size), so the batch buffer
+   * grows once to fit rather than by doubling (each step a copy and a dead buffer).
+   */
+  reserve(bytes: number): void {
+    if (this.#codecs.gzipMembers) this.#grow(this.#fill + bytes, true);
+  }
+
+  #grow(need: number, exact: boolean): void {
+    if (need <= this.#arena.length) return;
+    const spare = this.#spare.findIndex((b) => b.length >= need);
+    const next = spare >= 0
+      ? this.#spare.splice(spare, 1)[0]
+      : new Uint8Array(exact ? need : Math.max(need, 2 * this.#arena.length, BATCH_BYTES));
+    next.set(this.#arena.subarray(0, this.#fill));
+    this.#arena = next;
+  }
+
   #append(bytes: Uint8Array): void {
     const need = this.#fill + bytes.length;
-    if (need > this.#arena.length) {
-      const spare = this.#spare.findIndex((b) => b.length >= need);
-      const next = spare >= 0
-        ? this.#spare.splice(spare, 1)[0]
-        : new Uint8Array(Math.max(need, 2 * this.#arena.length, BATCH_BYTES));
-      next.set(this.#arena.subarray(0, this.#fill));
-      this.#arena = next;
-    }
+    this.#grow(need, false);
     this.#arena.set(bytes, this.#fill);
     this.#fill = need;
   }

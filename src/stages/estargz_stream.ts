@@ -79,6 +79,8 @@ const TOC_TYPES: Record<TarEntry["type"], string> = {
   fifo: "fifo",
 };
 const utf8 = new TextEncoder();
+// Chunks at least this large make room for themselves in the member batch up front.
+const RESERVE_FROM = 256 * 1024;
 
 /**
  * An eStargz writer stage: {@link TarEntry} in, the eStargz blob out.
@@ -393,6 +395,8 @@ class Writer {
             current.chunkOffset = written;
             left = Math.min(chunkSize, size - written);
             if (left === chunkSize) current.chunkSize = chunkSize;
+            // Room for the chunk, its padding and the next header in one allocation.
+            if (left >= RESERVE_FROM) this.#members.reserve(left + 1024);
             chunk = await this.#codecs.sha256();
           }
           const take = piece.length <= left ? piece : piece.subarray(0, left);
