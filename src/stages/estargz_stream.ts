@@ -36,7 +36,7 @@ import {
   tocEntryJson,
   tocJson,
 } from "./_estargz_toc.ts";
-import { encodeTarHeader, TAR_END, tarPadding, tarPath } from "./tar_header.ts";
+import { encodeTarHeader, TAR_END, tarPath } from "./tar_header.ts";
 
 /** Options of {@link EstargzStream}. */
 export interface EstargzStreamOptions {
@@ -79,6 +79,13 @@ const TOC_TYPES: Record<TarEntry["type"], string> = {
   fifo: "fifo",
 };
 const utf8 = new TextEncoder();
+// Shared and never written to: members copy (or only read) what they are given.
+const ZEROS = new Uint8Array(512);
+/** The zeros that pad a tar body of `size` bytes to a whole block (a view, no allocation). */
+function padding(size: number): Uint8Array {
+  const rest = size % 512;
+  return ZEROS.subarray(0, rest === 0 ? 0 : 512 - rest);
+}
 // Chunks at least this large make room for themselves in the member batch up front.
 const RESERVE_FROM = 256 * 1024;
 
@@ -331,7 +338,7 @@ class Writer {
     }
     const entries = await this.#writePayload(entry, size, toc);
     for (const e of entries) this.#addToc(e.entry, e.member);
-    await this.#write(tarPadding(size));
+    await this.#write(padding(size));
   }
 
   /** Queues a TOC entry; `member` is the gzip member whose blob offset it records. */
@@ -441,7 +448,7 @@ class Writer {
       size: json.length,
     }));
     await this.#write(json);
-    await this.#write(tarPadding(json.length));
+    await this.#write(padding(json.length));
     await this.#write(TAR_END);
     await this.#members.flush();
     await this.output.push(estargzFooter(tocOffset));
