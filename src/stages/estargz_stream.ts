@@ -34,7 +34,6 @@ import {
   TOC_TAR_NAME,
   type TocEntry,
   tocEntryJson,
-  tocJson,
 } from "./_estargz_toc.ts";
 import { encodeTarHeader, TAR_END, tarPath } from "./tar_header.ts";
 
@@ -242,7 +241,11 @@ class Writer {
   #members: GzipMembers;
   #diff: Hasher;
   #uncompressed = 0;
-  #toc: string[] = [];
+  // The TOC's entries as UTF-8, joined as `tocJson` joins them: compact bytes rather than
+  // thousands of strings held (and then joined and encoded) until the end.
+  #toc = new Uint8Array(64 * 1024);
+  #tocLength = 0;
+  #tocEntries = 0;
   // TOC entries waiting for the blob offset of their gzip member (members may be compressed
   // out of order), in TOC order.
   #pending: { entry: TocEntry; member?: number }[] = [];
@@ -358,9 +361,36 @@ class Writer {
         if (offset === undefined) break;
         entry.offset = offset;
       }
-      this.#toc.push(tocEntryJson(entry));
+      this.#appendToc(tocEntryJson(entry));
     }
     if (done > 0) pending.splice(0, done);
+  }
+
+  #appendToc(text: string): void {
+    const separator = this.#tocEntries++ === 0 ? "" : ",\n";
+    const need = this.#tocLength + 3 * (separator.length + text.length);
+    if (need > this.#toc.length) {
+      const grown = new Uint8Array(Math.max(need, 2 * this.#toc.length));
+      grown.set(this.#toc.subarray(0, this.#tocLength));
+      this.#toc = grown;
+    }
+    if (separator) {
+      this.#tocLength += utf8.encodeInto(separator, this.#toc.subarray(this.#tocLength)).written;
+    }
+    this.#tocLength += utf8.encodeInto(text, this.#toc.subarray(this.#tocLength)).written;
+  }
+
+  /** The whole TOC JSON, byte for byte what `tocJson` of the entries encodes to. */
+  #tocBytes(): Uint8Array {
+    const head = utf8.encode(`{\n\t"version": 1,\n\t"entries": ${this.#tocEntries ? "[\n" : "[]"}`);
+    const tail = utf8.encode(this.#tocEntries ? "\n\t]\n}" : "\n}");
+    const json = new Uint8Array(head.length + this.#tocLength + tail.length);
+    json.set(head);
+    json.set(this.#toc.subarray(0, this.#tocLength), head.length);
+    json.set(tail, head.length + this.#tocLength);
+    this.#toc = new Uint8Array(0);
+    this.#tocLength = 0;
+    return json;
   }
 
   async #writePayload(
@@ -434,8 +464,7 @@ class Writer {
     this.#settle();
     if (this.#pending.length > 0) throw new Error("eStargz TOC entries were left without offsets");
     const tocOffset = this.output.size;
-    const json = utf8.encode(tocJson(this.#toc));
-    this.#toc = [];
+    const json = this.#tocBytes();
     const tocHash = await this.#codecs.sha256();
     tocHash.update(json);
     await this.#write(encodeTarHeader({
