@@ -41,11 +41,14 @@ import type { BlobOutput } from "./_estargz_output.ts";
 const BATCH_BYTES = 512 * 1024;
 // Input bytes in batches not yet written out before a new batch waits for the oldest.
 const IN_FLIGHT_BYTES = 12 * 1024 * 1024;
+// Batches not yet written out before a new one waits (many small ones need no deep queue).
+const IN_FLIGHT_BATCHES = 6;
 
 interface Batch {
   bytes: number;
   first: number; // index of its first member
   outputs: Promise<Uint8Array[]>;
+  done: boolean; // outputs has settled
 }
 
 /** A writer of consecutive gzip members. */
@@ -205,12 +208,20 @@ export class GzipMembers {
     this.#arena = this.#spare.pop() ?? new Uint8Array(0);
     const outputs = this.#codecs.gzipMembers!(this.#level, members);
     // The buffer is free again once its members are compressed.
+    const batch: Batch = { bytes, first: this.#count - members.length, outputs, done: false };
     outputs.then(() => {
-      if (this.#spare.length < 1) this.#spare.push(arena);
+      batch.done = true;
+      if (this.#spare.length < 2) this.#spare.push(arena);
     }, () => {});
-    this.#queue.push({ bytes, first: this.#count - members.length, outputs });
+    this.#queue.push(batch);
     this.#queuedBytes += bytes;
-    while (this.#queue.length > 1 && this.#queuedBytes > IN_FLIGHT_BYTES) {
+    // Finished batches go out at once: their outputs (and TOC entries waiting for offsets)
+    // are not held until the in-flight limit is reached.
+    while (this.#queue.length > 0 && this.#queue[0].done) await this.#writeOldest();
+    while (
+      this.#queue.length > 1 &&
+      (this.#queuedBytes > IN_FLIGHT_BYTES || this.#queue.length > IN_FLIGHT_BATCHES)
+    ) {
       await this.#writeOldest();
     }
   }
