@@ -3,7 +3,7 @@
  *
  * - (a) `nodemodules`: the installed `node_modules` of a small pinned npm project
  *   (`bench/workload-package-lock.json`, installed with `npm ci --ignore-scripts`): about
- *   12,000 files and 110 MiB of real-world JavaScript. `--quick` uses its `@babel` folder.
+ *   11,700 files and 104 MiB of real-world JavaScript. `--quick` uses its `@babel` folder.
  * - (a×2, a×4): the same tree copied 2 and 4 times into subfolders (linear-cost runs).
  * - (b) `binaries`: one large binary (the `deno` executable) and one 64 MiB incompressible file
  *   (`--quick`: the `tar` binary and 16 MiB).
@@ -56,15 +56,18 @@ export async function prepareWorkloads(options: { quick: boolean }): Promise<Wor
   const cache = new URL("./.cache/", import.meta.url).pathname.replace(/\/$/, "");
   await Deno.mkdir(cache, { recursive: true });
 
-  // (a) node_modules of a pinned project.
+  // (a) node_modules of a pinned project; prepared again (with its copies) when the lock changes.
+  const lockText = await Deno.readTextFile(
+    new URL("./workload-package-lock.json", import.meta.url),
+  );
+  const stamp = await sha256Text(lockText);
+  const prepared = (dir: string) => readStamp(`${dir}/.complete`).then((s) => s === stamp);
   const npmProject = `${cache}/nodemodules`;
-  if (!(await exists(`${npmProject}/.complete`))) {
+  if (!(await prepared(npmProject))) {
     console.error("preparing (a): npm ci of the pinned project (once)...");
     await Deno.remove(npmProject, { recursive: true }).catch(() => {});
     await Deno.mkdir(npmProject, { recursive: true });
-    const lock = JSON.parse(
-      await Deno.readTextFile(new URL("./workload-package-lock.json", import.meta.url)),
-    );
+    const lock = JSON.parse(lockText);
     const root = lock.packages[""];
     await Deno.writeTextFile(
       `${npmProject}/package.json`,
@@ -80,7 +83,7 @@ export async function prepareWorkloads(options: { quick: boolean }): Promise<Wor
     );
     await sh("npm ci --ignore-scripts --no-audit --no-fund --loglevel=error", npmProject);
     await sh(`find . -exec touch -h -d ${q(OLD)} {} +`, npmProject);
-    await Deno.writeTextFile(`${npmProject}/.complete`, "");
+    await Deno.writeTextFile(`${npmProject}/.complete`, stamp);
   }
   const full = `${npmProject}/node_modules`;
   const nodeModules = options.quick ? `${full}/@babel` : full;
@@ -88,12 +91,13 @@ export async function prepareWorkloads(options: { quick: boolean }): Promise<Wor
   let project = npmProject;
   if (options.quick) {
     project = `${cache}/quick-project`;
-    if (!(await exists(`${project}/.complete`))) {
+    if (!(await prepared(project))) {
+      await Deno.remove(project, { recursive: true }).catch(() => {});
       await Deno.mkdir(`${project}/node_modules`, { recursive: true });
       await Deno.copyFile(`${npmProject}/package.json`, `${project}/package.json`);
       await sh(`cp -a ${q(nodeModules)} ${q(`${project}/node_modules/`)}`);
       await sh(`find . -exec touch -h -d ${q(OLD)} {} +`, project);
-      await Deno.writeTextFile(`${project}/.complete`, "");
+      await Deno.writeTextFile(`${project}/.complete`, stamp);
     }
   }
 
@@ -102,13 +106,13 @@ export async function prepareWorkloads(options: { quick: boolean }): Promise<Wor
   const scaled: [string, string, string] = [nodeModules, `${scaledRoot}/x2`, `${scaledRoot}/x4`];
   for (const [i, n] of [[1, 2], [2, 4]] as const) {
     const dir = scaled[i];
-    if (await exists(`${dir}/.complete`)) continue;
+    if (await prepared(dir)) continue;
     console.error(`preparing (a×${n})...`);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     await Deno.mkdir(dir, { recursive: true });
     for (let k = 0; k < n; k++) await sh(`cp -a ${q(nodeModules)} ${q(`${dir}/copy${k}`)}`);
     await sh(`find . -exec touch -h -d ${q(OLD)} {} +`, dir);
-    await Deno.writeTextFile(`${dir}/.complete`, "");
+    await Deno.writeTextFile(`${dir}/.complete`, stamp);
   }
 
   // (b) one large binary and 64 MiB incompressible.
@@ -176,4 +180,14 @@ async function writeRandom(path: string, size: number, seed: number): Promise<vo
     await writer.write(chunk.slice());
   }
   await writer.close();
+}
+
+async function sha256Text(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The stamp a prepared workload folder records, or undefined when it is not complete. */
+function readStamp(path: string): Promise<string | undefined> {
+  return Deno.readTextFile(path).catch(() => undefined);
 }
