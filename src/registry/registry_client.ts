@@ -49,7 +49,7 @@ import { sha256Digest } from "../image/manifest_builder.ts";
 export interface RegistryClientOptions {
   /** Allow plain HTTP and (with a suitable `fetch`) unverified TLS for this registry. */
   insecure?: boolean;
-  /** Force a scheme instead of probing (`https` first; `http` fallback for insecure and loopback hosts). */
+  /** Force a scheme instead of probing (`https` first, `http` as fallback for insecure hosts; loopback hosts try `http` first). */
   scheme?: "https" | "http";
   /** Credentials: a store to ask, or fixed credentials for this host. */
   credentials?: CredentialStore | Credentials;
@@ -621,9 +621,13 @@ export class RegistryClient {
   }
 
   async #probe(what?: string): Promise<string> {
+    // Loopback asks plain HTTP first: setting up TLS for a first https request costs
+    // ~40 ms, and a TLS registry answers plain HTTP with 400, which moves on to https.
     const schemes: string[] = this.#options.scheme
       ? [this.#options.scheme]
-      : this.#options.insecure || isLoopbackHost(this.host)
+      : isLoopbackHost(this.host)
+      ? ["http", "https"]
+      : this.#options.insecure
       ? ["https", "http"]
       : ["https"];
     let firstError: unknown;
@@ -641,8 +645,11 @@ export class RegistryClient {
           continue;
         }
         await res.body?.cancel();
-        // A TLS registry answers 400 to plain HTTP: report the HTTPS failure instead.
-        if (scheme === "http" && res.status === 400 && firstError !== undefined) continue;
+        // A TLS registry answers 400 to plain HTTP: try https next, or report its failure.
+        if (
+          scheme === "http" && res.status === 400 &&
+          (firstError !== undefined || scheme !== schemes[schemes.length - 1])
+        ) continue;
         if (res.status === 401) {
           this.#auth.setChallenge(parseAuthChallenge(res.headers.get("www-authenticate")));
         }

@@ -150,7 +150,7 @@ Deno.test("RegistryClient.putManifest() checks Docker-Content-Digest", async () 
   );
 });
 
-Deno.test("RegistryClient probes https first and falls back to http only for insecure or loopback hosts", async () => {
+Deno.test("RegistryClient probes https first, http only for insecure hosts, and loopback http first", async () => {
   const seen: string[] = [];
   const f: typeof fetch = (input) => {
     const url = new URL(String(input));
@@ -159,7 +159,7 @@ Deno.test("RegistryClient probes https first and falls back to http only for ins
     return Promise.resolve(new Response(null, { status: 200 }));
   };
   await new RegistryClient("localhost:5000", { fetch: f }).ping();
-  assert.deepEqual(seen, ["https:", "http:"]);
+  assert.deepEqual(seen, ["http:"]);
   seen.length = 0;
   await new RegistryClient("reg.example:5000", { fetch: f, insecure: true }).ping();
   assert.deepEqual(seen, ["https:", "http:"]);
@@ -169,6 +169,17 @@ Deno.test("RegistryClient probes https first and falls back to http only for ins
     /Cannot reach registry reg\.example: tls handshake failed/,
   );
   assert.deepEqual(seen, ["https:"]);
+
+  // A TLS registry on loopback answers plain HTTP with 400: the client moves on to https.
+  seen.length = 0;
+  const tls: typeof fetch = (input) => {
+    const url = new URL(String(input));
+    seen.push(url.protocol);
+    return Promise.resolve(new Response(null, { status: url.protocol === "http:" ? 400 : 200 }));
+  };
+  const client = new RegistryClient("127.0.0.1:5443", { fetch: tls });
+  await client.ping();
+  assert.deepEqual(seen, ["http:", "https:"]);
 });
 
 Deno.test("parseAuthChallenge() reads Bearer and Basic challenges", () => {
