@@ -302,7 +302,7 @@ async function buildPlatform(
   input: PlatformInput,
   ctx: PlatformContext,
 ): Promise<{ built: ExportedManifest; files: SbomFile[] }> {
-  const { output, env, oci, target } = ctx;
+  const { env, oci, target } = ctx;
   const platformName = formatPlatform(input.platform);
   const layers: Descriptor[] = [];
   const baseDiffIds = input.base?.config.rootfs.diff_ids ?? [];

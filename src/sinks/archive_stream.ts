@@ -12,7 +12,7 @@
  * ```ts ignore
  * import { archiveStream } from "./archive_stream.ts";
  * const tar = archiveStream(layout, root, { format: "oci", names: ["example.com/app:1"] });
- * await tar.pipeTo((await Deno.create("app.tar")).writable);
+ * await denoFileSystem.writeFile("app.tar", tar);
  * ```
  * @module
  */

@@ -5,11 +5,11 @@
  * ```ts
  * import { directoryEntries } from "./directory_source.ts";
  * import { denoFileSystem } from "../runtime/deno_file_system.ts";
- * const dir = await Deno.makeTempDir();
- * await Deno.writeTextFile(`${dir}/b.txt`, "b");
- * await Deno.mkdir(`${dir}/a`);
+ * const dir = `/tmp/ocistream-example-${crypto.randomUUID()}`;
+ * await denoFileSystem.mkdir(`${dir}/a`, { recursive: true });
+ * await denoFileSystem.writeFile(`${dir}/b.txt`, new TextEncoder().encode("b"));
  * for await (const e of directoryEntries(denoFileSystem, dir)) console.log(e.path); // a, b.txt
- * await Deno.remove(dir, { recursive: true });
+ * await denoFileSystem.remove(dir, { recursive: true });
  * ```
  * @module
  */
@@ -63,11 +63,12 @@ const statOfEntry = new WeakMap<TarEntry, FileInfo>();
  * ```ts
  * import { directoryEntries, entryFileInfo } from "./directory_source.ts";
  * import { denoFileSystem } from "../runtime/deno_file_system.ts";
- * const dir = await Deno.makeTempDir();
- * await Deno.writeTextFile(`${dir}/a.txt`, "a");
+ * const dir = `/tmp/ocistream-example-${crypto.randomUUID()}`;
+ * await denoFileSystem.mkdir(dir, { recursive: true });
+ * await denoFileSystem.writeFile(`${dir}/a.txt`, new TextEncoder().encode("a"));
  * for await (const e of directoryEntries(denoFileSystem, dir)) console.log(entryFileInfo(e)?.ino);
  * console.log(entryFileInfo({ path: "x", type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 0 })); // undefined
- * await Deno.remove(dir, { recursive: true });
+ * await denoFileSystem.remove(dir, { recursive: true });
  * ```
  */
 export function entryFileInfo(entry: TarEntry): FileInfo | undefined {
@@ -125,12 +126,13 @@ function normalizePrefix(prefix: string): string {
  * import { directoryEntries } from "./directory_source.ts";
  * import { TarStream } from "../stages/tar_stream.ts";
  * import { denoFileSystem } from "../runtime/deno_file_system.ts";
- * const dir = await Deno.makeTempDir();
- * await Deno.writeTextFile(`${dir}/hello.txt`, "hello");
+ * const dir = `/tmp/ocistream-example-${crypto.randomUUID()}`;
+ * await denoFileSystem.mkdir(dir, { recursive: true });
+ * await denoFileSystem.writeFile(`${dir}/hello.txt`, new TextEncoder().encode("hello"));
  * const tar = directoryEntries(denoFileSystem, dir, { prefix: "app" })
  *   .pipeThrough(new TarStream());
  * console.log((await new Response(tar).arrayBuffer()).byteLength); // 3072
- * await Deno.remove(dir, { recursive: true });
+ * await denoFileSystem.remove(dir, { recursive: true });
  * ```
  */
 export function directoryEntries(

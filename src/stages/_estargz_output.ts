@@ -6,12 +6,9 @@
  * @example
  * ```ts
  * import { BlobOutput } from "./_estargz_output.ts";
- * import { createHash } from "node:crypto";
- * const hasher = () => {
- *   const h = createHash("sha256");
- *   return { update: (d: Uint8Array) => void h.update(d), digestHex: () => h.digest("hex") };
- * };
- * const out = new BlobOutput(hasher(), () => {});
+ * import type { Hasher } from "../types/codecs.ts";
+ * import { nativeCodecs } from "../runtime/native_codecs.ts";
+ * const out = new BlobOutput(nativeCodecs.sha256() as Hasher, () => {});
  * const read = new Response(out.readable).arrayBuffer();
  * await out.push(new Uint8Array([1, 2, 3]));
  * out.close();
