@@ -162,8 +162,13 @@ Deno.test("parseOutputSpec() rejects unknown keys and lists the valid ones", () 
     () => parseOutputSpec("type=image,compresion=zstd"),
     TypeError,
     'Unknown output key "compresion"',
-    "compression",
+    '(did you mean "compression"?)',
     "push-by-digest",
+  );
+  assert.throws(
+    () => parseOutputSpec("type=image,bogus=1"),
+    (e: Error) => e instanceof TypeError && !e.message.includes("did you mean"),
+    "no hint when nothing is close",
   );
   throwsWith(
     () => parseOutputSpec("type=image,dest=x"),
