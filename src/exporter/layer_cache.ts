@@ -29,7 +29,7 @@
 import type { Codecs, Hasher } from "../types/codecs.ts";
 import type { BlobId } from "../types/content.ts";
 import type { Descriptor } from "../types/descriptor.ts";
-import { type FileSystem, NotFoundError } from "../types/file_system.ts";
+import { type FileSystem, NotFoundError, writeFileAtomic } from "../types/file_system.ts";
 import type { Compression } from "../types/media_types.ts";
 import type { TarEntry } from "../types/tar_entry.ts";
 import { entryFileInfo } from "../sources/directory_source.ts";
@@ -355,15 +355,7 @@ export class LayerCache {
     const check = await this.#sha256(JSON.stringify(body));
     const bytes = new TextEncoder().encode(JSON.stringify({ ...body, check }));
     await this.#fs.mkdir(this.folder, { recursive: true });
-    const path = this.#entryPath(key);
-    const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 12)}`;
-    try {
-      await this.#fs.writeFile(tmp, bytes, { mode: 0o644 });
-      await this.#fs.rename(tmp, path);
-    } catch (e) {
-      await this.#fs.remove(tmp).catch(() => {});
-      throw e;
-    }
+    await writeFileAtomic(this.#fs, this.#entryPath(key), bytes);
   }
 
   /**

@@ -23,6 +23,7 @@ import {
   type FileSystem,
   NotFoundError,
   pathExists,
+  writeFileAtomic,
 } from "../types/file_system.ts";
 import type { ImageIndex } from "../types/manifest.ts";
 import { OCI_INDEX } from "../types/media_types.ts";
@@ -82,12 +83,12 @@ export class OciLayout implements ContentSource, ContentSink {
         );
       }
       await fs.mkdir(`${layout.root}/blobs/sha256`, { recursive: true });
-      await layout.#writeAtomic(`${layout.root}/oci-layout`, LAYOUT_FILE);
+      await writeFileAtomic(fs, `${layout.root}/oci-layout`, LAYOUT_FILE);
     } else {
       await fs.mkdir(`${layout.root}/blobs/sha256`, { recursive: true });
     }
     if (!(await pathExists(fs, `${layout.root}/index.json`))) {
-      await layout.#writeAtomic(`${layout.root}/index.json`, encodeIndex(emptyIndex()));
+      await writeFileAtomic(fs, `${layout.root}/index.json`, encodeIndex(emptyIndex()));
     }
     return layout;
   }
@@ -247,7 +248,7 @@ export class OciLayout implements ContentSource, ContentSink {
   async updateIndex(change: (index: ImageIndex) => ImageIndex): Promise<void> {
     await this.withLock(async () => {
       const next = change(await this.readIndex());
-      await this.#writeAtomic(`${this.root}/index.json`, encodeIndex(next));
+      await writeFileAtomic(this.#fs, `${this.root}/index.json`, encodeIndex(next));
     });
   }
 
@@ -280,17 +281,6 @@ export class OciLayout implements ContentSource, ContentSink {
   async #touch(digest: string): Promise<void> {
     const now = Date.now() / 1000;
     await this.#fs.utime(this.blobPath(digest), now, now).catch(() => {});
-  }
-
-  async #writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-    const tmp = `${path}.tmp-${randomSuffix()}`;
-    try {
-      await this.#fs.writeFile(tmp, bytes, { mode: 0o644 });
-      await this.#fs.rename(tmp, path);
-    } catch (e) {
-      await this.#fs.remove(tmp).catch(() => {});
-      throw e;
-    }
   }
 }
 

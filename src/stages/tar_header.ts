@@ -73,6 +73,26 @@ export function tarPadding(size: number): Uint8Array {
  * ```
  */
 export function tarPath(path: string, type: TarEntryType): string {
+  const p = trimTarPath(path);
+  if (p === "") {
+    // The root folder may appear as "./" (GNU tar writes it); nothing else can be the root.
+    if (type === "directory") return "./";
+    throw new TypeError(`Cannot write a tar entry for path "${path}": it names the root`);
+  }
+  return type === "directory" ? p + "/" : p;
+}
+
+/**
+ * A tar path without leading `./` or `/` and trailing `/`, as writers and readers
+ * compare them; `""` for the root (`.`, `./`, `/`).
+ *
+ * @example
+ * ```ts
+ * import { trimTarPath } from "./tar_header.ts";
+ * console.log(trimTarPath("./usr/bin/"), JSON.stringify(trimTarPath("./"))); // usr/bin ""
+ * ```
+ */
+export function trimTarPath(path: string): string {
   let p = path;
   for (;;) {
     if (p.startsWith("./")) p = p.slice(2);
@@ -80,12 +100,7 @@ export function tarPath(path: string, type: TarEntryType): string {
     else break;
   }
   while (p.endsWith("/")) p = p.slice(0, -1);
-  if (p === "." || p === "") {
-    // The root folder may appear as "./" (GNU tar writes it); nothing else can be the root.
-    if (type === "directory") return "./";
-    throw new TypeError(`Cannot write a tar entry for path "${path}": it names the root`);
-  }
-  return type === "directory" ? p + "/" : p;
+  return p === "." ? "" : p;
 }
 
 function isAscii(s: string): boolean {

@@ -20,6 +20,7 @@
 import type { TarEntry, TarEntryType } from "../types/tar_entry.ts";
 import { ByteReader } from "./_tar_byte_reader.ts";
 import { decodeHeaderBlock, parsePaxRecords, type RawHeader } from "./_tar_decode.ts";
+import { trimTarPath } from "./tar_header.ts";
 
 /** A parsed entry with its body. Read the body to its end, or cancel it, to get the next entry. */
 export type TarEntryWithBody = TarEntry & {
@@ -317,12 +318,5 @@ function nulTerminated(data: Uint8Array): string {
 }
 
 function normalizePath(path: string): string {
-  let p = path;
-  for (;;) {
-    if (p.startsWith("./")) p = p.slice(2);
-    else if (p.startsWith("/")) p = p.slice(1);
-    else break;
-  }
-  while (p.endsWith("/")) p = p.slice(0, -1);
-  return p === "" || p === "." ? "." : p;
+  return trimTarPath(path) || ".";
 }

@@ -119,3 +119,22 @@ export async function pathExists(fs: Pick<FileSystem, "lstat">, path: string): P
     throw e;
   }
 }
+
+/**
+ * Writes `path` whole or not at all: the bytes go to `path.tmp-<random>`, which is
+ * renamed over `path` (removed on failure). `prune` clears `.tmp-` leftovers of a crash.
+ */
+export async function writeFileAtomic(
+  fs: Pick<FileSystem, "writeFile" | "rename" | "remove">,
+  path: string,
+  bytes: Uint8Array,
+): Promise<void> {
+  const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 12)}`;
+  try {
+    await fs.writeFile(tmp, bytes, { mode: 0o644 });
+    await fs.rename(tmp, path);
+  } catch (e) {
+    await fs.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
