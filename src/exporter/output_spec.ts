@@ -65,6 +65,16 @@ export interface OutputSpec {
   warnings: string[];
 }
 
+/** Keys that shape the image's layers and documents, for every type. */
+const IMAGE_FORMAT_KEYS = [
+  "compression",
+  "compression-level",
+  "force-compression",
+  "rewrite-timestamp",
+  "oci-mediatypes",
+  "oci-artifact",
+] as const;
+
 /** Keys of `type=image` and `type=registry`. */
 const IMAGE_KEYS = [
   "name",
@@ -73,12 +83,7 @@ const IMAGE_KEYS = [
   "registry.insecure",
   "dangling-name-prefix",
   "name-canonical",
-  "compression",
-  "compression-level",
-  "force-compression",
-  "rewrite-timestamp",
-  "oci-mediatypes",
-  "oci-artifact",
+  ...IMAGE_FORMAT_KEYS,
   "unpack",
   "store",
   "source-date-epoch",
@@ -91,12 +96,7 @@ const ARCHIVE_KEYS = [
   "tar",
   "dangling-name-prefix",
   "name-canonical",
-  "compression",
-  "compression-level",
-  "force-compression",
-  "rewrite-timestamp",
-  "oci-mediatypes",
-  "oci-artifact",
+  ...IMAGE_FORMAT_KEYS,
   "source-date-epoch",
 ] as const;
 
