@@ -24,7 +24,12 @@ import type { Descriptor, Platform } from "../types/descriptor.ts";
 import type { ImageManifest } from "../types/manifest.ts";
 import { layerCompression, layerMediaType } from "../types/media_types.ts";
 import { formatPlatform } from "../types/platform.ts";
-import { formatReference, parseReference, type Reference } from "../types/reference.ts";
+import {
+  formatReference,
+  parseReference,
+  type Reference,
+  registryHost,
+} from "../types/reference.ts";
 import type { TarEntry } from "../types/tar_entry.ts";
 import { ClampTimestampsStream } from "../stages/clamp_timestamps_stream.ts";
 import { CountStream } from "../stages/count_stream.ts";
@@ -193,6 +198,8 @@ async function exportOne(
   const memory = new MemoryContent(env.codecs);
   let target: ContentSink & ContentSource;
   let disposeTarget: (() => Promise<void>) | undefined;
+  // Base repositories on the target registry (store=false pushes), to mount from.
+  let targetMounts: string[] = [];
   const isArchive = output.type === "oci" || output.type === "docker";
   const useStore = env.store !== undefined && output.store;
   if (useStore) {
@@ -204,6 +211,7 @@ async function exportOne(
     disposeTarget = temp.dispose;
   } else if (pushRefs.length > 0) {
     target = env.openRepository!(pushRefs[0]!, { insecure: output.insecureRegistry });
+    targetMounts = mountSources(spec, pushRefs[0]!);
   } else {
     target = memory.discardingLargeBlobs();
   }
@@ -222,6 +230,7 @@ async function exportOne(
         target,
         memory,
         manifestAnnotations: placed.manifest.get(formatPlatform(input.platform)) ?? {},
+        mountFrom: targetMounts,
         // Cached layers live in the store, so the cache serves only outputs that keep blobs there.
         cache: useStore && spec.cache !== false ? env.layerCache : undefined,
       });
@@ -270,7 +279,14 @@ async function exportOne(
     root = { ...root, annotations: rootAnnotations };
     if (Object.keys(rootAnnotations).length === 0) delete root.annotations;
 
-    const names = await deliver(output, root, pushRefs, { env, target, memory, note, manifests });
+    const names = await deliver(output, root, pushRefs, {
+      env,
+      target,
+      memory,
+      note,
+      manifests,
+      mountFor: (ref) => mountSources(spec, ref),
+    });
     env.onProgress?.({ type: "done", digest: root.digest });
     return {
       output,
@@ -296,6 +312,8 @@ interface PlatformContext {
   memory: MemoryContent;
   manifestAnnotations: Record<string, string>;
   cache?: LayerCache;
+  /** Repositories on a registry target holding the base's layers. */
+  mountFrom: string[];
 }
 
 async function buildPlatform(
@@ -507,7 +525,7 @@ async function carryBaseLayer(
   if (isReopenableSink(target)) {
     // Registry target (store=false): HEAD or mount first, so a base layer already
     // on that registry moves no bytes; it is only read when it must be uploaded.
-    await target.putBlobFrom(id, () => base.source.fetch(layer));
+    await target.putBlobFrom(id, () => base.source.fetch(layer), ctx.mountFrom);
   } else if (!(await target.hasBlob(layer.digest))) {
     await target.putBlob(await base.source.fetch(layer), id);
   }
@@ -562,12 +580,25 @@ async function streamInto(
   return encoded.value;
 }
 
+/** Repositories on `ref`'s registry that hold base layers: pushes mount blobs from them. */
+function mountSources(spec: ImageSpec, ref: Reference): string[] {
+  const host = registryHost(ref);
+  const repositories = spec.platforms.flatMap(({ base }) =>
+    base?.origin && base.origin.host === host && base.origin.repository !== ref.repository
+      ? [base.origin.repository]
+      : []
+  );
+  return [...new Set(repositories)];
+}
+
 interface DeliverContext {
   env: ExportEnvironment;
   target: ContentSink & ContentSource;
   memory: MemoryContent;
   note: (message: string) => void;
   manifests: ExportedManifest[];
+  /** Repositories to mount blobs from when pushing to `ref`. */
+  mountFor: (ref: Reference) => string[];
 }
 
 /** Names, pushes and writes the finished image; returns the names it was given. */
@@ -600,6 +631,7 @@ async function deliver(
         tags: output.pushByDigest ? [] : (tags.length > 0 ? tags : ["latest"]),
         pushByDigest: output.pushByDigest,
         onProgress: copyProgress(env, `${ref.registry}/${ref.repository}`),
+        mountFrom: ctx.mountFor(ref),
       });
     }));
   }

@@ -31,6 +31,11 @@ export interface BaseImage {
   manifest: ImageManifest;
   /** Its config. */
   config: ImageConfig;
+  /**
+   * Where a registry base lives (`host` as connected to, e.g. `registry-1.docker.io`):
+   * pushes to that registry mount its layers instead of moving their bytes.
+   */
+  origin?: { host: string; repository: string };
 }
 
 /**

@@ -57,11 +57,6 @@ export interface DenoEnvironment extends ExportEnvironment {
   codecs: Codecs;
   /** Opens a registry client for a host (cached per host and insecurity). */
   registryClient(host: string, insecure: boolean): RegistryClient;
-  /**
-   * Remembers a repository that images are read from (a base image), so
-   * pushes to the same registry mount its blobs instead of uploading them.
-   */
-  addMountSource(host: string, repository: string): void;
   /** Releases what the environment holds. */
   close(): Promise<void>;
 }
@@ -82,8 +77,6 @@ export async function createDenoEnvironment(
   const credentials = options.credentials ?? dockerCredentials();
   const caFile = options.caFile ?? Deno.env.get("OCISTREAM_REGISTRY_CA");
   const clients = new Map<string, RegistryClient>();
-  // Base-image repositories per registry host: blobs are mounted from them.
-  const mountSources = new Map<string, Set<string>>();
   const sha256 = () => codecs.sha256();
   const timeouts = options.timeouts ??
     parseTimeouts(Deno.env.get("OCISTREAM_REGISTRY_TIMEOUTS") ?? "");
@@ -119,16 +112,10 @@ export async function createDenoEnvironment(
     store,
     layerCache,
     registryClient,
-    addMountSource(host, repository) {
-      const set = mountSources.get(host) ?? new Set();
-      set.add(repository);
-      mountSources.set(host, set);
-    },
     openRepository(ref: Reference, { insecure }) {
       const host = registryHost(ref);
       const client = registryClient(host, insecure);
       return new RegistryRepository(client, ref.repository, {
-        mountFrom: [...(mountSources.get(host) ?? [])].filter((r) => r !== ref.repository),
         onProgress: options.onProgress
           ? throttledUploads(options.onProgress, `${ref.registry}/${ref.repository}`)
           : undefined,

@@ -38,15 +38,15 @@ export async function resolveBaseImage(
   const insecure = options.insecure ?? options.insecureHosts?.includes(host) ?? false;
   const client = env.registryClient(host, insecure);
   const repository = new RegistryRepository(client, parsed.repository);
-  // Pushes to this registry can then mount the base layers instead of moving their bytes.
-  env.addMountSource(host, parsed.repository);
   const fetched = await repository.getManifest(parsed.digest ?? parsed.tag ?? "latest");
   const root = {
     mediaType: fetched.mediaType,
     digest: fetched.digest,
     size: fetched.bytes.byteLength,
   };
-  return await selectPlatformImage(repository, root, platform, formatReference(parsed));
+  const image = await selectPlatformImage(repository, root, platform, formatReference(parsed));
+  // Pushes to this registry then mount the base layers instead of moving their bytes.
+  return { ...image, origin: { host, repository: parsed.repository } };
 }
 
 async function resolveLayoutImage(
