@@ -15,6 +15,7 @@
 import type { Platform } from "../types/descriptor.ts";
 import { sortedRecord } from "../types/descriptor.ts";
 import { formatPlatform, parsePlatform, samePlatform } from "../types/platform.ts";
+import { quote } from "../types/quote.ts";
 
 /** Where an annotation goes. */
 export type AnnotationType = "manifest" | "index" | "manifest-descriptor" | "index-descriptor";
@@ -256,9 +257,4 @@ export function placeAnnotations(
     manifestDescriptor,
     indexDescriptor: sortedRecord(indexDescriptor),
   };
-}
-
-/** Quotes user text for a message; escapes keep the message on one line. */
-function quote(text: string): string {
-  return JSON.stringify(text).replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
 }

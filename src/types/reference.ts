@@ -10,6 +10,7 @@
  * ```
  * @module
  */
+import { quote } from "./quote.ts";
 
 /** A parsed image reference. */
 export interface Reference {
@@ -41,14 +42,6 @@ export function isValidTag(tag: string): boolean {
 /** Whether `digest` is a valid sha256 digest. */
 export function isValidDigest(digest: string): boolean {
   return DIGEST_RE.test(digest);
-}
-
-/** JSON-quotes `text`, also escaping U+2028/U+2029, so messages about it stay on one line. */
-function quote(text: string): string {
-  return JSON.stringify(text).replace(
-    /[\u2028\u2029]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16)}`,
-  );
 }
 
 /** Parses a reference; throws a `TypeError` that says what is wrong. */
