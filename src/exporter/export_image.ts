@@ -335,7 +335,12 @@ async function buildPlatform(
     const carried = await carryBaseLayer(layer, baseDiffIds[i]!, input.base!, ctx);
     layers.push(carried.descriptor);
     carriedDiffIds.push(carried.diffId);
-    if (wantFiles) await listLayerFiles(input.base!.source, layer, env.codecs, files);
+    if (wantFiles) {
+      // The SBOM reads the layer again: from the local store when it was just copied there
+      // as it is, rather than downloading it a second time.
+      const local = target === env.store && carried.descriptor.digest === layer.digest;
+      await listLayerFiles(local ? target : input.base!.source, layer, env.codecs, files);
+    }
   }
   const baseConfig = input.base && carriedDiffIds.some((d, i) => d !== baseDiffIds[i])
     ? {
