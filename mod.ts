@@ -68,6 +68,7 @@ export * from "./src/sinks/memory_content.ts";
 export * from "./src/sinks/archive_stream.ts";
 export * from "./src/sinks/unpack_layers.ts";
 export * from "./src/sinks/registry_repository.ts";
+export * from "./src/sinks/registry_repositories.ts";
 
 // The distribution client.
 export * from "./src/registry/registry_client.ts";

@@ -12,7 +12,6 @@
  * @module
  */
 import type { Codecs } from "../types/codecs.ts";
-import { registryHost } from "../types/reference.ts";
 import type { ExportEnvironment } from "../exporter/export_image.ts";
 import type { ProgressListener } from "../exporter/progress.ts";
 import {
@@ -21,7 +20,7 @@ import {
   staticCredentials,
 } from "../registry/credentials.ts";
 import { RegistryClient, type RegistryClientOptions } from "../registry/registry_client.ts";
-import { RegistryRepository } from "../sinks/registry_repository.ts";
+import { RegistryRepositories } from "../sinks/registry_repositories.ts";
 import { edgeCodecs } from "./edge_codecs.ts";
 
 /** Options of {@linkcode createEdgeEnvironment}. */
@@ -74,25 +73,20 @@ export function createEdgeEnvironment(options: EdgeEnvironmentOptions = {}): Exp
     : isCredentialStore(options.credentials)
     ? options.credentials
     : staticCredentials(options.credentials);
-  const clients = new Map<string, RegistryClient>();
+  const repositories = new RegistryRepositories(
+    (host, insecure) =>
+      new RegistryClient(host, {
+        ...options.registry,
+        insecure,
+        credentials,
+        sha256: () => codecs.sha256(),
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      }),
+    options.onProgress,
+  );
   const env: ExportEnvironment = {
     codecs,
-    openRepository(ref, { insecure }) {
-      const host = registryHost(ref);
-      const key = `${insecure ? "insecure" : "secure"} ${host}`;
-      let client = clients.get(key);
-      if (!client) {
-        client = new RegistryClient(host, {
-          ...options.registry,
-          insecure,
-          credentials,
-          sha256: () => codecs.sha256(),
-          ...(options.fetch ? { fetch: options.fetch } : {}),
-        });
-        clients.set(key, client);
-      }
-      return new RegistryRepository(client, ref.repository);
-    },
+    openRepository: (ref, { insecure }) => repositories.open(ref, insecure),
   };
   if (options.onProgress) env.onProgress = options.onProgress;
   if (options.now) env.now = options.now;

@@ -15,9 +15,8 @@ import type { ExportEnvironment } from "../exporter/export_image.ts";
 import type { ProgressListener } from "../exporter/progress.ts";
 import type { Codecs } from "../types/codecs.ts";
 import type { Platform } from "../types/descriptor.ts";
-import { type Reference, registryHost } from "../types/reference.ts";
 import { OciLayout } from "../sinks/oci_layout.ts";
-import { type BlobProgress, RegistryRepository } from "../sinks/registry_repository.ts";
+import { RegistryRepositories } from "../sinks/registry_repositories.ts";
 import { RegistryClient } from "../registry/registry_client.ts";
 import type { CredentialStore } from "../registry/credentials.ts";
 import { createNativeCodecs } from "./native_codecs.ts";
@@ -76,7 +75,6 @@ export async function createDenoEnvironment(
     : await OciLayout.open(denoFileSystem, options.storePath ?? defaultStorePath(), codecs);
   const credentials = options.credentials ?? dockerCredentials();
   const caFile = options.caFile ?? Deno.env.get("OCISTREAM_REGISTRY_CA");
-  const clients = new Map<string, RegistryClient>();
   const sha256 = () => codecs.sha256();
   const timeouts = options.timeouts ??
     parseTimeouts(Deno.env.get("OCISTREAM_REGISTRY_TIMEOUTS") ?? "");
@@ -88,39 +86,25 @@ export async function createDenoEnvironment(
     })
     : undefined;
 
-  const registryClient = (host: string, insecure: boolean): RegistryClient => {
-    const key = `${host}|${insecure}`;
-    let client = clients.get(key);
-    if (!client) {
-      // The TLS setup is async (it reads the CA file); requests wait for it.
-      const ready = registryFetch({ caFile, insecure });
-      const fetchWithTls: typeof fetch = async (input, init) => (await ready)(input, init);
-      client = new RegistryClient(host, {
-        insecure,
-        credentials,
-        fetch: fetchWithTls,
-        sha256,
-        timeouts,
-      });
-      clients.set(key, client);
-    }
-    return client;
-  };
+  const repositories = new RegistryRepositories((host, insecure) => {
+    // The TLS setup is async (it reads the CA file); requests wait for it.
+    const ready = registryFetch({ caFile, insecure });
+    const fetchWithTls: typeof fetch = async (input, init) => (await ready)(input, init);
+    return new RegistryClient(host, {
+      insecure,
+      credentials,
+      fetch: fetchWithTls,
+      sha256,
+      timeouts,
+    });
+  }, options.onProgress);
 
   return {
     codecs,
     store,
     layerCache,
-    registryClient,
-    openRepository(ref: Reference, { insecure }) {
-      const host = registryHost(ref);
-      const client = registryClient(host, insecure);
-      return new RegistryRepository(client, ref.repository, {
-        onProgress: options.onProgress
-          ? throttledUploads(options.onProgress, `${ref.registry}/${ref.repository}`)
-          : undefined,
-      });
-    },
+    registryClient: (host, insecure) => repositories.client(host, insecure),
+    openRepository: (ref, { insecure }) => repositories.open(ref, insecure),
     async makeTempLayout() {
       const dir = await Deno.makeTempDir({ prefix: "ocistream-layout-" });
       const layout = await OciLayout.open(denoFileSystem, dir, codecs);
@@ -136,33 +120,5 @@ export async function createDenoEnvironment(
       // Compression workers stop by themselves when idle; nothing else is held.
       return Promise.resolve();
     },
-  };
-}
-
-/**
- * Blob upload events at most every 200 ms per blob (reads come in 64 KiB
- * pieces: a JSON line each would swamp the log), always the first and the last.
- */
-function throttledUploads(
-  listener: ProgressListener,
-  target: string,
-): (p: BlobProgress) => void {
-  const last = new Map<string, number>();
-  return (p) => {
-    const id = p.digest ?? "layer";
-    const t = performance.now();
-    const done = p.total !== undefined && p.sent >= p.total;
-    const previous = last.get(id);
-    if (!done && previous !== undefined && t - previous < 200) return;
-    if (done) last.delete(id);
-    else last.set(id, t);
-    listener({
-      type: "blob-upload",
-      id,
-      target,
-      digest: p.digest ?? "",
-      sent: p.sent,
-      total: p.total,
-    });
   };
 }
