@@ -3,9 +3,9 @@
  * Deno has no equivalent: `lchown`, `lutimes`).
  *
  * Metadata calls (`lstat`, `readDir`, `readLink`), opening files and reads of up to 64 KiB
- * use Deno's synchronous calls: each takes microseconds on a local disk, and an async call
- * costs more than that in scheduling on trees of many small files (about 3× for a
- * `node_modules` export). On a slow network file system they briefly block the event loop.
+ * use Deno's synchronous calls: each takes microseconds on a local disk, while an async call
+ * costs about 20 µs of scheduling, which dominates on trees of many small files. On a slow
+ * network file system they briefly block the event loop.
  *
  * @example
  * ```ts
