@@ -22,6 +22,7 @@ import type { Platform } from "../types/descriptor.ts";
 import { parseReference, registryHost } from "../types/reference.ts";
 import { directoryEntries } from "../sources/directory_source.ts";
 import { denoFileSystem } from "../runtime/deno_file_system.ts";
+import { resolve } from "node:path";
 import { createDenoEnvironment, hostPlatform } from "../runtime/deno_environment.ts";
 import { resolveBaseImage } from "../runtime/resolve_base_image.ts";
 
@@ -152,6 +153,7 @@ export async function buildCommand(args: string[]): Promise<number> {
         base,
         layers: [{
           entries: () => directoryEntries(denoFileSystem, dir),
+          source: resolve(dir),
           // Not the folder's path: history must not depend on where the tree sits (SPEC §5),
           // as BuildKit records the Dockerfile line `COPY . /`, not the context path.
           createdBy: "COPY . / # buildkit",

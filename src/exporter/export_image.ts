@@ -54,6 +54,11 @@ import type { LayerCache, LayerLookup } from "./layer_cache.ts";
 export interface LayerInput {
   /** Produces the layer's entries (called once per distinct encoding). */
   entries(): ReadableStream<TarEntry>;
+  /**
+   * Where the entries come from, e.g. the folder's absolute path: lets the layer cache skip its
+   * metadata walk for a source it never cached (see `LayerCacheOptions.source`).
+   */
+  source?: string;
   /** History `created_by` for the layer. */
   createdBy?: string;
   /** History comment. */
@@ -427,6 +432,7 @@ async function buildNewLayer(
       clampEpoch: output.rewriteTimestamp ? ctx.epoch : undefined,
       files: wantFiles,
       prioritizedFiles: layer.prioritizedFiles,
+      source: layer.source,
     })
     : {};
   let encoded: Omit<EncodedLayer, "annotations"> & { annotations?: Record<string, string> };

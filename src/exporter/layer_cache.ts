@@ -29,7 +29,12 @@
 import type { Codecs, Hasher } from "../types/codecs.ts";
 import type { BlobId } from "../types/content.ts";
 import type { Descriptor } from "../types/descriptor.ts";
-import { type FileSystem, NotFoundError, writeFileAtomic } from "../types/file_system.ts";
+import {
+  type FileSystem,
+  NotFoundError,
+  pathExists,
+  writeFileAtomic,
+} from "../types/file_system.ts";
 import type { Compression } from "../types/media_types.ts";
 import type { TarEntry } from "../types/tar_entry.ts";
 import { entryFileInfo } from "../sources/directory_source.ts";
@@ -54,6 +59,12 @@ export interface LayerCacheOptions {
   files?: boolean;
   /** eStargz prioritized files (they reorder the layer). */
   prioritizedFiles?: string[];
+  /**
+   * Where the entries come from (a folder's absolute path). With it, a store that never cached
+   * a layer of this source answers a miss at once, without the metadata walk (a first export
+   * walks the folder once). Not part of the key.
+   */
+  source?: string;
 }
 
 /** What {@link LayerCache.lookup} found. */
@@ -134,6 +145,8 @@ export interface LayerKeyRecorder {
   stream: TransformStream<TarEntry, TarEntry>;
   /** The key once the entries ended; `undefined` when they are not cacheable. */
   key: Promise<string | undefined>;
+  /** {@link LayerCacheOptions.source}, remembered by {@link LayerCache.save}. */
+  source?: string;
 }
 
 /** The layer cache of one store; see the module documentation. */
@@ -144,6 +157,8 @@ export class LayerCache {
   readonly #settings: LayerCacheSettings;
   /** The folder holding the entries. */
   readonly folder: string;
+  /** The folder of source hints (see {@link LayerCacheOptions.source}). */
+  readonly #sources: string;
 
   /**
    * A cache over `store`, writing its entries with `fs`.
@@ -164,6 +179,7 @@ export class LayerCache {
     this.#codecs = codecs;
     this.#settings = settings;
     this.folder = `${store.root.replace(/\/+$/, "")}/cache/layers`;
+    this.#sources = `${store.root.replace(/\/+$/, "")}/cache/sources`;
   }
 
   /**
@@ -211,6 +227,10 @@ export class LayerCache {
     options: LayerCacheOptions,
   ): Promise<LayerLookup> {
     try {
+      // Nothing was ever cached from this source: a miss, and no walk spent proving it.
+      if (options.source !== undefined && !(await this.#knowsSource(options.source))) {
+        return { recorder: await this.recorder(options) };
+      }
       const key = await this.key(entries(), options);
       if (key === undefined) return {};
       const hit = await this.get(key);
@@ -234,7 +254,15 @@ export class LayerCache {
     try {
       const key = await recorder.key;
       // The blob was just stored, its digest checked on the way in: stamp it as verified.
-      if (key !== undefined) await this.put(key, { ...layer, blobStamp: await this.#stamp(layer) });
+      if (key === undefined) return;
+      await this.put(key, { ...layer, blobStamp: await this.#stamp(layer) });
+      if (recorder.source !== undefined) {
+        const hint = await this.#sourcePath(recorder.source);
+        if (!(await pathExists(this.#fs, hint))) {
+          await this.#fs.mkdir(this.#sources, { recursive: true });
+          await writeFileAtomic(this.#fs, hint, new TextEncoder().encode(recorder.source));
+        }
+      }
     } catch (e) {
       this.#settings.onDiscard?.(
         "",
@@ -267,7 +295,7 @@ export class LayerCache {
         resolve(cacheable ? keyer.finish() : undefined);
       },
     });
-    return { stream, key };
+    return { stream, key, ...(options.source !== undefined ? { source: options.source } : {}) };
   }
 
   /**
@@ -381,6 +409,16 @@ export class LayerCache {
     } catch {
       return undefined;
     }
+  }
+
+  /** Whether a layer of `source` was ever cached (its hint file exists). */
+  async #knowsSource(source: string): Promise<boolean> {
+    return await pathExists(this.#fs, await this.#sourcePath(source));
+  }
+
+  /** The hint file of a source: `<store>/cache/sources/<sha256 of the source>`. */
+  async #sourcePath(source: string): Promise<string> {
+    return `${this.#sources}/${await this.#sha256(source)}`;
   }
 
   #entryPath(key: string): string {

@@ -145,6 +145,25 @@ function fileStream(file: Deno.FsFile): ReadableStream<Uint8Array> {
   }, { highWaterMark: 0 });
 }
 
+/** Largest file {@link DenoFileSystem.readFile} reads synchronously. */
+const SYNC_WHOLE = 1024 * 1024;
+
+/**
+ * Reads a file into `target` with synchronous calls; returns its length (more than
+ * `target.length` when it is larger: then only `target.length` of the bytes were read).
+ */
+function readIntoSync(file: Deno.FsFile, target: Uint8Array): number {
+  let filled = 0;
+  while (filled < target.length) {
+    const n = file.readSync(target.subarray(filled));
+    if (n === null) return filled;
+    filled += n;
+  }
+  // The end-of-file check; a file that grew is longer than `target`.
+  const extra = file.readSync(tail);
+  return extra === null ? filled : filled + extra;
+}
+
 async function run(cmd: string, args: string[]): Promise<void> {
   const out = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
   if (!out.success) {
@@ -222,9 +241,37 @@ export class DenoFileSystem implements FileSystem {
     }
   }
 
-  /** Reads a whole (small) file. */
+  /**
+   * Reads a whole file. Files up to 1 MiB are read with synchronous calls (a folder's many
+   * small files cost per call, not per byte), larger ones asynchronously.
+   */
   readFile(path: string): Promise<Uint8Array> {
+    try {
+      using file = Deno.openSync(path, { read: true });
+      const size = file.statSync().size;
+      if (size <= SYNC_WHOLE) {
+        const bytes = new Uint8Array(size);
+        const length = readIntoSync(file, bytes);
+        // A file that changed size since fstat is read again the slow way.
+        if (length === size) return Promise.resolve(bytes);
+      }
+    } catch (e) {
+      return Promise.reject(mapError(e, path));
+    }
     return wrap(path, () => Deno.readFile(path));
+  }
+
+  /**
+   * Reads a file of `target.length` bytes into `target` with synchronous calls (meant for small
+   * files); resolves to the file's length, which differs when it changed size.
+   */
+  readInto(path: string, target: Uint8Array): Promise<number> {
+    try {
+      using file = Deno.openSync(path, { read: true });
+      return Promise.resolve(readIntoSync(file, target));
+    } catch (e) {
+      return Promise.reject(mapError(e, path));
+    }
   }
 
   /** Writes a file, replacing it; `mode` applies on creation. */

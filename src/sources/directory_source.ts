@@ -93,6 +93,14 @@ function sortNames(names: string[]): string[] {
   return names.sort(compareBytes);
 }
 
+function unreadable(file: string, cause: unknown): Error {
+  return new Error(
+    `Cannot read file ${file} for the layer: ${(cause as Error).message}; ` +
+      "fix its permissions or exclude it",
+    { cause },
+  );
+}
+
 /** How many `lstat` calls of a folder's names run ahead of the entry being written. */
 const LSTAT_AHEAD = 16;
 
@@ -192,18 +200,14 @@ export function directoryEntries(
           ...common,
           type: "file",
           size,
-          // Only reads the file, so the tar writer may read small bodies ahead.
-          open: readAheadSafe(async () => {
-            try {
-              return await fs.openRead(file);
-            } catch (e) {
-              throw new Error(
-                `Cannot read file ${file} for the layer: ${(e as Error).message}; ` +
-                  "fix its permissions or exclude it",
-                { cause: e },
-              );
-            }
-          }),
+          // Only reads the file, so the tar writer may read small bodies ahead, whole.
+          open: readAheadSafe(
+            () => fs.openRead(file).catch((e) => Promise.reject(unreadable(file, e))),
+            fs.readInto
+              ? (target) =>
+                fs.readInto!(file, target).catch((e) => Promise.reject(unreadable(file, e)))
+              : undefined,
+          ),
         };
         break;
       }

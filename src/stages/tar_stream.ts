@@ -29,14 +29,25 @@ const READ_AHEAD_ENTRIES = 8;
 /** ...holding at most this many body bytes. */
 const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 
-// `open` functions whose bodies may be read before the writer reaches them.
-const readAheadOpens = new WeakSet<object>();
+/**
+ * Reads a whole body into `target` (sized to the entry's `size`) and resolves to the body's
+ * actual length, which differs from `target.length` when the file changed size (then
+ * `target`'s content is unspecified).
+ */
+export type ReadBodyInto = (target: Uint8Array) => Promise<number>;
+
+// `open` functions whose bodies may be read before the writer reaches them, with a cheaper
+// whole-body read when their source has one.
+const readAheadOpens = new WeakMap<object, ReadBodyInto | undefined>();
 
 /**
  * Marks an entry's `open` as safe to call early: it only reads the file (no side effect whose
  * order matters), so {@link TarStream} may read up to 8 small bodies (≤ 1 MiB, 8 MiB in all)
  * ahead of the one it writes, overlapping their I/O. The mark is on the function, so an entry
  * whose `open` is wrapped by a later stage (a hashing inventory, ...) is read in order.
+ * `readInto`, when given, reads the same bytes in one call: the writer reads small bodies with it
+ * straight into its output (no stream, no buffer per file: a folder of many small files costs
+ * per call, not per byte) instead of reading them ahead.
  *
  * @example
  * ```ts
@@ -48,8 +59,11 @@ const readAheadOpens = new WeakSet<object>();
  * console.log((await new Response(tar).arrayBuffer()).byteLength); // 2048
  * ```
  */
-export function readAheadSafe<F extends NonNullable<TarEntry["open"]>>(open: F): F {
-  readAheadOpens.add(open);
+export function readAheadSafe<F extends NonNullable<TarEntry["open"]>>(
+  open: F,
+  readInto?: ReadBodyInto,
+): F {
+  readAheadOpens.set(open, readInto);
   return open;
 }
 
@@ -198,6 +212,12 @@ class TarWriter {
         `Cannot write file ${entry.path} to the tar: it has size ${size} but no open()`,
       );
     }
+    const readInto = readAheadOpens.get(entry.open);
+    if (readInto && size <= SMALL_BODY && !pending.body) {
+      const read = await readInto(this.#reserve(size));
+      this.#endBody(entry, read);
+      return;
+    }
     if (pending.body) {
       const chunks = await pending.body;
       this.#aheadBytes -= size;
@@ -223,7 +243,8 @@ class TarWriter {
       const pending: Pending = { entry, size };
       if (
         entry.type === "file" && entry.open && size > 0 && size <= SMALL_BODY &&
-        readAheadOpens.has(entry.open) && Number.isSafeInteger(size)
+        readAheadOpens.has(entry.open) && !readAheadOpens.get(entry.open) &&
+        Number.isSafeInteger(size)
       ) {
         pending.body = readWhole(entry, size);
         // Handled here; the error is rethrown when the writer reaches the entry.
@@ -262,6 +283,21 @@ class TarWriter {
       offset += n;
       if (this.#outLength === OUT_CHUNK) this.#flush();
     }
+  }
+
+  /** `size` bytes of the packed output to fill in place (a chunk of their own when large). */
+  #reserve(size: number): Uint8Array {
+    if (size >= PASS_THROUGH || size > OUT_CHUNK - this.#outLength) this.#flush();
+    if (size >= PASS_THROUGH) {
+      const own = new Uint8Array(size);
+      this.#ready.push(own);
+      return own;
+    }
+    this.#out ??= new Uint8Array(OUT_CHUNK);
+    const target = this.#out.subarray(this.#outLength, this.#outLength + size);
+    this.#outLength += size;
+    if (this.#outLength === OUT_CHUNK) this.#flush();
+    return target;
   }
 
   /** Zeros into the packed output (a fresh buffer is already zero). */

@@ -3,6 +3,7 @@ import { directoryEntries } from "../../src/sources/directory_source.ts";
 import { DenoFileSystem, denoFileSystem } from "../../src/runtime/deno_file_system.ts";
 import { TarStream } from "../../src/stages/tar_stream.ts";
 import type { TarEntry } from "../../src/types/tar_entry.ts";
+import type { FileSystem } from "../../src/types/file_system.ts";
 import { LONG_NAME, LONG_PATH, makeFixtureTree, UNICODE_NAME } from "../fixtures/fixture_tree.ts";
 import { sha256Stream, tarOk } from "../fixtures/tar_tools.ts";
 
@@ -117,14 +118,21 @@ Deno.test("directoryEntries() fails on a socket, naming it", async () => {
 Deno.test("directoryEntries() names a file that cannot be read", async () => {
   await withTemp(async (dir) => {
     await Deno.writeTextFile(`${dir}/locked`, "x");
-    // Tests run as root, which reads chmod-000 files: inject the failure instead.
-    const fs = new DenoFileSystem();
-    fs.openRead = () => Promise.reject(new Deno.errors.PermissionDenied("Permission denied"));
-    const tar = directoryEntries(fs, dir).pipeThrough(new TarStream());
-    await assert.rejects(
-      new Response(tar).arrayBuffer(),
-      new RegExp(`Cannot read file ${dir}/locked for the layer: Permission denied`),
-    );
+    // Tests run as root, which reads chmod-000 files: inject the failure instead, once on the
+    // small-file path (readInto) and once on the streaming one (a file system without it).
+    const denied = () => Promise.reject(new Deno.errors.PermissionDenied("Permission denied"));
+    const small = new DenoFileSystem();
+    small.readInto = denied;
+    const streamed: FileSystem = new DenoFileSystem();
+    streamed.openRead = denied;
+    streamed.readInto = undefined;
+    for (const fs of [small, streamed]) {
+      const tar = directoryEntries(fs, dir).pipeThrough(new TarStream());
+      await assert.rejects(
+        new Response(tar).arrayBuffer(),
+        new RegExp(`Cannot read file ${dir}/locked for the layer: Permission denied`),
+      );
+    }
   });
 });
 
@@ -154,6 +162,11 @@ Deno.test("directoryEntries() opens bodies only when the tar writer reaches them
     fs.openRead = (p) => {
       opened.push(p.slice(dir.length + 1));
       return openRead(p);
+    };
+    const readInto = fs.readInto.bind(fs);
+    fs.readInto = (p, target) => {
+      opened.push(p.slice(dir.length + 1));
+      return readInto(p, target);
     };
     const list = await entries(dir, fs);
     assert.deepEqual(opened, []);

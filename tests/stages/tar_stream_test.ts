@@ -256,3 +256,43 @@ Deno.test("TarStream() round-trips through UntarStream", async () => {
     { ...base, path: "h", type: "hardlink", linkName: "a/meta", uname: "", gname: "", data: empty },
   ]);
 });
+
+Deno.test("TarStream() reads small bodies in place with readInto, the same bytes as streamed", async () => {
+  const sizes = [0, 1, 511, 512, 513, 60000, 65535, 65536, 65537, 200000, 300000, 1 << 20];
+  const bodies = sizes.map((size, i) => pseudoRandomBytes(size).map((b) => b ^ i));
+  const entries = (inPlace: boolean): TarEntry[] =>
+    bodies.map((body, i) => {
+      const open = () => new Blob([body]).stream();
+      const readInto = (target: Uint8Array) => {
+        target.set(body.subarray(0, target.length));
+        return Promise.resolve(body.length);
+      };
+      return {
+        ...base,
+        path: `f${i}`,
+        type: "file",
+        size: body.length,
+        open: inPlace ? readAheadSafe(open, readInto) : open,
+      };
+    });
+  const tar = async (list: TarEntry[]) =>
+    new Uint8Array(
+      await new Response(ReadableStream.from(list).pipeThrough(new TarStream())).arrayBuffer(),
+    );
+  assert.deepEqual(sha256(await tar(entries(true))), sha256(await tar(entries(false))));
+
+  // A file whose length is not the entry's size is named, whichever way it changed.
+  for (const actual of [99, 101]) {
+    const changed: TarEntry = {
+      ...base,
+      path: "changed",
+      type: "file",
+      size: 100,
+      open: readAheadSafe(() => new Blob([]).stream(), () => Promise.resolve(actual)),
+    };
+    await assert.rejects(
+      tar([changed]),
+      new RegExp(`changed changed size while being read: expected 100 bytes, got ${actual}`),
+    );
+  }
+});
