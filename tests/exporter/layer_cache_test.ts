@@ -23,6 +23,10 @@ function countingFs(under: string): FileSystem & { opened: string[] } {
     if (path.startsWith(under)) opened.push(path);
     return denoFileSystem.openRead(path);
   };
+  fs.readInto = (path: string, target: Uint8Array) => {
+    if (path.startsWith(under)) opened.push(path);
+    return denoFileSystem.readInto(path, target);
+  };
   return fs;
 }
 
@@ -61,6 +65,9 @@ async function build(
     notes?: string[];
     sbom?: boolean;
     verify?: "stamp" | "size" | "digest";
+    /** The layer's `source`; `walks` counts the calls of its `entries()`. */
+    source?: string;
+    walks?: { count: number };
   } = {},
 ) {
   const events: ProgressEvent[] = [];
@@ -70,7 +77,16 @@ async function build(
   });
   const [result] = await exportImage(
     {
-      platforms: [{ platform, layers: [{ entries: () => directoryEntries(fs, dir) }] }],
+      platforms: [{
+        platform,
+        layers: [{
+          entries: () => {
+            if (options.walks) options.walks.count++;
+            return directoryEntries(fs, dir);
+          },
+          source: options.source,
+        }],
+      }],
       sourceDateEpoch: 0,
       cache: options.cache,
       attest: options.sbom ? { sbom: true } : undefined,
@@ -127,6 +143,31 @@ Deno.test('LayerCache: a hit re-reads the stored blob only when its stamp change
     assert.equal(restamped.cached, true);
     assert.ok(read.includes(first.layer.digest), "a changed stamp makes the hit verify the digest");
     assert.equal(restamped.result.digest, first.result.digest);
+  });
+});
+
+Deno.test("LayerCache: a source never cached is a miss without a metadata walk", async () => {
+  await withStore(async ({ dir, store }) => {
+    // Without a source, a miss costs two walks: the key, then the build.
+    const unnamed = { count: 0 };
+    await build(denoFileSystem, dir, store, { compression: "zstd", walks: unnamed });
+    assert.equal(unnamed.count, 2);
+
+    const first = { count: 0 };
+    const built = await build(denoFileSystem, dir, store, { source: dir, walks: first });
+    assert.equal(built.cached, false);
+    assert.equal(first.count, 1, "the build's own walk only");
+
+    // Once cached, the source is known: the key walk runs and finds the layer.
+    const again = { count: 0 };
+    const hit = await build(countingFs(dir), dir, store, { source: dir, walks: again });
+    assert.equal(hit.cached, true);
+    assert.equal(again.count, 1, "the key walk only");
+    assert.equal(hit.result.digest, built.result.digest);
+    assert.deepEqual(
+      await Array.fromAsync(Deno.readDir(`${store.root}/cache/sources`)).then((e) => e.length),
+      1,
+    );
   });
 });
 
