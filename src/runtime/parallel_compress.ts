@@ -20,9 +20,8 @@ import { compressBlock, type CompressTask } from "./workers/_compress_block.ts";
 /** Options for {@linkcode parallelCompressStream}. */
 export interface ParallelCompressOptions {
   /**
-   * Threads to compress on; 0 compresses in the calling thread. From 2 up the
-   * calling thread is one of them (`workers - 1` worker threads). Does not
-   * change the output. Default: `navigator.hardwareConcurrency` (at most 8).
+   * Worker threads to compress on; 0 compresses in the calling thread. Does
+   * not change the output. Default: `navigator.hardwareConcurrency` (at most 8).
    */
   workers?: number;
   /**
@@ -113,8 +112,6 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
   #tail: Uint8Array | undefined;
   #queue: Pending[] = [];
   #pool: CompressPool | undefined;
-  #poolSize: number;
-  #poolBusy = 0; // this stream's blocks on the pool
   #spare: Uint8Array[] = []; // input blocks back from workers, reused to avoid churn
   #recycle = (input: Uint8Array) => {
     if (input.byteLength === this.#blockSize && this.#spare.length < 2) this.#spare.push(input);
@@ -125,13 +122,9 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
     this.#level = level;
     this.#workers = workers;
     this.#blockSize = blockSize;
-    // With 2 or more, this thread is one of the compressing threads: it compresses a block
-    // itself whenever each worker has one running and one queued. It is mostly idle waiting
-    // otherwise, and a worker less is a V8 isolate (and its garbage) less.
-    this.#poolSize = workers >= 2 ? workers - 1 : workers;
     // Blocks written back in order may wait behind a slower one: bound them, so memory stays
     // at a few blocks whatever the layer size.
-    this.#maxInFlight = 2 * this.#poolSize + 2;
+    this.#maxInFlight = 2 * workers + 2;
     this.#block = new Uint8Array(blockSize);
   }
 
@@ -192,25 +185,25 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
       if (!last) this.#tail = input.slice(input.byteLength - WINDOW);
     }
     const first = this.#blocks++ === 0;
-    const poolFull = this.#workers >= 2 && this.#poolBusy >= 2 * this.#poolSize;
-    if (this.#workers > 0 && !(first && last) && !poolFull) {
+    // Blocks go to the workers, never to this thread: it is busy enough making the input (tar,
+    // hashes), and on a busy core a block here would stall the whole pipeline.
+    if (this.#workers > 0 && !(first && last)) {
       let promise: Promise<Uint8Array> | undefined;
       try {
-        this.#pool ??= CompressPool.shared(this.#poolSize);
+        this.#pool ??= CompressPool.shared(this.#workers);
         promise = this.#pool.run(task, this.#recycle);
       } catch {
         // No workers here (e.g. a runtime without Worker): same bytes, one thread.
         this.#workers = 0;
       }
       if (promise) {
-        this.#poolBusy++;
         const pending: Pending = { promise };
-        promise.then((output) => pending.output = output, () => {}).finally(() => this.#poolBusy--);
+        promise.then((output) => pending.output = output, () => {});
         this.#queue.push(pending);
         return;
       }
     }
-    // One block in all, no workers, or every worker busy: this thread compresses it.
+    // One block in all, or no workers: this thread compresses it.
     const output = compressBlock(task);
     this.#queue.push({ promise: Promise.resolve(output), output });
     this.#recycle(input);
