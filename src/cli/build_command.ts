@@ -22,7 +22,6 @@ import type { Platform } from "../types/descriptor.ts";
 import { parseReference, registryHost } from "../types/reference.ts";
 import { directoryEntries } from "../sources/directory_source.ts";
 import { denoFileSystem } from "../runtime/deno_file_system.ts";
-import { resolve } from "node:path";
 import { createDenoEnvironment, hostPlatform } from "../runtime/deno_environment.ts";
 import { resolveBaseImage } from "../runtime/resolve_base_image.ts";
 
@@ -153,7 +152,7 @@ export async function buildCommand(args: string[]): Promise<number> {
         base,
         layers: [{
           entries: () => directoryEntries(denoFileSystem, dir),
-          source: resolve(dir),
+          source: sourceName(dir),
           // Not the folder's path: history must not depend on where the tree sits (SPEC §5),
           // as BuildKit records the Dockerfile line `COPY . /`, not the context path.
           createdBy: "COPY . / # buildkit",
@@ -276,4 +275,13 @@ function configOverrides(values: Record<string, unknown>): ConfigOverrides {
   }
   if (Array.isArray(values.expose)) c.exposedPorts = values.expose as string[];
   return c;
+}
+
+/** A folder's canonical path, naming it for the layer cache (the path given when it is missing). */
+function sourceName(dir: string): string {
+  try {
+    return Deno.realPathSync(dir);
+  } catch {
+    return dir;
+  }
 }

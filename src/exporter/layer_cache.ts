@@ -26,7 +26,7 @@
  * ```
  * @module
  */
-import type { Codecs, Hasher } from "../types/codecs.ts";
+import type { Codecs } from "../types/codecs.ts";
 import type { BlobId } from "../types/content.ts";
 import type { Descriptor } from "../types/descriptor.ts";
 import {
@@ -39,10 +39,11 @@ import type { Compression } from "../types/media_types.ts";
 import type { TarEntry } from "../types/tar_entry.ts";
 import { entryFileInfo } from "../sources/directory_source.ts";
 import { DEFAULT_LEVELS } from "../stages/layer_encoder.ts";
+import { sha256Digest } from "../image/manifest_builder.ts";
 import type { InventoryFile } from "../stages/file_inventory_stream.ts";
 
-/** Bump when the tar or encoders change the bytes a given tree produces. */
-const CACHE_FORMAT = "ocistream-layer-cache-1";
+/** Bump when the tar or encoders change the bytes a given tree produces, or the key is derived anew. */
+const CACHE_FORMAT = "ocistream-layer-cache-2";
 
 /** Files modified this recently (seconds) make a walk uncacheable: their mtime tick may not be over. */
 export const RACY_SECONDS = 2;
@@ -195,7 +196,7 @@ export class LayerCache {
     entries: ReadableStream<TarEntry>,
     options: LayerCacheOptions,
   ): Promise<string | undefined> {
-    const keyer = await this.#keyer(options);
+    const keyer = this.#keyer(options);
     const reader = entries.getReader();
     try {
       for (;;) {
@@ -281,9 +282,9 @@ export class LayerCache {
    * const encoding = encodeLayer(entries.pipeThrough(recorder.stream), options);
    * ```
    */
-  async recorder(options: LayerCacheOptions): Promise<LayerKeyRecorder> {
-    const keyer = await this.#keyer(options);
-    let resolve!: (key: string | undefined) => void;
+  recorder(options: LayerCacheOptions): Promise<LayerKeyRecorder> {
+    const keyer = this.#keyer(options);
+    let resolve!: (key: string | undefined | Promise<string>) => void;
     const key = new Promise<string | undefined>((r) => resolve = r);
     let cacheable = true;
     const stream = new TransformStream<TarEntry, TarEntry>({
@@ -295,7 +296,11 @@ export class LayerCache {
         resolve(cacheable ? keyer.finish() : undefined);
       },
     });
-    return { stream, key, ...(options.source !== undefined ? { source: options.source } : {}) };
+    return Promise.resolve({
+      stream,
+      key,
+      ...(options.source !== undefined ? { source: options.source } : {}),
+    });
   }
 
   /**
@@ -448,27 +453,36 @@ export class LayerCache {
   }
 
   async #sha256(text: string): Promise<string> {
-    const hasher = await this.#codecs.sha256();
-    hasher.update(new TextEncoder().encode(text));
-    return hasher.digestHex();
+    return await this.#hexDigest(new TextEncoder().encode(text));
   }
 
-  async #keyer(options: LayerCacheOptions): Promise<Keyer> {
-    const hasher = await this.#codecs.sha256();
+  /** Whole-buffer digests (Web Crypto where there is one: no hasher to load on a hit). */
+  #hexDigest = async (bytes: Uint8Array): Promise<string> =>
+    (await sha256Digest(bytes, this.#codecs)).slice("sha256:".length);
+
+  #keyer(options: LayerCacheOptions): Keyer {
     const now = (this.#settings.now ?? Date.now)();
-    return new Keyer(hasher, options, now / 1000 - RACY_SECONDS);
+    return new Keyer(this.#hexDigest, options, now / 1000 - RACY_SECONDS);
   }
 }
 
-/** Hashes entries' metadata in batches (thousands of tiny updates cost more than one big one). */
+/**
+ * Hashes entries' metadata in 64 KiB batches (thousands of tiny updates cost more than one big
+ * one); the key is the digest of the batches' digests, so memory stays small for any tree.
+ */
 class Keyer {
-  readonly #hasher: Hasher;
+  readonly #hexDigest: (bytes: Uint8Array) => Promise<string>;
   readonly #freshAfter: number;
+  readonly #batchDigests: Promise<string>[] = [];
   #batch: string[] = [];
   #batchLength = 0;
 
-  constructor(hasher: Hasher, options: LayerCacheOptions, freshAfter: number) {
-    this.#hasher = hasher;
+  constructor(
+    hexDigest: (bytes: Uint8Array) => Promise<string>,
+    options: LayerCacheOptions,
+    freshAfter: number,
+  ) {
+    this.#hexDigest = hexDigest;
     this.#freshAfter = freshAfter;
     const level = options.level ?? DEFAULT_LEVELS[options.compression];
     this.#push(JSON.stringify([
@@ -514,9 +528,10 @@ class Keyer {
     return true;
   }
 
-  finish(): string {
+  async finish(): Promise<string> {
     this.#flush();
-    return this.#hasher.digestHex();
+    const digests = await Promise.all(this.#batchDigests);
+    return await this.#hexDigest(new TextEncoder().encode(digests.join("\n")));
   }
 
   #push(line: string): void {
@@ -527,7 +542,9 @@ class Keyer {
 
   #flush(): void {
     if (this.#batch.length === 0) return;
-    this.#hasher.update(new TextEncoder().encode(this.#batch.join("\n") + "\n"));
+    const digest = this.#hexDigest(new TextEncoder().encode(this.#batch.join("\n") + "\n"));
+    digest.catch(() => {}); // awaited by finish()
+    this.#batchDigests.push(digest);
     this.#batch = [];
     this.#batchLength = 0;
   }

@@ -28,6 +28,7 @@ import type { Descriptor, Platform } from "../types/descriptor.ts";
 import { sortedRecord } from "../types/descriptor.ts";
 import { configMediaType } from "../types/media_types.ts";
 import { encodeJson } from "./canonical_json.ts";
+import { sha256Digest } from "./manifest_builder.ts";
 
 /** Settings to apply on top of the base config (all optional). */
 export interface ConfigOverrides {
@@ -409,13 +410,11 @@ export async function encodeConfig(
   codecs: Pick<Codecs, "sha256">,
 ): Promise<{ bytes: Uint8Array; descriptor: Descriptor }> {
   const bytes = encodeJson(config);
-  const hasher = await codecs.sha256();
-  hasher.update(bytes);
   return {
     bytes,
     descriptor: {
       mediaType: configMediaType(oci),
-      digest: `sha256:${hasher.digestHex()}`,
+      digest: await sha256Digest(bytes, codecs),
       size: bytes.byteLength,
     },
   };

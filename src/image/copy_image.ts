@@ -22,6 +22,7 @@ import type { Descriptor } from "../types/descriptor.ts";
 import { isIndexMediaType } from "../types/media_types.ts";
 import { isValidTag } from "../types/reference.ts";
 import { readDocumentBytes } from "./read_json.ts";
+import { DigestMismatchError } from "../stages/verify_digest_stream.ts";
 
 /** A sink that can re-read a blob to restart a failed upload, and mount it (registries). */
 export interface ReopenableSink extends ContentSink {
@@ -130,14 +131,28 @@ export async function copyImage(
     for (let b = queue.shift(); b; b = queue.shift()) {
       const d = b;
       const id = { digest: d.digest, size: d.size };
+      // The sink checks the bytes against `id` (every ContentSink must), so the source need
+      // not hash them as well; on a failure the source is checked, to blame it when it is bad.
+      const read = () => source.fetch(d, { verify: false });
       let result: "exists" | "mounted" | "uploaded";
-      if (isReopenable(sink)) {
-        result = await sink.putBlobFrom(id, () => source.fetch(d), options.mountFrom);
-      } else if (await sink.hasBlob(d.digest)) {
-        result = "exists";
-      } else {
-        await sink.putBlob(await source.fetch(d), id);
-        result = "uploaded";
+      try {
+        if (isReopenable(sink)) {
+          result = await sink.putBlobFrom(id, read, options.mountFrom);
+        } else if (await sink.hasBlob(d.digest)) {
+          result = "exists";
+        } else {
+          await sink.putBlob(await read(), id);
+          result = "uploaded";
+        }
+      } catch (e) {
+        const check = await source.fetch(d).then((body) => body.pipeTo(new WritableStream()))
+          .then(() => undefined, (problem) => problem);
+        if (check instanceof DigestMismatchError) {
+          throw new DigestMismatchError(
+            `Cannot copy blob ${d.digest}: the source's copy is damaged (${check.message})`,
+          );
+        }
+        throw e;
       }
       results.push({ digest: d.digest, result });
       options.onProgress?.({ type: "blob", digest: d.digest, size: d.size, result });

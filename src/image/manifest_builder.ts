@@ -103,8 +103,27 @@ function dockerRefuses(what: string): never {
   );
 }
 
-/** SHA-256 digest of bytes as `sha256:<hex>`. */
+/**
+ * SHA-256 digest of bytes as `sha256:<hex>`. Uses Web Crypto where the runtime has it (native
+ * everywhere, nothing to load for a few JSON documents), else `codecs`.
+ *
+ * @example
+ * ```ts
+ * import { sha256Digest } from "./manifest_builder.ts";
+ * import { webCodecs } from "../stages/web_codecs.ts";
+ * console.log(await sha256Digest(new Uint8Array(0), webCodecs));
+ * // sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+ * ```
+ */
 export async function sha256Digest(bytes: Uint8Array, codecs: Sha256Codecs): Promise<string> {
+  if (globalThis.crypto?.subtle) {
+    const digest = new Uint8Array(
+      await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
+    );
+    let hex = "";
+    for (const byte of digest) hex += byte.toString(16).padStart(2, "0");
+    return `sha256:${hex}`;
+  }
   const hasher = await codecs.sha256();
   hasher.update(bytes);
   return `sha256:${hasher.digestHex()}`;

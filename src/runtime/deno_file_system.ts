@@ -18,7 +18,6 @@
  * @module
  */
 
-import { lchown as nodeLchown, lutimes as nodeLutimes } from "node:fs/promises";
 import {
   AlreadyExistsError,
   type FileInfo,
@@ -27,6 +26,12 @@ import {
   NotFoundError,
 } from "../types/file_system.ts";
 import { splitDevice } from "../stages/_tar_device.ts";
+
+// Loaded on first use: Node compatibility costs start-up time that only unpacking needs.
+let nodeFsModule: Promise<typeof import("node:fs/promises")> | undefined;
+function nodeFs(): Promise<typeof import("node:fs/promises")> {
+  return nodeFsModule ??= import("node:fs/promises");
+}
 
 function mapError(error: unknown, path: string): unknown {
   if (error instanceof Deno.errors.NotFound) return new NotFoundError(path, { cause: error });
@@ -324,12 +329,12 @@ export class DenoFileSystem implements FileSystem {
 
   /** Sets owner and group without following symlinks. */
   lchown(path: string, uid: number, gid: number): Promise<void> {
-    return wrap(path, () => nodeLchown(path, uid, gid));
+    return wrap(path, async () => (await nodeFs()).lchown(path, uid, gid));
   }
 
   /** Sets access and modification times (seconds) without following symlinks. */
   utime(path: string, atime: number, mtime: number): Promise<void> {
-    return wrap(path, () => nodeLutimes(path, atime, mtime));
+    return wrap(path, async () => (await nodeFs()).lutimes(path, atime, mtime));
   }
 
   /** Makes a fifo or device node with the `mkfifo`/`mknod` commands. */

@@ -11,15 +11,36 @@
  * ```
  * @module
  */
-import { createHash } from "node:crypto";
-import { createGunzip, createZstdDecompress } from "node:zlib";
 import type { Transform } from "node:stream";
 import { assertAlgorithm, assertCompressionLevel } from "../stages/_codec_levels.ts";
 import { ZstdFrameScanner } from "../stages/_zstd_frames.ts";
 import type { Codecs, Hasher, StreamCompression } from "../types/codecs.ts";
 import { defaultWorkerCount, parallelCompressStream } from "./parallel_compress.ts";
 import { CompressPool } from "./parallel_pool.ts";
-import { gzipMembers } from "./workers/_compress_block.ts";
+
+type Crypto = typeof import("node:crypto");
+type Zlib = typeof import("node:zlib");
+
+// Node modules load on first use: Node compatibility costs start-up time (tens of
+// milliseconds) that a run needing no hash or codec should not pay.
+let crypto: Crypto | undefined;
+let cryptoLoading: Promise<Crypto> | undefined;
+let zlibLoading: Promise<Zlib> | undefined;
+function loadZlib(): Promise<Zlib> {
+  return zlibLoading ??= import("node:zlib");
+}
+
+function nodeHasher({ createHash }: Crypto): Hasher {
+  const hash = createHash("sha256");
+  return {
+    update(data: Uint8Array): void {
+      hash.update(data);
+    },
+    digestHex(): string {
+      return hash.digest("hex");
+    },
+  };
+}
 
 /** Options for {@linkcode createNativeCodecs}. */
 export interface NativeCodecsOptions {
@@ -54,16 +75,12 @@ export function createNativeCodecs(options: NativeCodecsOptions = {}): Codecs {
     throw new RangeError(`Cannot use ${workers} compression workers: use an integer of at least 0`);
   }
   return {
-    sha256(): Hasher {
-      const hash = createHash("sha256");
-      return {
-        update(data: Uint8Array): void {
-          hash.update(data);
-        },
-        digestHex(): string {
-          return hash.digest("hex");
-        },
-      };
+    sha256(): Hasher | Promise<Hasher> {
+      if (crypto) return nodeHasher(crypto);
+      return (cryptoLoading ??= import("node:crypto")).then((loaded) => {
+        crypto = loaded;
+        return nodeHasher(loaded);
+      });
     },
     compress(algorithm: StreamCompression, level: number): TransformStream<Uint8Array, Uint8Array> {
       return parallelCompressStream(algorithm, level, { workers });
@@ -136,6 +153,7 @@ async function compressMembers(
     }
   }
   if (!result) {
+    const { gzipMembers } = await import("./workers/_compress_block.ts");
     result = gzipMembers(level, input, sizes);
     recycleInput(input);
   }
@@ -208,7 +226,8 @@ function gunzipStream(): TransformStream<Uint8Array, Uint8Array> {
   let pump!: NodePump;
   let seen = 0;
   return new TransformStream({
-    start(controller) {
+    async start(controller) {
+      const { createGunzip } = await loadZlib();
       pump = new NodePump(createGunzip({ chunkSize: OUTPUT_CHUNK }), controller);
     },
     async transform(chunk) {
@@ -241,12 +260,16 @@ function zstdDecompressStream(): TransformStream<Uint8Array, Uint8Array> {
   const scanner = new ZstdFrameScanner();
   let pump: NodePump | undefined;
   let seen = 0;
+  let zlib: Zlib;
   return new TransformStream({
+    async start() {
+      zlib = await loadZlib();
+    },
     async transform(chunk, controller) {
       seen += chunk.byteLength;
       try {
         for (const piece of scanner.push(chunk)) {
-          pump ??= new NodePump(createZstdDecompress({ chunkSize: OUTPUT_CHUNK }), controller);
+          pump ??= new NodePump(zlib.createZstdDecompress({ chunkSize: OUTPUT_CHUNK }), controller);
           if (piece.bytes.byteLength > 0) await pump.write(piece.bytes);
           if (piece.end) {
             await pump.end();

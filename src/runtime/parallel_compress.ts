@@ -11,11 +11,23 @@
  * ```
  * @module
  */
-import { crc32 } from "node:zlib";
 import { assertCompressionLevel } from "../stages/_codec_levels.ts";
 import type { StreamCompression } from "../types/codecs.ts";
 import { CompressPool } from "./parallel_pool.ts";
-import { compressBlock, type CompressTask } from "./workers/_compress_block.ts";
+import type { CompressTask } from "./workers/_compress_block.ts";
+
+type Zlib = typeof import("node:zlib");
+type BlockModule = typeof import("./workers/_compress_block.ts");
+
+// Loaded when the first stream starts: Node compatibility (node:zlib) costs start-up time that
+// a run compressing nothing (a push, a cached re-export) should not pay.
+let blockModules: Promise<[BlockModule, Zlib]> | undefined;
+function loadBlockModules(): Promise<[BlockModule, Zlib]> {
+  return blockModules ??= Promise.all([
+    import("./workers/_compress_block.ts"),
+    import("node:zlib"),
+  ]);
+}
 
 /** Options for {@linkcode parallelCompressStream}. */
 export interface ParallelCompressOptions {
@@ -112,6 +124,8 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
   #tail: Uint8Array | undefined;
   #queue: Pending[] = [];
   #pool: CompressPool | undefined;
+  #blockModule: BlockModule | undefined;
+  #zlib: Zlib | undefined;
   #spare: Uint8Array[] = []; // input blocks back from workers, reused to avoid churn
   #recycle = (input: Uint8Array) => {
     if (input.byteLength === this.#blockSize && this.#spare.length < 2) this.#spare.push(input);
@@ -128,7 +142,8 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
     this.#block = new Uint8Array(blockSize);
   }
 
-  start(controller: TransformStreamDefaultController<Uint8Array>): void {
+  async start(controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
+    [this.#blockModule, this.#zlib] = await loadBlockModules();
     if (this.#algorithm === "gzip") controller.enqueue(gzipHeader(this.#level));
   }
 
@@ -178,7 +193,7 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
   #dispatch(input: Uint8Array, last: boolean): void {
     const task: CompressTask = { algorithm: this.#algorithm, level: this.#level, input, last };
     if (this.#algorithm === "gzip") {
-      this.#crc = crc32(input, this.#crc);
+      this.#crc = this.#zlib!.crc32(input, this.#crc);
       this.#isize = (this.#isize + input.byteLength) >>> 0;
       if (this.#tail) task.dictionary = this.#tail;
       // Blocks are at least 64 KiB, so only the last (which needs no tail) can be shorter.
@@ -204,7 +219,7 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
       }
     }
     // One block in all, or no workers: this thread compresses it.
-    const output = compressBlock(task);
+    const output = this.#blockModule!.compressBlock(task);
     this.#queue.push({ promise: Promise.resolve(output), output });
     this.#recycle(input);
   }

@@ -14,9 +14,13 @@
  * ```
  * @module
  */
-import { Buffer } from "node:buffer";
-import * as https from "node:https";
-import type { IncomingMessage } from "node:http";
+import type { ClientRequest, IncomingMessage } from "node:http";
+
+// Node's HTTPS is loaded on first use: its start-up cost is paid only by insecure TLS.
+let nodeModules: Promise<[typeof import("node:https"), typeof import("node:buffer")]> | undefined;
+function loadNode(): Promise<[typeof import("node:https"), typeof import("node:buffer")]> {
+  return nodeModules ??= Promise.all([import("node:https"), import("node:buffer")]);
+}
 
 /** Options of {@linkcode registryFetch}. */
 export interface RegistryFetchOptions {
@@ -100,6 +104,7 @@ async function request(
   redirect: RequestRedirect | undefined,
   hops: number,
 ): Promise<Response> {
+  const [https, { Buffer }] = await loadNode();
   const res = await new Promise<IncomingMessage>((resolve, reject) => {
     const outgoing: Record<string, string> = {};
     headers.forEach((v, k) => outgoing[k] = v);
@@ -110,7 +115,7 @@ async function request(
       signal,
     }, resolve);
     req.on("error", reject);
-    writeBody(req, body).catch((e) => req.destroy(e));
+    writeBody(req, body, Buffer).catch((e) => req.destroy(e));
   });
   const status = res.statusCode ?? 0;
   const location = res.headers.location;
@@ -143,8 +148,9 @@ async function request(
 }
 
 async function writeBody(
-  req: ReturnType<typeof https.request>,
+  req: ClientRequest,
   body: BodyInit | null,
+  Buffer: typeof import("node:buffer").Buffer,
 ): Promise<void> {
   if (body === null) return void req.end();
   if (typeof body === "string") return void req.end(body);
@@ -168,7 +174,7 @@ function toWebStream(res: IncomingMessage): ReadableStream<Uint8Array> {
   let closed = false;
   return new ReadableStream<Uint8Array>({
     start(controller) {
-      res.on("data", (chunk: Buffer) => {
+      res.on("data", (chunk: Uint8Array) => {
         if (closed) return;
         controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
         if ((controller.desiredSize ?? 0) <= 0) res.pause();

@@ -98,8 +98,10 @@ export class MemoryContent implements ContentSource, ContentSink {
   /** A source that reads from here first, then from `fallback`. */
   over(fallback: ContentSource): ContentSource {
     return {
-      fetch: (descriptor) =>
-        this.#blobs.has(descriptor.digest) ? this.fetch(descriptor) : fallback.fetch(descriptor),
+      fetch: (descriptor, options) =>
+        this.#blobs.has(descriptor.digest)
+          ? this.fetch(descriptor)
+          : fallback.fetch(descriptor, options),
     };
   }
 }

@@ -101,6 +101,9 @@ function unreadable(file: string, cause: unknown): Error {
   );
 }
 
+/** How many entries are made ahead of the reader (metadata only: bodies are read later). */
+const ENTRIES_AHEAD = 64;
+
 /** How many `lstat` calls of a folder's names run ahead of the entry being written. */
 const LSTAT_AHEAD = 16;
 
@@ -320,8 +323,10 @@ export function directoryEntries(
           stack.push({ rel, names: await list(rel), index: 0, stats: [] });
         }
         statOfEntry.set(entry, info);
-        return controller.enqueue(entry);
+        controller.enqueue(entry);
+        if ((controller.desiredSize ?? 0) <= 0) return;
       }
     },
-  }, { highWaterMark: 0 });
+    // Entries are made a batch ahead: one pull per entry would cost more than the entry.
+  }, { highWaterMark: ENTRIES_AHEAD });
 }

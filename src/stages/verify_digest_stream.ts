@@ -21,7 +21,24 @@
 import type { Codecs, Hasher } from "../types/codecs.ts";
 import type { BlobId } from "../types/content.ts";
 
-/** Passes bytes through and errors the stream if they do not match `expected`. */
+/**
+ * Bytes that do not match the digest or size they were read for.
+ *
+ * @example
+ * ```ts
+ * import { DigestMismatchError } from "./verify_digest_stream.ts";
+ * console.log(new DigestMismatchError("content digest is sha256:…").name); // DigestMismatchError
+ * ```
+ */
+export class DigestMismatchError extends Error {
+  /** Makes the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "DigestMismatchError";
+  }
+}
+
+/** Passes bytes through and errors the stream (a {@link DigestMismatchError}) if they do not match `expected`. */
 export class VerifyDigestStream extends TransformStream<Uint8Array, Uint8Array> {
   /**
    * Verifies against `expected` using `codecs.sha256()`; `label` (such as
@@ -38,7 +55,7 @@ export class VerifyDigestStream extends TransformStream<Uint8Array, Uint8Array> 
       transform(chunk, controller) {
         size += chunk.byteLength;
         if (size > expected.size) {
-          throw new Error(
+          throw new DigestMismatchError(
             `${prefix}content of ${expected.digest} is longer than its declared ${expected.size} bytes`,
           );
         }
@@ -48,7 +65,7 @@ export class VerifyDigestStream extends TransformStream<Uint8Array, Uint8Array> 
       flush() {
         const digest = `sha256:${hasher.digestHex()}`;
         if (size !== expected.size || digest !== expected.digest) {
-          throw new Error(
+          throw new DigestMismatchError(
             `${prefix}content digest is ${digest} (${size} bytes), expected ${expected.digest} (${expected.size} bytes)`,
           );
         }

@@ -22,10 +22,19 @@ export interface BlobId {
   size: number;
 }
 
+/** Options of {@link ContentSource.fetch}. */
+export interface FetchOptions {
+  /**
+   * `false` lets the source skip its own digest check (it may check anyway): for bytes going
+   * straight into a {@link ContentSink}, which checks them itself. Default `true`.
+   */
+  verify?: boolean;
+}
+
 /** Reads content by descriptor. Implementations verify digests as they stream. */
 export interface ContentSource {
   /** Streams a blob or manifest. */
-  fetch(descriptor: Descriptor): Promise<ReadableStream<Uint8Array>>;
+  fetch(descriptor: Descriptor, options?: FetchOptions): Promise<ReadableStream<Uint8Array>>;
 }
 
 /** Writes content. */

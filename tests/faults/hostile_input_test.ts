@@ -244,30 +244,56 @@ Deno.test("directoryEntries() stores symlink loops as symlinks and finishes; the
   }
 });
 
+/**
+ * `over` applied to both ways a file's bytes are read: whole (`readInto`, small files) and
+ * streamed (`openRead`, with `readInto` hidden so even small files take that path).
+ */
+function bothReadPaths(
+  wrap: (read: "whole" | "streamed") => Partial<FileSystem>,
+): [string, FileSystem][] {
+  return [
+    ["whole", wrapFileSystem(denoFileSystem, wrap("whole"))],
+    ["streamed", wrapFileSystem(denoFileSystem, { readInto: undefined, ...wrap("streamed") })],
+  ];
+}
+
 for (const change of ["grows", "shrinks"] as const) {
   Deno.test(`exportImage() refuses a file that ${change} while read, names it, and leaves the store unchanged`, async () => {
     const ws = await storeWithImage();
     try {
       const before = await snapshot(ws.storePath);
-      const fs = wrapFileSystem(denoFileSystem, {
+      // Change the file after the walk took its size and before its bytes are read.
+      const alter = async (path: string) => {
+        if (!path.endsWith("/data.bin")) return;
+        if (change === "grows") await Deno.writeFile(path, new Uint8Array(1000), { append: true });
+        else await Deno.truncate(path, 1000);
+      };
+      const systems = bothReadPaths(() => ({
         openRead: async (path) => {
-          // Change the file after the walk took its size and before its bytes are read.
-          if (path.endsWith("/data.bin")) {
-            if (change === "grows") {
-              await Deno.writeFile(path, new Uint8Array(1000), { append: true });
-            } else await Deno.truncate(path, 1000);
-          }
+          await alter(path);
           return await denoFileSystem.openRead(path);
         },
-      });
-      await assert.rejects(
-        () => exportFolder(fs, ws.context, ws.store, "example.com/changed:1"),
-        (e: Error) => {
-          assert.match(e.message, /data\.bin changed size while being read: expected 70000 bytes/);
-          return true;
+        readInto: async (path, target) => {
+          await alter(path);
+          return await denoFileSystem.readInto(path, target);
         },
-      );
-      assert.deepEqual(await snapshot(ws.storePath), before);
+      }));
+      const data = await Deno.readFile(`${ws.context}/data.bin`);
+      for (const [read, fs] of systems) {
+        await Deno.writeFile(`${ws.context}/data.bin`, data);
+        await assert.rejects(
+          () => exportFolder(fs, ws.context, ws.store, "example.com/changed:1"),
+          (e: Error) => {
+            assert.match(
+              e.message,
+              /data\.bin changed size while being read: expected 70000 bytes/,
+              read,
+            );
+            return true;
+          },
+        );
+        assert.deepEqual(await snapshot(ws.storePath), before, read);
+      }
     } finally {
       await Deno.remove(ws.dir, { recursive: true });
     }
@@ -283,21 +309,28 @@ Deno.test("exportImage() stops at an unreadable file or folder, names it, and le
       Object.assign(new Error(`Permission denied (os error 13): open '${path}'`), {
         name: "PermissionDenied",
       });
-    const unreadableFile = wrapFileSystem(denoFileSystem, {
+    const unreadableFiles = bothReadPaths(() => ({
       openRead: (path) =>
         path.endsWith("/etc/motd") ? Promise.reject(denied(path)) : denoFileSystem.openRead(path),
-    });
-    await assert.rejects(
-      () => exportFolder(unreadableFile, ws.context, ws.store, "example.com/unreadable:1"),
-      (e: Error) => {
-        assert.match(
-          e.message,
-          new RegExp(`Cannot read file ${ws.context}/etc/motd for the layer: Permission denied`),
-        );
-        assert.match(e.message, /fix its permissions or exclude it/);
-        return true;
-      },
-    );
+      readInto: (path, target) =>
+        path.endsWith("/etc/motd")
+          ? Promise.reject(denied(path))
+          : denoFileSystem.readInto(path, target),
+    }));
+    for (const [read, unreadableFile] of unreadableFiles) {
+      await assert.rejects(
+        () => exportFolder(unreadableFile, ws.context, ws.store, "example.com/unreadable:1"),
+        (e: Error) => {
+          assert.match(
+            e.message,
+            new RegExp(`Cannot read file ${ws.context}/etc/motd for the layer: Permission denied`),
+            read,
+          );
+          assert.match(e.message, /fix its permissions or exclude it/);
+          return true;
+        },
+      );
+    }
     const unreadableFolder = wrapFileSystem(denoFileSystem, {
       readDir: (path) =>
         path.endsWith("/etc") ? Promise.reject(denied(path)) : denoFileSystem.readDir(path),

@@ -140,3 +140,38 @@ Deno.test("push --insecure reaches a TLS registry with an untrusted certificate"
     await Deno.remove(w.dir, { recursive: true });
   }
 });
+
+Deno.test("push of a store whose layer blob was damaged exits 1 naming the blob, and tags nothing", async () => {
+  const reg = await startRegistry();
+  const w = await newWorkspace();
+  try {
+    const built = await runBuild(w.context, w.store, "type=image,name=example.com/bad:1", {
+      metadataFile: w.meta,
+      env: w.env,
+    });
+    assert.equal(built.code, 0, built.stderr);
+    const digest = (await readMetadata(w.meta))["containerimage.digest"];
+    const manifest = JSON.parse(
+      await Deno.readTextFile(`${w.store}/blobs/sha256/${digest.slice(7)}`),
+    );
+    const layer: string = manifest.layers[0].digest;
+    // Same size, one byte changed: only hashing the bytes can tell.
+    const path = `${w.store}/blobs/sha256/${layer.slice(7)}`;
+    const bytes = await Deno.readFile(path);
+    bytes[bytes.length >> 1]! ^= 0xff;
+    await Deno.writeFile(path, bytes);
+
+    const push = await runCli(
+      ["push", "--store", w.store, "example.com/bad:1", `${reg.host}/bad:1`],
+      { env: w.env },
+    );
+    assert.equal(push.code, 1, push.stderr);
+    const errors = push.stderr.split("\n").filter((l) => l.startsWith("error:"));
+    assert.equal(errors.length, 1, push.stderr);
+    assert.match(errors[0]!, new RegExp(`blob ${layer}: the source's copy is damaged`));
+    assert.deepEqual(await listTags(reg.url, "bad"), []);
+  } finally {
+    await reg.stop();
+    await Deno.remove(w.dir, { recursive: true });
+  }
+});

@@ -104,3 +104,22 @@ Deno.test("splitDevice() and joinDevice() round-trip large numbers", () => {
 Deno.test("DenoFileSystem.getXattrs() returns an empty record", async () => {
   assert.deepEqual(await fs.getXattrs("/"), {});
 });
+
+Deno.test("DenoFileSystem.readFile() and readInto() read whole files, small and large, and report a changed size", async () => {
+  await withTemp(async (dir) => {
+    for (const size of [0, 1, 4096, 70_000, 1 << 20, (1 << 20) + 1, 3 << 20]) {
+      const bytes = new Uint8Array(size).map((_, i) => (i * 7 + size) & 0xff);
+      await Deno.writeFile(`${dir}/f`, bytes);
+      assert.deepEqual(await fs.readFile(`${dir}/f`), bytes, `readFile ${size}`);
+      const target = new Uint8Array(size);
+      assert.equal(await fs.readInto(`${dir}/f`, target), size);
+      assert.deepEqual(target, bytes, `readInto ${size}`);
+    }
+    // The length returned tells a file that is not the size expected, either way.
+    await Deno.writeFile(`${dir}/f`, new Uint8Array(100));
+    assert.equal(await fs.readInto(`${dir}/f`, new Uint8Array(150)), 100);
+    assert.equal(await fs.readInto(`${dir}/f`, new Uint8Array(60)), 100);
+    await assert.rejects(fs.readInto(`${dir}/nope`, new Uint8Array(1)), NotFoundError);
+    await assert.rejects(fs.readFile(`${dir}/nope`), NotFoundError);
+  });
+});
