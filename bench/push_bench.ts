@@ -107,7 +107,14 @@ async function run(cmd: string, args: string[], env: Record<string, string> = {}
 }
 
 const ocistream = (args: string[], env: Record<string, string> = {}) =>
-  run(Deno.execPath(), ["run", "-A", "--quiet", MAIN, ...args], env);
+  run(Deno.execPath(), [
+    "run",
+    "-A",
+    "--quiet",
+    "--v8-flags=--max-semi-space-size=4",
+    MAIN,
+    ...args,
+  ], env);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

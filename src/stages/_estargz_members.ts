@@ -161,6 +161,35 @@ export class GzipMembers {
     await this.#piping;
   }
 
+  /**
+   * Writes `size` bytes that `fill` reads into the place given (straight into the batch buffer
+   * when batching, so there is no copy). Returns that place, valid until the next write, and
+   * the length `fill` reported; when it is not `size` nothing was written.
+   */
+  async writeFrom(
+    size: number,
+    fill: (target: Uint8Array) => Promise<number>,
+  ): Promise<{ bytes: Uint8Array; length: number }> {
+    if (!this.#codecs.gzipMembers) {
+      const bytes = new Uint8Array(size);
+      const length = await fill(bytes);
+      if (length === size) await this.write(bytes);
+      return { bytes, length };
+    }
+    this.#grow(this.#fill + size, false);
+    const bytes = this.#arena.subarray(this.#fill, this.#fill + size);
+    const length = await fill(bytes);
+    if (length === size && size > 0) {
+      if (this.#memberBytes < 0) {
+        this.#memberBytes = 0;
+        this.#count++;
+      }
+      this.#fill += size;
+      this.#memberBytes += size;
+    }
+    return { bytes, length };
+  }
+
   /** Ends the current member and waits until every member has been written out. */
   async flush(): Promise<void> {
     await this.end();

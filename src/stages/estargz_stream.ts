@@ -36,6 +36,7 @@ import {
   tocEntryJson,
 } from "./_estargz_toc.ts";
 import { encodeTarHeader, TAR_END, tarPath } from "./tar_header.ts";
+import { wholeBodyReader } from "./tar_stream.ts";
 
 /** Options of {@link EstargzStream}. */
 export interface EstargzStreamOptions {
@@ -87,6 +88,10 @@ function padding(size: number): Uint8Array {
 }
 // Chunks at least this large make room for themselves in the member batch up front.
 const RESERVE_FROM = 256 * 1024;
+/** The TOC's JSON is kept in pieces of this size. */
+const TOC_PIECE = 256 * 1024;
+/** Bodies up to this size whose source reads them whole are read in one call. */
+const WHOLE_BODY = 1024 * 1024;
 
 /**
  * An eStargz writer stage: {@link TarEntry} in, the eStargz blob out.
@@ -243,8 +248,10 @@ class Writer {
   #uncompressed = 0;
   // The TOC's entries as UTF-8, joined as `tocJson` joins them: compact bytes rather than
   // thousands of strings held (and then joined and encoded) until the end.
-  #toc = new Uint8Array(64 * 1024);
-  #tocLength = 0;
+  /** The TOC's JSON so far, in pieces (a big TOC is never copied whole). */
+  #toc: Uint8Array[] = [];
+  #tocPiece = new Uint8Array(TOC_PIECE);
+  #tocFill = 0;
   #tocEntries = 0;
   // TOC entries waiting for the blob offset of their gzip member (members may be compressed
   // out of order), in TOC order.
@@ -367,30 +374,29 @@ class Writer {
   }
 
   #appendToc(text: string): void {
-    const separator = this.#tocEntries++ === 0 ? "" : ",\n";
-    const need = this.#tocLength + 3 * (separator.length + text.length);
-    if (need > this.#toc.length) {
-      const grown = new Uint8Array(Math.max(need, 2 * this.#toc.length));
-      grown.set(this.#toc.subarray(0, this.#tocLength));
-      this.#toc = grown;
+    const line = this.#tocEntries++ === 0 ? text : `,\n${text}`;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    if (3 * line.length > this.#tocPiece.length - this.#tocFill) {
+      this.#endTocPiece();
+      if (3 * line.length > TOC_PIECE) this.#tocPiece = new Uint8Array(3 * line.length);
     }
-    if (separator) {
-      this.#tocLength += utf8.encodeInto(separator, this.#toc.subarray(this.#tocLength)).written;
-    }
-    this.#tocLength += utf8.encodeInto(text, this.#toc.subarray(this.#tocLength)).written;
+    this.#tocFill += utf8.encodeInto(line, this.#tocPiece.subarray(this.#tocFill)).written;
   }
 
-  /** The whole TOC JSON, byte for byte what `tocJson` of the entries encodes to. */
-  #tocBytes(): Uint8Array {
+  #endTocPiece(): void {
+    if (this.#tocFill > 0) this.#toc.push(this.#tocPiece.subarray(0, this.#tocFill));
+    this.#tocPiece = new Uint8Array(TOC_PIECE);
+    this.#tocFill = 0;
+  }
+
+  /** The whole TOC JSON in pieces, byte for byte what `tocJson` of the entries encodes to. */
+  #tocPieces(): Uint8Array[] {
+    this.#endTocPiece();
     const head = utf8.encode(`{\n\t"version": 1,\n\t"entries": ${this.#tocEntries ? "[\n" : "[]"}`);
     const tail = utf8.encode(this.#tocEntries ? "\n\t]\n}" : "\n}");
-    const json = new Uint8Array(head.length + this.#tocLength + tail.length);
-    json.set(head);
-    json.set(this.#toc.subarray(0, this.#tocLength), head.length);
-    json.set(tail, head.length + this.#tocLength);
-    this.#toc = new Uint8Array(0);
-    this.#tocLength = 0;
-    return json;
+    const pieces = [head, ...this.#toc, tail];
+    this.#toc = [];
+    return pieces;
   }
 
   async #writePayload(
@@ -411,6 +417,34 @@ class Writer {
       current.chunkDigest = `sha256:${chunk!.digestHex()}`;
       entries.push({ entry: current, member });
     };
+    const startChunk = async () => {
+      if (chunk) {
+        finishChunk();
+        current = { name: current.name, type: "chunk" };
+      }
+      // A new member per chunk; the header (or previous chunk) stays in the one before.
+      await this.#members.end();
+      this.#settle();
+      member = this.#members.next;
+      current.chunkOffset = written;
+      left = Math.min(chunkSize, size - written);
+      if (left === chunkSize) current.chunkSize = chunkSize;
+      // Room for the chunk, its padding and the next header in one allocation.
+      if (left >= RESERVE_FROM) this.#members.reserve(left + 1024);
+      chunk = await this.#codecs.sha256();
+    };
+    const readInto = wholeBodyReader(entry);
+    if (readInto && size <= Math.min(chunkSize, WHOLE_BODY)) {
+      // One chunk, read straight into the member's batch: no stream, no buffer per file.
+      await startChunk();
+      const { bytes, length } = await this.#members.writeFrom(size, readInto);
+      if (length !== size) throw sizeError(entry.path, size, length);
+      this.#uncompressed += size;
+      chunk!.update(bytes);
+      finishChunk();
+      first.digest = first.chunkDigest;
+      return entries;
+    }
     const reader = (await entry.open!()).getReader();
     this.#body = reader;
     try {
@@ -420,22 +454,7 @@ class Writer {
         let piece = value;
         while (piece.length > 0) {
           if (written + piece.length > size) throw sizeError(entry.path, size, written, piece);
-          if (left === 0) {
-            if (chunk) {
-              finishChunk();
-              current = { name: current.name, type: "chunk" };
-            }
-            // A new member per chunk; the header (or previous chunk) stays in the one before.
-            await this.#members.end();
-            this.#settle();
-            member = this.#members.next;
-            current.chunkOffset = written;
-            left = Math.min(chunkSize, size - written);
-            if (left === chunkSize) current.chunkSize = chunkSize;
-            // Room for the chunk, its padding and the next header in one allocation.
-            if (left >= RESERVE_FROM) this.#members.reserve(left + 1024);
-            chunk = await this.#codecs.sha256();
-          }
+          if (left === 0) await startChunk();
           const take = piece.length <= left ? piece : piece.subarray(0, left);
           piece = piece.subarray(take.length);
           chunk!.update(take);
@@ -464,9 +483,15 @@ class Writer {
     this.#settle();
     if (this.#pending.length > 0) throw new Error("eStargz TOC entries were left without offsets");
     const tocOffset = this.output.size;
-    const json = this.#tocBytes();
+    const json = this.#tocPieces();
     const tocHash = await this.#codecs.sha256();
-    tocHash.update(json);
+    let size = 0;
+    for (const piece of json) {
+      tocHash.update(piece);
+      size += piece.length;
+    }
+    // The TOC is one member: room for it (and its header and padding) in one allocation.
+    this.#members.reserve(size + 2048);
     await this.#write(encodeTarHeader({
       path: TOC_TAR_NAME,
       type: "file",
@@ -474,10 +499,10 @@ class Writer {
       uid: 0,
       gid: 0,
       mtime: 0,
-      size: json.length,
+      size,
     }));
-    await this.#write(json);
-    await this.#write(padding(json.length));
+    for (const piece of json) await this.#write(piece);
+    await this.#write(padding(size));
     await this.#write(TAR_END);
     await this.#members.flush();
     await this.output.push(estargzFooter(tocOffset));

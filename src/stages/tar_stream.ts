@@ -67,6 +67,22 @@ export function readAheadSafe<F extends NonNullable<TarEntry["open"]>>(
   return open;
 }
 
+/**
+ * The whole-body reader an entry's `open` was marked with by {@link readAheadSafe}, if any: how
+ * other writers of file bodies (eStargz) take the same shortcut.
+ *
+ * @example
+ * ```ts
+ * import { readAheadSafe, wholeBodyReader } from "./tar_stream.ts";
+ * const open = readAheadSafe(() => new Blob(["a"]).stream(), (t) => Promise.resolve(t.length));
+ * console.log(typeof wholeBodyReader({ path: "a", type: "file", mode: 0o644, uid: 0, gid: 0,
+ *   mtime: 0, size: 1, open })); // function
+ * ```
+ */
+export function wholeBodyReader(entry: TarEntry): ReadBodyInto | undefined {
+  return entry.open ? readAheadOpens.get(entry.open) : undefined;
+}
+
 /** An entry taken from the input, with its body being read ahead when allowed. */
 interface Pending {
   entry: TarEntry;

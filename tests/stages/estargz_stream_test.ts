@@ -4,7 +4,7 @@ import * as zlib from "node:zlib";
 import type { Codecs } from "../../src/types/codecs.ts";
 import type { TarEntry } from "../../src/types/tar_entry.ts";
 import { EstargzStream, type EstargzStreamOptions } from "../../src/stages/estargz_stream.ts";
-import { TarStream } from "../../src/stages/tar_stream.ts";
+import { readAheadSafe, TarStream } from "../../src/stages/tar_stream.ts";
 import { estargzBuild, estargzVerify } from "../_harness/oracles.ts";
 
 // Test-only codecs over node:zlib / node:crypto, so these tests need nothing else of ocistream.
@@ -384,5 +384,51 @@ Deno.test("EstargzStream() chunks a large file like the reference", async (t) =>
     [...tree(), file("usr/bin/large", bytes((9 << 20) + 77, 11))],
     [],
     1,
+  );
+});
+
+Deno.test("EstargzStream() writes a TOC of many pieces (over 256 KiB) as the reference does", async (t) => {
+  const many = Array.from(
+    { length: 2500 },
+    (_, i) => file(`many/${"n".repeat(40)}-${i}.js`, bytes(20 + (i % 50), i)),
+  );
+  await compareWithReference(t, [dir("many"), ...many], [], 6);
+});
+
+Deno.test("EstargzStream() reads whole-body files in one call into the same blob as streamed ones", async () => {
+  const { nativeCodecs } = await import("../../src/runtime/native_codecs.ts");
+  // Whole-body reads for files of at most one chunk (64 KiB here); larger ones stream.
+  const sizes = [1, 511, 5000, 65535, 65536, 65537, 300_000];
+  const entries = (whole: boolean): TarEntry[] =>
+    sizes.map((size, i) => {
+      const body = bytes(size, i + 1);
+      const plain = file(`f${i}`, body);
+      if (!whole) return plain;
+      const readInto = (target: Uint8Array) => {
+        target.set(body.subarray(0, target.length));
+        return Promise.resolve(body.length);
+      };
+      return { ...plain, open: readAheadSafe(plain.open, readInto) };
+    });
+  const blob = async (list: TarEntry[], codecsUnderTest: Codecs) => {
+    const estargz = new EstargzStream(codecsUnderTest, { chunkSize: 64 * 1024 });
+    const out = new Uint8Array(
+      await new Response(ReadableStream.from(list).pipeThrough(estargz)).arrayBuffer(),
+    );
+    return { digest: sha256(out), result: await estargz.result };
+  };
+  // Batched members (gzipMembers, native) and one member at a time (a codec without it).
+  for (
+    const [name, codecsUnderTest] of [["batched", nativeCodecs], ["one at a time", codecs]] as const
+  ) {
+    const streamed = await blob(entries(false), codecsUnderTest);
+    const whole = await blob(entries(true), codecsUnderTest);
+    assert.deepEqual(whole, streamed, name);
+  }
+  const changed = file("changed", bytes(100));
+  const shrunk = { ...changed, open: readAheadSafe(changed.open, () => Promise.resolve(99)) };
+  await assert.rejects(
+    blob([shrunk], codecs),
+    /changed changed size while being read: expected 100 bytes, got 99/,
   );
 });
