@@ -218,14 +218,15 @@ try {
     ratio(group, "re-export --no-cache", "first export (gzip)");
   }
 
-  // 3. Push from the store vs skopeo copy, each to a fresh registry.
-  {
-    const group = "push (a)";
+  // 3. Push from the store vs skopeo copy, each to a fresh registry: a small image, where
+  // start-up counts, and a large one, where moving the bytes does.
+  for (const [label, dir] of [["(a)", w.nodeModules], ["(b)", w.binaries]] as const) {
+    const group = `push ${label}`;
     const pushStore = `${work}/push-store`;
     const name = "bench.example/app:1";
     await output("sh", [
       "-c",
-      `${OCI} build ${q(w.nodeModules)} --progress quiet --store ${
+      `${OCI} build ${q(dir)} --progress quiet --store ${
         q(pushStore)
       } --source-date-epoch 0 ` +
       `--output type=image,oci-mediatypes=true,name=${name}`,

@@ -226,11 +226,18 @@ export function timedFetch(inner: typeof fetch, timeouts: RegistryTimeouts): Tim
       return res;
     }
     const reader = res.body.getReader();
+    // A timeout fails the read at once: aborting the fetch alone has been seen to leave a read
+    // of a stalled answer body pending for good.
+    const aborted = new Promise<never>((_, reject) => {
+      if (abort.signal.aborted) reject(abort.signal.reason);
+      abort.signal.addEventListener("abort", () => reject(abort.signal.reason), { once: true });
+    });
+    aborted.catch(() => {});
     const watched = new ReadableStream<Uint8Array>({
       async pull(controller) {
         arm("idle", timeouts.idleMs);
         try {
-          const r = await reader.read();
+          const r = await Promise.race([reader.read(), aborted]);
           disarm();
           if (r.done) {
             finish();
@@ -240,6 +247,7 @@ export function timedFetch(inner: typeof fetch, timeouts: RegistryTimeouts): Tim
           finish();
           const reason = abort.signal.reason;
           controller.error(reason instanceof RegistryTimeoutError ? reason : e);
+          reader.cancel(reason ?? e).catch(() => {});
         }
       },
       async cancel(reason) {
