@@ -48,7 +48,7 @@ Options:
   --source-date-epoch N   epoch for timestamps (default $SOURCE_DATE_EPOCH)
   --progress MODE         auto|tty|plain|json|quiet (default auto)
   --metadata-file FILE    write the export's metadata as JSON
-  --workers N             compression threads (default: number of cores)
+  --workers N             threads that compress, this one included (default: number of cores)
   --no-cache              rebuild the layer even if the store has it cached for an unchanged folder
 `;
 

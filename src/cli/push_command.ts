@@ -15,7 +15,7 @@ import { openImageSource } from "./image_source.ts";
 import { createProgressRenderer } from "./progress_renderer.ts";
 import { createDenoEnvironment } from "../runtime/deno_environment.ts";
 import { copyImage } from "../image/copy_image.ts";
-import { copyProgress } from "../exporter/export_image.ts";
+import { copyProgress } from "../exporter/progress.ts";
 import { parseReference } from "../types/reference.ts";
 
 const HELP = `Usage: ocistream push SRC NAME [options]

@@ -38,10 +38,10 @@ import { type EncodedLayer, encodeLayer, recompressLayer } from "../stages/layer
 import type { BaseImage } from "../image/base_image.ts";
 import { buildConfig, type ConfigOverrides, encodeConfig } from "../image/config_builder.ts";
 import { buildIndex, buildManifest } from "../image/manifest_builder.ts";
-import { type CopyEvent, copyImage, type ReopenableSink } from "../image/copy_image.ts";
+import { copyImage, type ReopenableSink } from "../image/copy_image.ts";
 import { type AnnotationSpec, placeAnnotations } from "./annotations.ts";
 import { type OutputSpec, resolveOciMediaTypes } from "./output_spec.ts";
-import type { ProgressListener } from "./progress.ts";
+import { copyProgress, type ProgressListener } from "./progress.ts";
 import type { OciLayout } from "../sinks/oci_layout.ts";
 import { MemoryContent } from "../sinks/memory_content.ts";
 import { type AttestationOptions, attestPlatform } from "./attest.ts";
@@ -665,27 +665,6 @@ async function deliver(
     }
   }
   return names;
-}
-
-/** Turns copy events into progress events for `target`. */
-export function copyProgress(
-  env: { onProgress?: ProgressListener },
-  target: string,
-): ((event: CopyEvent) => void) | undefined {
-  const listener = env.onProgress;
-  if (!listener) return undefined;
-  return (e) =>
-    listener(
-      e.type === "blob"
-        ? {
-          type: "blob-done",
-          id: e.digest,
-          target,
-          digest: e.digest,
-          skipped: e.result !== "uploaded",
-        }
-        : { type: "manifest", target, digest: e.digest, tag: e.tag },
-    );
 }
 
 /** The name as stored: the full reference, `latest` added when untagged. */

@@ -10,6 +10,7 @@
  * ```
  * @module
  */
+import type { CopyEvent } from "../image/copy_image.ts";
 
 /** One progress event. Byte counts are cumulative for their `id`. */
 export type ProgressEvent =
@@ -38,3 +39,34 @@ export type ProgressEvent =
 
 /** Receives progress events. */
 export type ProgressListener = (event: ProgressEvent) => void;
+
+/**
+ * Turns copy events into progress events for `target`.
+ *
+ * @example
+ * ```ts
+ * import { copyProgress } from "./progress.ts";
+ * const onEvent = copyProgress({ onProgress: (e) => console.log(e.type) }, "reg.lan/app");
+ * onEvent?.({ type: "manifest", digest: "sha256:…", mediaType: "application/vnd.oci.image.manifest.v1+json" });
+ * // manifest
+ * ```
+ */
+export function copyProgress(
+  env: { onProgress?: ProgressListener },
+  target: string,
+): ((event: CopyEvent) => void) | undefined {
+  const listener = env.onProgress;
+  if (!listener) return undefined;
+  return (e) =>
+    listener(
+      e.type === "blob"
+        ? {
+          type: "blob-done",
+          id: e.digest,
+          target,
+          digest: e.digest,
+          skipped: e.result !== "uploaded",
+        }
+        : { type: "manifest", target, digest: e.digest, tag: e.tag },
+    );
+}

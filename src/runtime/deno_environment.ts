@@ -21,7 +21,6 @@ import { RegistryClient } from "../registry/registry_client.ts";
 import type { CredentialStore } from "../registry/credentials.ts";
 import { createNativeCodecs } from "./native_codecs.ts";
 import { parseTimeouts, type RegistryTimeouts } from "../registry/timeouts.ts";
-import { LayerCache } from "../exporter/layer_cache.ts";
 import { denoFileSystem } from "./deno_file_system.ts";
 import { defaultStorePath } from "./store_location.ts";
 import { dockerCredentials } from "./docker_credentials.ts";
@@ -79,8 +78,9 @@ export async function createDenoEnvironment(
   const timeouts = options.timeouts ??
     parseTimeouts(Deno.env.get("OCISTREAM_REGISTRY_TIMEOUTS") ?? "");
   const onProgress = options.onProgress;
+  // Loaded only for exports into the store: a push need not load the encoders it depends on.
   const layerCache = store && options.layerCache !== false
-    ? new LayerCache(denoFileSystem, store, codecs, {
+    ? new (await import("../exporter/layer_cache.ts")).LayerCache(denoFileSystem, store, codecs, {
       onDiscard: (_key, reason) =>
         onProgress?.({ type: "note", message: `layer cache: ${reason}` }),
     })

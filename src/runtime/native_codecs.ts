@@ -99,6 +99,9 @@ export function createNativeCodecs(options: NativeCodecsOptions = {}): Codecs {
 // Below this many input bytes a job is not worth a thread hop.
 const MEMBERS_IN_THREAD = 16 * 1024;
 
+// Member jobs on the pool now, from every stream of this thread.
+let membersBusy = 0;
+
 // Input buffers back from workers, reused: fewer dead buffers for V8 to collect.
 const spareInputs: ArrayBuffer[] = [];
 const INPUT_GRAIN = 256 * 1024;
@@ -140,16 +143,22 @@ async function compressMembers(
     }
   }
   let result: { output: Uint8Array; sizes: number[] } | undefined;
-  // As for blocks (see parallelCompressStream), jobs go to the workers only.
-  if (workers > 0 && total >= MEMBERS_IN_THREAD) {
+  // As for blocks (see parallelCompressStream): with 2 or more, this thread is one of the
+  // compressing threads, taking a job whenever each worker has one running and one queued.
+  const poolSize = workers >= 2 ? workers - 1 : workers;
+  const poolFull = workers >= 2 && membersBusy >= 2 * poolSize;
+  if (workers > 0 && total >= MEMBERS_IN_THREAD && !poolFull) {
+    membersBusy++;
     try {
-      result = await CompressPool.shared(workers).runMembers(
+      result = await CompressPool.shared(poolSize).runMembers(
         { level, input, sizes },
         recycleInput,
       );
     } catch (error) {
       // Only a runtime without Worker falls back; a failing worker is an error.
       if (typeof Worker !== "undefined") throw error;
+    } finally {
+      membersBusy--;
     }
   }
   if (!result) {
