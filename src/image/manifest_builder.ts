@@ -116,17 +116,30 @@ function dockerRefuses(what: string): never {
  * ```
  */
 export async function sha256Digest(bytes: Uint8Array, codecs: Sha256Codecs): Promise<string> {
-  if (globalThis.crypto?.subtle) {
-    const digest = new Uint8Array(
-      await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
-    );
-    let hex = "";
-    for (const byte of digest) hex += byte.toString(16).padStart(2, "0");
-    return `sha256:${hex}`;
-  }
+  const web = webSha256Digest(bytes);
+  if (web) return await web;
   const hasher = await codecs.sha256();
   hasher.update(bytes);
   return `sha256:${hasher.digestHex()}`;
+}
+
+/**
+ * SHA-256 digest of bytes through Web Crypto, or `undefined` in a runtime without it.
+ *
+ * @example
+ * ```ts
+ * import { webSha256Digest } from "./manifest_builder.ts";
+ * console.log((await webSha256Digest(new Uint8Array(0)))?.slice(0, 15)); // sha256:e3b0c442
+ * ```
+ */
+export function webSha256Digest(bytes: Uint8Array): Promise<string> | undefined {
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) return undefined;
+  return subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>).then((digest) => {
+    let hex = "";
+    for (const byte of new Uint8Array(digest)) hex += byte.toString(16).padStart(2, "0");
+    return `sha256:${hex}`;
+  });
 }
 
 /**

@@ -17,6 +17,8 @@
  */
 import type { ContentSource } from "../types/content.ts";
 import type { Descriptor } from "../types/descriptor.ts";
+import { DigestMismatchError } from "../stages/verify_digest_stream.ts";
+import { webSha256Digest } from "./manifest_builder.ts";
 
 /** Largest manifest or config we accept (the distribution registry's own limit is 4 MiB). */
 export const MAX_DOCUMENT_SIZE = 4 * 1024 * 1024;
@@ -31,7 +33,10 @@ export async function readDocumentBytes(
       `Refusing ${descriptor.mediaType} ${descriptor.digest}: ${descriptor.size} bytes is over the ${MAX_DOCUMENT_SIZE}-byte limit for manifests and configs`,
     );
   }
-  const reader = (await source.fetch(descriptor)).getReader();
+  // Documents are small: checked whole through Web Crypto when there is one (no hasher to load).
+  const checkWhole = globalThis.crypto?.subtle !== undefined;
+  const reader = (await source.fetch(descriptor, checkWhole ? { verify: false } : undefined))
+    .getReader();
   const out = new Uint8Array(descriptor.size);
   let n = 0;
   for (;;) {
@@ -49,6 +54,12 @@ export async function readDocumentBytes(
   if (n !== descriptor.size) {
     throw new RangeError(
       `Refusing ${descriptor.digest}: got ${n} bytes, its descriptor says ${descriptor.size}`,
+    );
+  }
+  const digest = checkWhole ? await webSha256Digest(out) : descriptor.digest;
+  if (digest !== descriptor.digest) {
+    throw new DigestMismatchError(
+      `content digest is ${digest} (${n} bytes), expected ${descriptor.digest} (${descriptor.size} bytes)`,
     );
   }
   return out;
