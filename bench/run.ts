@@ -226,9 +226,7 @@ try {
     const name = "bench.example/app:1";
     await output("sh", [
       "-c",
-      `${OCI} build ${q(dir)} --progress quiet --store ${
-        q(pushStore)
-      } --source-date-epoch 0 ` +
+      `${OCI} build ${q(dir)} --progress quiet --store ${q(pushStore)} --source-date-epoch 0 ` +
       `--output type=image,oci-mediatypes=true,name=${name}`,
     ]);
     const index = JSON.parse(await Deno.readTextFile(`${pushStore}/index.json`));
