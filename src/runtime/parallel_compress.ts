@@ -139,14 +139,14 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
     this.#level = level;
     this.#workers = workers;
     this.#blockSize = blockSize;
-    // Blocks written back in order may wait behind a slower one: bound them, so memory stays
-    // at a few blocks whatever the layer size.
     // With 2 or more, this thread is one of the compressing threads: it compresses a block
     // itself whenever each worker has one running and one queued. A worker less is a V8
     // isolate and a malloc arena less: a 1 GiB layer peaks ~50 MiB lower than with a worker
-    // per core, at the same speed (workers' output buffers are freed only by this thread's
-    // garbage collector, so each worker's arena grows to hold them).
+    // per core, at about the same speed (workers' output buffers are freed only by this
+    // thread's garbage collector, so each worker's arena grows to hold them).
     this.#poolSize = workers >= 2 ? workers - 1 : workers;
+    // Blocks written back in order may wait behind a slower one: bound them, so memory stays
+    // at a few blocks whatever the layer size.
     this.#maxInFlight = 2 * this.#poolSize + 2;
     this.#block = new Uint8Array(blockSize);
   }
