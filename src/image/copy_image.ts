@@ -132,19 +132,25 @@ export async function copyImage(
       const d = b;
       const id = { digest: d.digest, size: d.size };
       // The sink checks the bytes against `id` (every ContentSink must), so the source need
-      // not hash them as well; on a failure the source is checked, to blame it when it is bad.
-      const read = () => source.fetch(d, { verify: false });
+      // not hash them as well; when the sink fails after reading them, the source is checked,
+      // to blame it when it is bad.
+      let read = false;
+      const open = () => {
+        read = true;
+        return source.fetch(d, { verify: false });
+      };
       let result: "exists" | "mounted" | "uploaded";
       try {
         if (isReopenable(sink)) {
-          result = await sink.putBlobFrom(id, read, options.mountFrom);
+          result = await sink.putBlobFrom(id, open, options.mountFrom);
         } else if (await sink.hasBlob(d.digest)) {
           result = "exists";
         } else {
-          await sink.putBlob(await read(), id);
+          await sink.putBlob(await open(), id);
           result = "uploaded";
         }
       } catch (e) {
+        if (!read) throw e;
         const check = await source.fetch(d).then((body) => body.pipeTo(new WritableStream()))
           .then(() => undefined, (problem) => problem);
         if (check instanceof DigestMismatchError) {
