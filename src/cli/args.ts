@@ -13,6 +13,7 @@
  * @module
  */
 import { UsageError } from "./errors.ts";
+import { nearest } from "../types/nearest.ts";
 
 /** How one flag is given. */
 export interface FlagSpec {
@@ -75,7 +76,10 @@ export function parseFlags<const T extends Record<string, FlagSpec>>(
     const name = long ? given.slice(2) : byShort.get(given.slice(1));
     const spec = name === undefined ? undefined : specs[name];
     if (name === undefined || spec === undefined || (!long && given.length !== 2)) {
-      throw new UsageError(`unknown option ${given}: see --help`);
+      const near = long ? nearest(given.slice(2), Object.keys(specs)) : undefined;
+      throw new UsageError(
+        `unknown option ${given}${near ? ` (did you mean --${near}?)` : ""}: see --help`,
+      );
     }
     let value: string | boolean = true;
     if (spec.type === "string") {

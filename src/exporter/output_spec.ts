@@ -12,6 +12,7 @@
  */
 import type { Compression } from "../types/media_types.ts";
 import { parseReference } from "../types/reference.ts";
+import { nearest } from "../types/nearest.ts";
 import { type AnnotationSpec, isAnnotationKey, parseAnnotationKey } from "./annotations.ts";
 import { splitCsvLine } from "./_csv.ts";
 
@@ -232,7 +233,7 @@ function parseSpec(text: string): OutputSpec {
         : "type=oci and type=docker";
       throw new TypeError(`Output key "${key}" does not apply to type=${type}: it is for ${where}`);
     }
-    const near = allowed.find((k) => editDistance(k, key) <= 2);
+    const near = nearest(key, allowed);
     throw new TypeError(
       `Unknown output key "${key}" in --output${near ? ` (did you mean "${near}"?)` : ""}: ` +
         `valid keys for type=${type} are ${allowed.join(", ")}, and annotation.<key> forms`,
@@ -461,21 +462,4 @@ export function resolveOciMediaTypes(
     );
   }
   return { oci, notes };
-}
-
-/** Levenshtein distance, for "did you mean" hints on misspelt keys. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        previous[j]! + 1,
-        current[j - 1]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }

@@ -27,12 +27,6 @@ import {
 } from "../types/file_system.ts";
 import { splitDevice } from "../stages/_tar_device.ts";
 
-// Loaded on first use: Node compatibility costs start-up time that only unpacking needs.
-let nodeFsModule: Promise<typeof import("node:fs/promises")> | undefined;
-function nodeFs(): Promise<typeof import("node:fs/promises")> {
-  return nodeFsModule ??= import("node:fs/promises");
-}
-
 function mapError(error: unknown, path: string): unknown {
   if (error instanceof Deno.errors.NotFound) return new NotFoundError(path, { cause: error });
   if (error instanceof Deno.errors.AlreadyExists) {
@@ -329,12 +323,13 @@ export class DenoFileSystem implements FileSystem {
 
   /** Sets owner and group without following symlinks. */
   lchown(path: string, uid: number, gid: number): Promise<void> {
-    return wrap(path, async () => (await nodeFs()).lchown(path, uid, gid));
+    // Imported on first use: Node compatibility costs start-up time only unpacking needs.
+    return wrap(path, async () => (await import("node:fs/promises")).lchown(path, uid, gid));
   }
 
   /** Sets access and modification times (seconds) without following symlinks. */
   utime(path: string, atime: number, mtime: number): Promise<void> {
-    return wrap(path, async () => (await nodeFs()).lutimes(path, atime, mtime));
+    return wrap(path, async () => (await import("node:fs/promises")).lutimes(path, atime, mtime));
   }
 
   /** Makes a fifo or device node with the `mkfifo`/`mknod` commands. */

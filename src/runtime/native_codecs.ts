@@ -21,14 +21,10 @@ import { CompressPool } from "./parallel_pool.ts";
 type Crypto = typeof import("node:crypto");
 type Zlib = typeof import("node:zlib");
 
-// Node modules load on first use: Node compatibility costs start-up time (tens of
-// milliseconds) that a run needing no hash or codec should not pay.
+// Node modules are imported on first use: Node compatibility costs start-up time (tens of
+// milliseconds) that a run needing no hash or codec should not pay. Once loaded, hashers are
+// made synchronously.
 let crypto: Crypto | undefined;
-let cryptoLoading: Promise<Crypto> | undefined;
-let zlibLoading: Promise<Zlib> | undefined;
-function loadZlib(): Promise<Zlib> {
-  return zlibLoading ??= import("node:zlib");
-}
 
 function nodeHasher({ createHash }: Crypto): Hasher {
   const hash = createHash("sha256");
@@ -77,7 +73,7 @@ export function createNativeCodecs(options: NativeCodecsOptions = {}): Codecs {
   return {
     sha256(): Hasher | Promise<Hasher> {
       if (crypto) return nodeHasher(crypto);
-      return (cryptoLoading ??= import("node:crypto")).then((loaded) => {
+      return import("node:crypto").then((loaded) => {
         crypto = loaded;
         return nodeHasher(loaded);
       });
@@ -236,7 +232,7 @@ function gunzipStream(): TransformStream<Uint8Array, Uint8Array> {
   let seen = 0;
   return new TransformStream({
     async start(controller) {
-      const { createGunzip } = await loadZlib();
+      const { createGunzip } = await import("node:zlib");
       pump = new NodePump(createGunzip({ chunkSize: OUTPUT_CHUNK }), controller);
     },
     async transform(chunk) {
@@ -272,7 +268,7 @@ function zstdDecompressStream(): TransformStream<Uint8Array, Uint8Array> {
   let zlib: Zlib;
   return new TransformStream({
     async start() {
-      zlib = await loadZlib();
+      zlib = await import("node:zlib");
     },
     async transform(chunk, controller) {
       seen += chunk.byteLength;

@@ -19,16 +19,6 @@ import type { CompressTask } from "./workers/_compress_block.ts";
 type Zlib = typeof import("node:zlib");
 type BlockModule = typeof import("./workers/_compress_block.ts");
 
-// Loaded when the first stream starts: Node compatibility (node:zlib) costs start-up time that
-// a run compressing nothing (a push, a cached re-export) should not pay.
-let blockModules: Promise<[BlockModule, Zlib]> | undefined;
-function loadBlockModules(): Promise<[BlockModule, Zlib]> {
-  return blockModules ??= Promise.all([
-    import("./workers/_compress_block.ts"),
-    import("node:zlib"),
-  ]);
-}
-
 /** Options for {@linkcode parallelCompressStream}. */
 export interface ParallelCompressOptions {
   /**
@@ -152,7 +142,12 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
   }
 
   async start(controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
-    [this.#blockModule, this.#zlib] = await loadBlockModules();
+    // Imported when a stream starts: Node compatibility (node:zlib) costs start-up time that a
+    // run compressing nothing (a push, a cached re-export) should not pay.
+    [this.#blockModule, this.#zlib] = await Promise.all([
+      import("./workers/_compress_block.ts"),
+      import("node:zlib"),
+    ]);
     if (this.#algorithm === "gzip") controller.enqueue(gzipHeader(this.#level));
   }
 

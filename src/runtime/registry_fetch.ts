@@ -16,12 +16,6 @@
  */
 import type { ClientRequest, IncomingMessage } from "node:http";
 
-// Node's HTTPS is loaded on first use: its start-up cost is paid only by insecure TLS.
-let nodeModules: Promise<[typeof import("node:https"), typeof import("node:buffer")]> | undefined;
-function loadNode(): Promise<[typeof import("node:https"), typeof import("node:buffer")]> {
-  return nodeModules ??= Promise.all([import("node:https"), import("node:buffer")]);
-}
-
 /** Options of {@linkcode registryFetch}. */
 export interface RegistryFetchOptions {
   /** A PEM file with CA certificates to trust (besides the system roots). */
@@ -104,7 +98,8 @@ async function request(
   redirect: RequestRedirect | undefined,
   hops: number,
 ): Promise<Response> {
-  const [https, { Buffer }] = await loadNode();
+  // Imported on first use: Node's HTTPS costs start-up time only insecure TLS should pay.
+  const [https, { Buffer }] = await Promise.all([import("node:https"), import("node:buffer")]);
   const res = await new Promise<IncomingMessage>((resolve, reject) => {
     const outgoing: Record<string, string> = {};
     headers.forEach((v, k) => outgoing[k] = v);

@@ -228,8 +228,9 @@ class TarWriter {
         `Cannot write file ${entry.path} to the tar: it has size ${size} but no open()`,
       );
     }
+    // Bodies with a whole-body reader are never read ahead (see #nextEntry): read in place.
     const readInto = readAheadOpens.get(entry.open);
-    if (readInto && size <= SMALL_BODY && !pending.body) {
+    if (readInto && size <= SMALL_BODY) {
       const read = await readInto(this.#reserve(size));
       this.#endBody(entry, read);
       return;
@@ -257,10 +258,11 @@ class TarWriter {
       }
       const size = entry.type === "file" ? entry.size ?? 0 : 0;
       const pending: Pending = { entry, size };
+      // Read ahead: marked bodies without a whole-body reader (one is a cheap call anyway).
+      const marked = entry.open !== undefined && readAheadOpens.has(entry.open);
       if (
-        entry.type === "file" && entry.open && size > 0 && size <= SMALL_BODY &&
-        readAheadOpens.has(entry.open) && !readAheadOpens.get(entry.open) &&
-        Number.isSafeInteger(size)
+        marked && !wholeBodyReader(entry) && entry.type === "file" && size > 0 &&
+        size <= SMALL_BODY && Number.isSafeInteger(size)
       ) {
         pending.body = readWhole(entry, size);
         // Handled here; the error is rethrown when the writer reaches the entry.

@@ -31,6 +31,7 @@ Deno.test("parseFlags() rejects unknown flags, missing values and values for boo
   for (
     const [args, message] of [
       [["--nope"], "unknown option --nope: see --help"],
+      [["--stor", "x"], "unknown option --stor (did you mean --store?): see --help"],
       [["-x"], "unknown option -x: see --help"],
       [["-oq"], "unknown option -oq: see --help"],
       [["--store"], "option --store needs a value: see --help"],

@@ -1,0 +1,32 @@
+/**
+ * "Did you mean" hints: the known word closest to a misspelt one.
+ *
+ * @example
+ * ```ts
+ * import { nearest } from "./nearest.ts";
+ * console.log(nearest("compresion", ["compression", "store"])); // compression
+ * console.log(nearest("xyz", ["compression", "store"])); // undefined
+ * ```
+ * @module
+ */
+
+/** The first of `known` within 2 edits (Levenshtein) of `word`, if any. */
+export function nearest(word: string, known: readonly string[]): string | undefined {
+  return known.find((k) => editDistance(k, word) <= 2);
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
