@@ -37,7 +37,7 @@ import {
 } from "../types/file_system.ts";
 import type { Compression } from "../types/media_types.ts";
 import type { TarEntry } from "../types/tar_entry.ts";
-import { entryFileInfo } from "../sources/directory_source.ts";
+import { entryBatches, entryFileInfo } from "../sources/directory_source.ts";
 import { DEFAULT_LEVELS } from "../stages/layer_encoder.ts";
 import { sha256Digest } from "../image/manifest_builder.ts";
 import type { InventoryFile } from "../stages/file_inventory_stream.ts";
@@ -197,6 +197,13 @@ export class LayerCache {
     options: LayerCacheOptions,
   ): Promise<string | undefined> {
     const keyer = this.#keyer(options);
+    const nextBatch = entryBatches(entries);
+    if (nextBatch) {
+      for (let batch; (batch = await nextBatch()) !== undefined;) {
+        for (const entry of batch) if (!keyer.add(entry)) return undefined;
+      }
+      return keyer.finish();
+    }
     const reader = entries.getReader();
     try {
       for (;;) {

@@ -55,6 +55,12 @@ const utf8 = new TextEncoder();
 // current content (inode, size, mtime); entries made or rewritten elsewhere are not in it.
 const statOfEntry = new WeakMap<TarEntry, FileInfo>();
 
+// The batch walk behind each unread `directoryEntries` stream (see `entryBatches`).
+const batchReaders = new WeakMap<
+  ReadableStream<TarEntry>,
+  () => Promise<TarEntry[] | undefined>
+>();
+
 /**
  * The `lstat` result behind an entry that {@link directoryEntries} produced (the very object,
  * not a copy); `undefined` for any other entry. The layer cache keys on it.
@@ -101,7 +107,7 @@ function unreadable(file: string, cause: unknown): Error {
   );
 }
 
-/** How many entries are made ahead of the reader (metadata only: bodies are read later). */
+/** How many entries one read makes (metadata only: bodies are read later). */
 const ENTRIES_AHEAD = 64;
 
 /** How many `lstat` calls of a folder's names run ahead of the entry being written. */
@@ -157,26 +163,27 @@ export function directoryEntries(
   const prefix = normalizePrefix(options.prefix ?? "");
   const firstPaths = new Map<string, string>();
   // Stack of folders being walked: their relative path and remaining sorted names.
-  // `stats` holds the lstat calls started ahead (bounded by LSTAT_AHEAD), by name index.
+  // `infos` holds the lstat results a `readDirInfo` listing came with; otherwise `stats` holds
+  // the lstat calls started ahead (bounded by LSTAT_AHEAD), by name index.
   const stack: {
     rel: string;
     names: string[];
+    infos: (FileInfo | undefined)[];
     index: number;
     stats: (Promise<FileInfo> | undefined)[];
   }[] = [];
   let started = false;
 
-  const owner = (info: FileInfo) => ({
-    uid: options.uid ?? (options.preserveOwnership ? info.uid : 0),
-    gid: options.gid ?? (options.preserveOwnership ? info.gid : 0),
-    uname: options.uname ?? "",
-    gname: options.gname ?? "",
-  });
-
-  const list = async (rel: string): Promise<string[]> => {
+  const list = async (rel: string): Promise<(typeof stack)[number]> => {
     const dir = abs(rel);
     try {
-      return sortNames(await fs.readDir(dir));
+      if (!fs.readDirInfo) {
+        return { rel, names: sortNames(await fs.readDir(dir)), infos: [], index: 0, stats: [] };
+      }
+      const listed = new Map<string, FileInfo | undefined>();
+      for (const { name, info } of await fs.readDirInfo(dir)) listed.set(name, info);
+      const names = sortNames([...listed.keys()]);
+      return { rel, names, infos: names.map((name) => listed.get(name)), index: 0, stats: [] };
     } catch (e) {
       throw new Error(
         `Cannot read folder ${dir} for the layer: ${(e as Error).message}; ` +
@@ -186,41 +193,51 @@ export function directoryEntries(
     }
   };
 
-  const entryFor = async (rel: string, info: FileInfo): Promise<TarEntry> => {
+  /** The entry for `info`; synchronous but for a symlink's target (see {@link entryOf}). */
+  const entryFor = (rel: string, info: FileInfo, linkName = ""): TarEntry => {
     const file = abs(rel);
-    const path = join(prefix, rel);
-    const common = { path, mode: info.mode & 0o7777, mtime: info.mtime, ...owner(info) };
-    let entry: TarEntry;
+    // One literal per entry, fields set after: object spreads cost more than the entry's lstat.
+    const entry: TarEntry = {
+      path: join(prefix, rel),
+      type: "directory",
+      mode: info.mode & 0o7777,
+      mtime: info.mtime,
+      uid: options.uid ?? (options.preserveOwnership ? info.uid : 0),
+      gid: options.gid ?? (options.preserveOwnership ? info.gid : 0),
+      uname: options.uname ?? "",
+      gname: options.gname ?? "",
+    };
     switch (info.type) {
       case "directory":
-        return { ...common, type: "directory" };
+        return entry;
       case "symlink":
-        entry = { ...common, type: "symlink", linkName: await fs.readLink(file) };
+        entry.type = "symlink";
+        entry.linkName = linkName;
         break;
       case "file": {
-        const size = info.size;
-        entry = {
-          ...common,
-          type: "file",
-          size,
-          // Only reads the file, so the tar writer may read small bodies ahead, whole.
-          open: readAheadSafe(
-            () => fs.openRead(file).catch((e) => Promise.reject(unreadable(file, e))),
-            fs.readInto
-              ? (target) =>
-                fs.readInto!(file, target).catch((e) => Promise.reject(unreadable(file, e)))
-              : undefined,
-          ),
-        };
+        entry.type = "file";
+        entry.size = info.size;
+        // Only reads the file, so the tar writer may read small bodies ahead, whole.
+        entry.open = readAheadSafe(
+          () => fs.openRead(file).catch((e) => Promise.reject(unreadable(file, e))),
+          fs.readInto
+            ? (target) =>
+              fs.readInto!(file, target).catch((e) => Promise.reject(unreadable(file, e)))
+            : undefined,
+        );
         break;
       }
       case "fifo":
-        entry = { ...common, type: "fifo", devMajor: 0, devMinor: 0 };
+        entry.type = "fifo";
+        entry.devMajor = 0;
+        entry.devMinor = 0;
         break;
       case "char":
       case "block": {
         const { major, minor } = splitDevice(info.rdev);
-        entry = { ...common, type: info.type, devMajor: major, devMinor: minor };
+        entry.type = info.type;
+        entry.devMajor = major;
+        entry.devMinor = minor;
         break;
       }
       case "socket":
@@ -235,15 +252,38 @@ export function directoryEntries(
         const { open: _open, size: _size, ...rest } = entry;
         return { ...rest, type: "hardlink", linkName: first };
       }
-      firstPaths.set(key, path);
+      firstPaths.set(key, entry.path);
     }
     return entry;
   };
 
-  const withXattrs = async (entry: TarEntry, rel: string): Promise<TarEntry> => {
+  // Awaits only what needs a call (a symlink's target, xattrs): a microtask hop per entry
+  // costs more than the rest of the entry on trees of small files.
+  const entryOf = (rel: string, info: FileInfo): TarEntry | Promise<TarEntry> =>
+    info.type === "symlink"
+      ? fs.readLink(abs(rel)).then((target) => withXattrs(entryFor(rel, info, target), rel))
+      : withXattrs(entryFor(rel, info), rel);
+
+  const withXattrs = (entry: TarEntry, rel: string): TarEntry | Promise<TarEntry> => {
     if (!options.xattrs || !fs.getXattrs) return entry;
-    const xattrs = await fs.getXattrs(abs(rel));
-    return Object.keys(xattrs).length > 0 ? { ...entry, xattrs } : entry;
+    return fs.getXattrs(abs(rel)).then((xattrs) =>
+      Object.keys(xattrs).length > 0 ? { ...entry, xattrs } : entry
+    );
+  };
+
+  /** The lstat of the folder's name at `at`: listed with it, or started a few names ahead. */
+  const infoAt = (top: (typeof stack)[number], at: number): FileInfo | Promise<FileInfo> => {
+    const listed = top.infos[at];
+    if (listed) return listed;
+    for (let i = at; i < Math.min(at + LSTAT_AHEAD, top.names.length); i++) {
+      if (top.stats[i] !== undefined || top.infos[i]) continue;
+      const ahead = lstatListed(join(top.rel, top.names[i]!), top.names[i]!);
+      ahead.catch(() => {}); // rethrown when the walk reaches that name
+      top.stats[i] = ahead;
+    }
+    const started = top.stats[at]!;
+    top.stats[at] = undefined;
+    return started;
   };
 
   /**
@@ -272,61 +312,82 @@ export function directoryEntries(
     }
   };
 
-  const prefixEntries: TarEntry[] = [];
-
-  return new ReadableStream<TarEntry>({
-    async pull(controller) {
-      if (!started) {
-        started = true;
-        const info = await fs.lstat(base);
-        if (info.type !== "directory") {
-          throw new TypeError(`Cannot use ${root} as a layer source: it is not a folder`);
-        }
-        const parts = prefix === "" ? [] : prefix.split("/");
-        for (let i = 1; i <= parts.length; i++) {
-          const entry: TarEntry = {
-            path: parts.slice(0, i).join("/"),
-            type: "directory",
-            mode: info.mode & 0o7777,
-            mtime: info.mtime,
-            ...owner(info),
-          };
-          statOfEntry.set(entry, info);
-          prefixEntries.push(entry);
-        }
-        stack.push({ rel: "", names: await list(""), index: 0, stats: [] });
+  /** The next entries of the walk (at most ENTRIES_AHEAD), or `undefined` at its end. */
+  const nextBatch = async (): Promise<TarEntry[] | undefined> => {
+    const batch: TarEntry[] = [];
+    if (!started) {
+      started = true;
+      const info = await fs.lstat(base);
+      if (info.type !== "directory") {
+        throw new TypeError(`Cannot use ${root} as a layer source: it is not a folder`);
       }
-      const pending = prefixEntries.shift();
-      if (pending) return controller.enqueue(pending);
-      for (;;) {
-        const top = stack.at(-1);
-        if (top === undefined) return controller.close();
-        if (top.index >= top.names.length) {
-          stack.pop();
-          continue;
-        }
-        const at = top.index++;
-        const name = top.names[at]!;
-        const rel = join(top.rel, name);
-        // Start the next few lstat calls now: their latency overlaps with this entry's work.
-        for (let i = at; i < Math.min(at + LSTAT_AHEAD, top.names.length); i++) {
-          if (top.stats[i] !== undefined) continue;
-          const ahead = lstatListed(join(top.rel, top.names[i]!), top.names[i]!);
-          ahead.catch(() => {}); // rethrown when the walk reaches that name
-          top.stats[i] = ahead;
-        }
-        const info = await top.stats[at]!;
-        top.stats[at] = undefined;
-        if (options.filter && !options.filter(rel, info)) continue;
-        const entry = await withXattrs(await entryFor(rel, info), rel);
-        if (info.type === "directory") {
-          stack.push({ rel, names: await list(rel), index: 0, stats: [] });
-        }
+      const parts = prefix === "" ? [] : prefix.split("/");
+      for (let i = 1; i <= parts.length; i++) {
+        const entry = entryFor("", info);
+        entry.path = parts.slice(0, i).join("/");
         statOfEntry.set(entry, info);
-        controller.enqueue(entry);
-        if ((controller.desiredSize ?? 0) <= 0) return;
+        batch.push(entry);
       }
+      stack.push(await list(""));
+    }
+    while (batch.length < ENTRIES_AHEAD) {
+      const top = stack.at(-1);
+      if (top === undefined) break;
+      if (top.index >= top.names.length) {
+        stack.pop();
+        continue;
+      }
+      const at = top.index++;
+      const rel = join(top.rel, top.names[at]!);
+      const found = infoAt(top, at);
+      const info = found instanceof Promise ? await found : found;
+      if (options.filter && !options.filter(rel, info)) continue;
+      const made = entryOf(rel, info);
+      const entry = made instanceof Promise ? await made : made;
+      if (info.type === "directory") stack.push(await list(rel));
+      statOfEntry.set(entry, info);
+      batch.push(entry);
+    }
+    return batch.length > 0 ? batch : undefined;
+  };
+
+  // Nothing is walked before the first read (high-water mark 0), so `entryBatches` can take
+  // the walk over; a read then makes a whole batch, as one pull per entry costs more than it.
+  const stream = new ReadableStream<TarEntry>({
+    async pull(controller) {
+      batchReaders.delete(stream);
+      const batch = await nextBatch();
+      if (batch === undefined) return controller.close();
+      for (const entry of batch) controller.enqueue(entry);
     },
-    // Entries are made a batch ahead: one pull per entry would cost more than the entry.
-  }, { highWaterMark: ENTRIES_AHEAD });
+  }, { highWaterMark: 0 });
+  batchReaders.set(stream, nextBatch);
+  return stream;
+}
+
+/**
+ * Takes over an unread {@link directoryEntries} stream to read it a batch at a time: a read per
+ * entry costs more than the entry on trees of small files. Returns a function giving the next
+ * batch (`undefined` at the end), or `undefined` for any other stream, or one already read
+ * from. The stream stays locked: read the entries through the function only.
+ *
+ * @example
+ * ```ts
+ * import { directoryEntries, entryBatches } from "./directory_source.ts";
+ * import { denoFileSystem } from "../runtime/deno_file_system.ts";
+ * const next = entryBatches(directoryEntries(denoFileSystem, "."))!;
+ * let count = 0;
+ * for (let batch; (batch = await next()) !== undefined;) count += batch.length;
+ * console.log(count > 0); // true
+ * console.log(entryBatches(new ReadableStream())); // undefined
+ * ```
+ */
+export function entryBatches(
+  entries: ReadableStream<TarEntry>,
+): (() => Promise<TarEntry[] | undefined>) | undefined {
+  const next = batchReaders.get(entries);
+  if (next === undefined || entries.locked) return undefined;
+  batchReaders.delete(entries);
+  entries.getReader(); // nobody else reads these entries
+  return next;
 }

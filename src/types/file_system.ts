@@ -71,6 +71,12 @@ export interface FileSystem {
   lstat(path: string): Promise<FileInfo>;
   /** Names in a folder (unsorted). */
   readDir(path: string): Promise<string[]>;
+  /**
+   * A folder's names (unsorted), each with its {@link lstat} taken right after the listing; a
+   * name whose `lstat` failed (it vanished meanwhile) has no `info`. Optional: folder walks use
+   * it to save a round trip per entry.
+   */
+  readDirInfo?(path: string): Promise<{ name: string; info?: FileInfo }[]>;
   /** A symlink's target. */
   readLink(path: string): Promise<string>;
   /** Streams a file's bytes. */

@@ -331,14 +331,37 @@ Deno.test("exportImage() stops at an unreadable file or folder, names it, and le
         },
       );
     }
-    const unreadableFolder = wrapFileSystem(denoFileSystem, {
-      readDir: (path) =>
-        path.endsWith("/etc") ? Promise.reject(denied(path)) : denoFileSystem.readDir(path),
-    });
-    await assert.rejects(
-      () => exportFolder(unreadableFolder, ws.context, ws.store, "example.com/unreadable:1"),
-      new RegExp(`Cannot read folder ${ws.context}/etc for the layer`),
-    );
+    // Both ways of listing a folder: names with their lstat, and names alone.
+    const unreadableFolders: [string, FileSystem][] = [
+      [
+        "readDirInfo",
+        wrapFileSystem(denoFileSystem, {
+          readDirInfo: (path) =>
+            path.endsWith("/etc") ? Promise.reject(denied(path)) : denoFileSystem.readDirInfo(path),
+        }),
+      ],
+      [
+        "readDir",
+        wrapFileSystem(denoFileSystem, {
+          readDirInfo: undefined,
+          readDir: (path) =>
+            path.endsWith("/etc") ? Promise.reject(denied(path)) : denoFileSystem.readDir(path),
+        }),
+      ],
+    ];
+    for (const [listing, unreadableFolder] of unreadableFolders) {
+      await assert.rejects(
+        () => exportFolder(unreadableFolder, ws.context, ws.store, "example.com/unreadable:1"),
+        (e: Error) => {
+          assert.match(
+            e.message,
+            new RegExp(`Cannot read folder ${ws.context}/etc for the layer: Permission denied`),
+            listing,
+          );
+          return true;
+        },
+      );
+    }
     assert.deepEqual(await snapshot(ws.storePath), before);
   } finally {
     await Deno.remove(ws.dir, { recursive: true });

@@ -33,6 +33,18 @@ Deno.test("DenoFileSystem.lstat() reports type, mode, links and inode", async ()
   });
 });
 
+Deno.test("DenoFileSystem.readDirInfo() lists names with the same lstat as lstat()", async () => {
+  await withTemp(async (dir) => {
+    await fs.writeFile(`${dir}/f`, new TextEncoder().encode("abc"));
+    await fs.symlink("missing", `${dir}/l`);
+    await fs.mkdir(`${dir}/d`);
+    const listed = (await fs.readDirInfo(dir)).sort((a, b) => a.name < b.name ? -1 : 1);
+    assert.deepEqual(listed.map((e) => e.name), ["d", "f", "l"]);
+    for (const { name, info } of listed) assert.deepEqual(info, await fs.lstat(`${dir}/${name}`));
+    await assert.rejects(fs.readDirInfo(`${dir}/none`), NotFoundError);
+  });
+});
+
 Deno.test("DenoFileSystem maps missing and existing paths to the shared errors", async () => {
   await withTemp(async (dir) => {
     await assert.rejects(fs.lstat(`${dir}/nope`), NotFoundError);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { directoryEntries } from "../../src/sources/directory_source.ts";
+import { directoryEntries, entryBatches } from "../../src/sources/directory_source.ts";
 import { DenoFileSystem, denoFileSystem } from "../../src/runtime/deno_file_system.ts";
 import { TarStream } from "../../src/stages/tar_stream.ts";
 import type { TarEntry } from "../../src/types/tar_entry.ts";
@@ -16,7 +16,11 @@ async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-async function entries(root: string, fs = denoFileSystem, options = {}): Promise<TarEntry[]> {
+async function entries(
+  root: string,
+  fs: FileSystem = denoFileSystem,
+  options = {},
+): Promise<TarEntry[]> {
   return await Array.fromAsync(directoryEntries(fs, root, options));
 }
 
@@ -136,19 +140,72 @@ Deno.test("directoryEntries() names a file that cannot be read", async () => {
   });
 });
 
-Deno.test("directoryEntries() names a folder that cannot be listed", async () => {
+Deno.test("directoryEntries() names a folder that cannot be listed, with or without readDirInfo", async () => {
   await withTemp(async (dir) => {
     await Deno.mkdir(`${dir}/closed`);
-    const fs = new DenoFileSystem();
-    const readDir = fs.readDir.bind(fs);
-    fs.readDir = (p) =>
+    const denied = (p: string) =>
       p.endsWith("/closed")
         ? Promise.reject(new Deno.errors.PermissionDenied("Permission denied"))
-        : readDir(p);
-    await assert.rejects(
-      entries(dir, fs),
-      new RegExp(`Cannot read folder ${dir}/closed for the layer: Permission denied`),
-    );
+        : undefined;
+    const withInfo = new DenoFileSystem();
+    const readDirInfo = withInfo.readDirInfo.bind(withInfo);
+    withInfo.readDirInfo = (p) => denied(p) ?? readDirInfo(p);
+    const namesOnly: FileSystem = new DenoFileSystem();
+    const readDir = namesOnly.readDir.bind(namesOnly);
+    namesOnly.readDir = (p) => denied(p) ?? readDir(p);
+    namesOnly.readDirInfo = undefined;
+    for (const fs of [withInfo, namesOnly]) {
+      await assert.rejects(
+        entries(dir, fs),
+        new RegExp(`Cannot read folder ${dir}/closed for the layer: Permission denied`),
+      );
+    }
+  });
+});
+
+Deno.test("directoryEntries() gives the same entries with and without readDirInfo", async () => {
+  await withTemp(async (dir) => {
+    await Deno.mkdir(`${dir}/d/e`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/d/e/f`, "f");
+    await Deno.writeTextFile(`${dir}/b`, "bb");
+    await Deno.link(`${dir}/b`, `${dir}/d/h`);
+    await Deno.symlink("b", `${dir}/a`);
+    await Deno.writeTextFile(`${dir}/\u00e9`, "");
+    const namesOnly: FileSystem = new DenoFileSystem();
+    namesOnly.readDirInfo = undefined;
+    const strip = (list: TarEntry[]) => list.map(({ open: _open, ...rest }) => rest);
+    const listed = await entries(dir, denoFileSystem, { prefix: "app" });
+    assert.deepEqual(strip(listed), strip(await entries(dir, namesOnly, { prefix: "app" })));
+    assert.deepEqual(listed.map((e) => [e.path, e.type, e.linkName ?? ""]), [
+      ["app", "directory", ""],
+      ["app/a", "symlink", "b"],
+      ["app/b", "file", ""],
+      ["app/d", "directory", ""],
+      ["app/d/e", "directory", ""],
+      ["app/d/e/f", "file", ""],
+      ["app/d/h", "hardlink", "app/b"],
+      ["app/\u00e9", "file", ""],
+    ]);
+  });
+});
+
+Deno.test("entryBatches() takes over an unread walk, and only that", async () => {
+  await withTemp(async (dir) => {
+    for (let i = 0; i < 150; i++) await Deno.writeTextFile(`${dir}/f${i}`, "");
+    const next = entryBatches(directoryEntries(denoFileSystem, dir))!;
+    const batches: number[] = [];
+    for (let batch; (batch = await next()) !== undefined;) batches.push(batch.length);
+    // Batches of 64, every entry once.
+    assert.deepEqual(batches, [64, 64, 22]);
+    const started = directoryEntries(denoFileSystem, dir);
+    const reader = started.getReader();
+    await reader.read();
+    reader.releaseLock();
+    assert.equal(entryBatches(started), undefined);
+    assert.equal(entryBatches(new ReadableStream<TarEntry>()), undefined);
+    const taken = directoryEntries(denoFileSystem, dir);
+    entryBatches(taken);
+    assert.equal(taken.locked, true);
   });
 });
 
