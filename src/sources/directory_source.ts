@@ -180,10 +180,13 @@ export function directoryEntries(
       if (!fs.readDirInfo) {
         return { rel, names: sortNames(await fs.readDir(dir)), infos: [], index: 0, stats: [] };
       }
-      const listed = new Map<string, FileInfo | undefined>();
-      for (const { name, info } of await fs.readDirInfo(dir)) listed.set(name, info);
-      const names = sortNames([...listed.keys()]);
-      return { rel, names, infos: names.map((name) => listed.get(name)), index: 0, stats: [] };
+      const listed = await fs.readDirInfo(dir);
+      const bytes = listed.some(({ name }) => NOT_UTF16_ORDERED.test(name));
+      listed.sort(({ name: a }, { name: b }) =>
+        bytes ? compareBytes(a, b) : a < b ? -1 : a > b ? 1 : 0
+      );
+      const names = listed.map(({ name }) => name);
+      return { rel, names, infos: listed.map(({ info }) => info), index: 0, stats: [] };
     } catch (e) {
       throw new Error(
         `Cannot read folder ${dir} for the layer: ${(e as Error).message}; ` +
