@@ -140,7 +140,7 @@ async function compressMembers(
   }
   let result: { output: Uint8Array; sizes: number[] } | undefined;
   // As for blocks (see parallelCompressStream): with 2 or more, this thread is one of the
-  // compressing threads, taking a job whenever each worker has one running and one queued.
+  // compressing threads, taking a job whenever two jobs per worker are already on the pool.
   const poolSize = workers >= 2 ? workers - 1 : workers;
   const poolFull = workers >= 2 && membersBusy >= 2 * poolSize;
   if (workers > 0 && total >= MEMBERS_IN_THREAD && !poolFull) {

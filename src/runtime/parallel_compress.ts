@@ -130,7 +130,8 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
     this.#workers = workers;
     this.#blockSize = blockSize;
     // With 2 or more, this thread is one of the compressing threads: it compresses a block
-    // itself whenever each worker has one running and one queued. A worker less is a V8
+    // itself whenever this stream already has two blocks per worker on the (shared) pool,
+    // i.e. one running and one queued when it compresses alone. A worker less is a V8
     // isolate and a malloc arena less: a 1 GiB layer peaks ~50 MiB lower than with a worker
     // per core, at about the same speed (workers' output buffers are freed only by this
     // thread's garbage collector, so each worker's arena grows to hold them).

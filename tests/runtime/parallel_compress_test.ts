@@ -71,6 +71,17 @@ Deno.test("parallelCompressStream() gzip level 0 stores and level 9 compresses",
   }
 });
 
+Deno.test("parallelCompressStream() gzip level 1 on incompressible data: the same bytes on 0 to 2 workers, valid", async () => {
+  // Level 1 may code random bytes with fixed Huffman codes only (9 bits a byte), growing them.
+  const data = crypto.getRandomValues(new Uint8Array(64 * KIB));
+  const random = new Uint8Array(3 * MIB);
+  for (let at = 0; at < random.length; at += data.length) random.set(data.map((b) => b ^ at), at);
+  const outputs = await Promise.all([0, 1, 2].map((w) => compress(random, "gzip", 1, w)));
+  assert.equal(sha256Hex(outputs[1]!), sha256Hex(outputs[0]!));
+  assert.equal(sha256Hex(outputs[2]!), sha256Hex(outputs[0]!));
+  assert.equal(sha256Hex(await runCli("gzip", ["-dc"], outputs[0]!)), sha256Hex(random));
+});
+
 Deno.test("parallelCompressStream() validates its options", () => {
   assert.throws(() => parallelCompressStream("gzip", 10), /from 0 to 9/);
   assert.throws(() => parallelCompressStream("zstd", 23), RangeError);

@@ -5,9 +5,10 @@
  *
  * Memory: `zlib.*Sync` allocates a fresh native context and a chain of 16 KiB
  * output buffers per call, all freed only when V8 gets round to collecting
- * them (tens of MiB per thread). Here one zstd context per level is kept and
- * reused (a zstd context starts a new frame after `ZSTD_e_end`), and output
- * goes into one reused buffer, copied out once at its exact size.
+ * them (tens of MiB per thread). Here one native context per algorithm and
+ * level is kept and reused (reset between blocks; a zstd context starts a new
+ * frame after `ZSTD_e_end`), and output goes into one reused buffer, copied
+ * out once at its exact size.
  *
  * @example
  * ```ts
@@ -141,9 +142,13 @@ function own(bytes: Uint8Array): Uint8Array {
     : bytes.slice();
 }
 
-/** More than deflate or zstd can ever produce from `n` bytes (stored blocks, frame headers). */
+/**
+ * More than deflate or zstd can ever produce from `n` bytes. Deflate at level 1 may use fixed
+ * Huffman codes only (zlib-ng's quick strategy, which Deno's zlib has): up to 9 bits a byte,
+ * never falling back to stored blocks; zstd and the other levels stay well under that.
+ */
 function outputBound(n: number): number {
-  return n + (n >> 7) + 1024;
+  return n + (n >> 3) + 1024;
 }
 
 // The reused output buffer of this thread (grown to the largest block seen).
@@ -255,24 +260,28 @@ function deflateBlock(task: CompressTask): Uint8Array {
     engine = createDeflateRaw({ ...options, chunkSize: ENGINE_CHUNK }) as unknown as Engine;
     deflaters.set(task.level, engine);
   }
-  try {
-    const handle = engine._handle;
-    if (handle && typeof handle.reset === "function") {
+  const handle = engine._handle;
+  if (
+    handle && typeof handle.reset === "function" && typeof handle.writeSync === "function" &&
+    engine._writeState
+  ) {
+    try {
       handle.reset();
       // The previous 32 KiB go into the window by compressing them (output dropped), not
       // by deflateSetDictionary, which a reused native state cannot take again. The bytes
       // differ from a primed dictionary but are just as valid and as deterministic.
-      if (dictionary && !drive(engine, constants.Z_SYNC_FLUSH, dictionary, false)) {
-        throw new Error("no native handle");
-      }
-      const piece = drive(engine, flush, task.input);
-      if (piece) return piece;
+      if (dictionary) drive(engine, constants.Z_SYNC_FLUSH, dictionary, false);
+      return drive(engine, flush, task.input)!;
+    } catch (e) {
+      // No fallback for this one block: the plain call below makes different bytes, and a
+      // layer's digest must not depend on a block that failed here once.
+      deflaters.delete(task.level);
+      engine.close();
+      throw e;
     }
-  } catch {
-    deflaters.delete(task.level);
-    engine.close();
   }
-  // No native handle to drive (another runtime): the same stream format, one call.
+  // No native handle to drive (another runtime): a valid stream, but with a primed
+  // dictionary its bytes (so digests) differ from the driven path's.
   const chunkSize = outputBound(task.input.byteLength);
   const out = deflateRawSync(task.input, {
     ...options,

@@ -47,10 +47,7 @@ port.onmessage = (event) => {
       input = message.task!.input;
       output = compressBlock(message.task!);
     }
-    // Transfer needs a buffer of its own; zlib may hand back a view into a larger one.
-    if (output.byteOffset !== 0 || output.byteLength !== output.buffer.byteLength) {
-      output = output.slice();
-    }
+    // Both return arrays that own their whole buffer, so it can be transferred as is.
     // The input's buffer is this thread's (transferred or cloned in): send it back for reuse.
     const transfer = [output.buffer as ArrayBuffer];
     if (input.buffer instanceof ArrayBuffer) transfer.push(input.buffer);
