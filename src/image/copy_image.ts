@@ -132,8 +132,8 @@ export async function copyImage(
       const d = b;
       const id = { digest: d.digest, size: d.size };
       // The sink checks the bytes against `id` (every ContentSink must), so the source need
-      // not hash them as well; when the sink fails after reading them, the source is checked,
-      // to blame it when it is bad.
+      // not hash them as well; when the sink refuses the bytes it read, the source is
+      // checked, to blame it when it is bad.
       let read = false;
       const open = () => {
         read = true;
@@ -150,7 +150,7 @@ export async function copyImage(
           result = "uploaded";
         }
       } catch (e) {
-        if (!read) throw e;
+        if (!read || !(e instanceof DigestMismatchError)) throw e;
         const check = await source.fetch(d).then((body) => body.pipeTo(new WritableStream()))
           .then(() => undefined, (problem) => problem);
         if (check instanceof DigestMismatchError) {

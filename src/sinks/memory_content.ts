@@ -18,6 +18,7 @@ import type { BlobId, ContentSink, ContentSource } from "../types/content.ts";
 import type { Descriptor } from "../types/descriptor.ts";
 import { NotFoundError } from "../types/file_system.ts";
 import { DigestStream } from "../stages/digest_stream.ts";
+import { DigestMismatchError } from "../stages/verify_digest_stream.ts";
 
 /** Largest blob kept by {@link MemoryContent.discardingLargeBlobs}. */
 const SMALL_BLOB = 4 * 1024 * 1024;
@@ -59,7 +60,7 @@ export class MemoryContent implements ContentSource, ContentSink {
     const bytes = new Uint8Array(await new Response(body.pipeThrough(digester)).arrayBuffer());
     const [actual, wanted] = await Promise.all([digester.result, expected]);
     if (actual.digest !== wanted.digest) {
-      throw new Error(
+      throw new DigestMismatchError(
         `Blob content does not match: expected ${wanted.digest}, got ${actual.digest}`,
       );
     }
@@ -87,7 +88,7 @@ export class MemoryContent implements ContentSource, ContentSink {
         await body.pipeThrough(digester).pipeTo(new WritableStream());
         const [actual, wanted] = await Promise.all([digester.result, expected]);
         if (actual.digest !== wanted.digest) {
-          throw new Error(
+          throw new DigestMismatchError(
             `Blob content does not match: expected ${wanted.digest}, got ${actual.digest}`,
           );
         }

@@ -28,7 +28,7 @@ import {
 import type { ImageIndex } from "../types/manifest.ts";
 import { OCI_INDEX } from "../types/media_types.ts";
 import { DigestStream, measuredDigest } from "../stages/digest_stream.ts";
-import { VerifyDigestStream } from "../stages/verify_digest_stream.ts";
+import { DigestMismatchError, VerifyDigestStream } from "../stages/verify_digest_stream.ts";
 
 /** The annotation holding a name in an OCI layout's `index.json`. */
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
@@ -147,7 +147,7 @@ export class OciLayout implements ContentSource, ContentSink {
       await this.#fs.writeFile(tmp, digester ? body.pipeThrough(digester) : body, { mode: 0o644 });
       const [actual, wanted] = await Promise.all([hashed ?? digester!.result, expected]);
       if (actual.digest !== wanted.digest || actual.size !== wanted.size) {
-        throw new Error(
+        throw new DigestMismatchError(
           `Blob content does not match its descriptor: expected ${wanted.digest} (${wanted.size} bytes), got ${actual.digest} (${actual.size} bytes)`,
         );
       }

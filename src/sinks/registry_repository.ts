@@ -14,11 +14,27 @@
 import type { BlobId, ContentSink, ContentSource } from "../types/content.ts";
 import type { Descriptor } from "../types/descriptor.ts";
 import { isIndexMediaType, isManifestMediaType } from "../types/media_types.ts";
+import { RegistryError } from "../registry/registry_error.ts";
+import { DigestMismatchError } from "../stages/verify_digest_stream.ts";
 import type {
   FetchedManifest,
   PushBlobResult,
   RegistryClient,
 } from "../registry/registry_client.ts";
+
+/**
+ * A registry's refusal of the bytes themselves (their digest or size is not what was declared)
+ * as the `DigestMismatchError` every sink reports; any other failure as it is.
+ */
+function rejectedContent(error: unknown): never {
+  if (
+    error instanceof RegistryError &&
+    (error.code === "DIGEST_INVALID" || error.code === "SIZE_INVALID")
+  ) {
+    throw new DigestMismatchError(error.message, { cause: error });
+  }
+  throw error;
+}
 
 /** Bytes a streamed layer's encoder may run ahead of its upload. */
 const STREAM_AHEAD = 8 * 1024 * 1024;
@@ -96,7 +112,7 @@ export class RegistryRepository implements ContentSink, ContentSource {
       mountFrom: this.#options.mountFrom,
       chunked: this.#options.chunked,
       onProgress: this.#progress(digest, total),
-    });
+    }).catch(rejectedContent);
     const id = await expected;
     this.results.set(id.digest, result);
   }
@@ -118,7 +134,7 @@ export class RegistryRepository implements ContentSink, ContentSource {
         chunked: this.#options.chunked,
         onProgress: this.#progress(id.digest, id.size),
       },
-    );
+    ).catch(rejectedContent);
     this.results.set(id.digest, result);
     return result;
   }

@@ -32,8 +32,8 @@ import type { BlobId } from "../types/content.ts";
  */
 export class DigestMismatchError extends Error {
   /** Makes the error. */
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "DigestMismatchError";
   }
 }

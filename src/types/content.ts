@@ -44,7 +44,8 @@ export interface ContentSink {
   /**
    * Writes a blob. `expected` is known up front (copying) or resolves when
    * `body` has been read to its end (a freshly compressed layer).
-   * The sink must not make the blob visible unless the bytes match.
+   * The sink must not make the blob visible unless the bytes match, and reports bytes that
+   * do not match with a `DigestMismatchError` (so a copy can tell them from other failures).
    */
   putBlob(body: ReadableStream<Uint8Array>, expected: BlobId | Promise<BlobId>): Promise<void>;
   /** Writes a manifest or index; `tag` names it (registries), else it is stored by digest. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { copyImage } from "../../src/image/copy_image.ts";
+import { DigestMismatchError } from "../../src/stages/verify_digest_stream.ts";
 import type { BlobId, ContentSink } from "../../src/types/content.ts";
 import type { Descriptor } from "../../src/types/descriptor.ts";
 import { makeImage, makeIndex, sha256 } from "../registry/_image.ts";
@@ -70,4 +71,28 @@ Deno.test("copyImage() refuses a manifest larger than its descriptor says", asyn
     () => copyImage(img.source, { ...img.root, size: img.root.size - 1 }, new RecordingSink()),
     RangeError,
   );
+});
+
+Deno.test("copyImage() re-reads a blob's source only when the sink refused its bytes", async () => {
+  for (
+    const [refusal, rereads] of [[new Error("connection reset"), 0], [
+      new DigestMismatchError("bad bytes"),
+      1,
+    ]] as const
+  ) {
+    const img = makeImage("refused");
+    const sink = new RecordingSink();
+    sink.putBlob = async (body) => {
+      await body.pipeTo(new WritableStream());
+      throw refusal;
+    };
+    const before = img.source.fetches;
+    await assert.rejects(
+      copyImage(img.source, img.root, sink, { concurrency: 1 }),
+      (e) => e === refusal,
+    );
+    // The manifest and the first blob were read once each, then (for refused bytes only) the
+    // blob was checked once at its source.
+    assert.equal(img.source.fetches - before, 2 + rereads, refusal.message);
+  }
 });

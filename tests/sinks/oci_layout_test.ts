@@ -5,36 +5,34 @@
  * cannot hold forever.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { OciLayout } from "../../src/sinks/oci_layout.ts";
 import { DigestStream, measuredDigest } from "../../src/stages/digest_stream.ts";
 import { denoFileSystem } from "../../src/runtime/deno_file_system.ts";
 import { nativeCodecs } from "../../src/runtime/native_codecs.ts";
+import { DigestMismatchError } from "../../src/stages/verify_digest_stream.ts";
+import type { Codecs } from "../../src/types/codecs.ts";
+import { blobNames } from "../_harness/store.ts";
+import { sha256Digest } from "../fixtures/tar_tools.ts";
 
 function idOf(text: string) {
   const bytes = new TextEncoder().encode(text);
-  return {
-    bytes,
-    id: {
-      digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}`,
-      size: bytes.length,
-    },
-  };
+  return { bytes, id: { digest: sha256Digest(bytes), size: bytes.length } };
 }
 
-async function withLayout(fn: (layout: OciLayout, root: string) => Promise<void>) {
+async function withLayout(
+  fn: (layout: OciLayout, root: string) => Promise<void>,
+  codecs: Codecs = nativeCodecs,
+) {
   const root = await Deno.makeTempDir({ prefix: "ocistream-layout-" });
   try {
-    await fn(await OciLayout.open(denoFileSystem, root, nativeCodecs), root);
+    await fn(await OciLayout.open(denoFileSystem, root, codecs), root);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
 }
 
 async function leftovers(root: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const e of Deno.readDir(`${root}/blobs/sha256`)) names.push(e.name);
-  return names.sort();
+  return (await blobNames(root)).sort();
 }
 
 Deno.test("OciLayout.putBlob() stores content under its digest and refuses a mismatch, leaving nothing", async () => {
@@ -46,7 +44,8 @@ Deno.test("OciLayout.putBlob() stores content under its digest and refuses a mis
     const other = idOf("other");
     await assert.rejects(
       () => layout.putBlob(new Blob(["not other"]).stream(), other.id),
-      /does not match its descriptor/,
+      (e: Error) =>
+        e instanceof DigestMismatchError && /does not match its descriptor/.test(e.message),
     );
     assert.equal(await layout.hasBlob(other.id.digest), false);
     assert.deepEqual(await leftovers(root), [id.digest.slice(7)]);
@@ -54,22 +53,38 @@ Deno.test("OciLayout.putBlob() stores content under its digest and refuses a mis
 });
 
 Deno.test("OciLayout.putBlob() trusts a DigestStream's own hash of the body but still checks it", async () => {
+  // The layout's own hashers, counted: a body hashed upstream is not hashed again.
+  let hashed = 0;
+  const counting: Codecs = {
+    ...nativeCodecs,
+    sha256: () => {
+      hashed++;
+      return nativeCodecs.sha256();
+    },
+  };
   await withLayout(async (layout, root) => {
     const { bytes, id } = idOf("layer bytes");
     const body = new Blob([bytes]).stream().pipeThrough(new DigestStream(nativeCodecs));
     assert.ok(measuredDigest(body), "the body carries its measured digest");
     await layout.putBlob(body, Promise.resolve(id));
     assert.equal(await Deno.readTextFile(layout.blobPath(id.digest)), "layer bytes");
+    assert.equal(hashed, 0, "the measured body is not hashed a second time");
+    const plain = idOf("plain");
+    await layout.putBlob(new Blob([plain.bytes]).stream(), plain.id);
+    assert.equal(hashed, 1, "a body without a measured digest is hashed");
 
     // The promised digest (the encoder's) disagrees with the measured bytes: refused.
     const wrong = idOf("something else").id;
     const measured = new Blob(["layer bytes 2"]).stream().pipeThrough(
       new DigestStream(nativeCodecs),
     );
-    await assert.rejects(() => layout.putBlob(measured, Promise.resolve(wrong)), /does not match/);
+    await assert.rejects(
+      () => layout.putBlob(measured, Promise.resolve(wrong)),
+      DigestMismatchError,
+    );
     assert.equal(await layout.hasBlob(wrong.digest), false);
-    assert.deepEqual(await leftovers(root), [id.digest.slice(7)]);
-  });
+    assert.deepEqual(await leftovers(root), [id.digest.slice(7), plain.id.digest.slice(7)].sort());
+  }, counting);
 });
 
 Deno.test("OciLayout.fetch() fails when a stored blob was corrupted", async () => {
@@ -79,7 +94,7 @@ Deno.test("OciLayout.fetch() fails when a stored blob was corrupted", async () =
     await Deno.writeTextFile(layout.blobPath(id.digest), "tampered");
     await assert.rejects(
       async () => await new Response(await layout.fetch({ mediaType: "x", ...id })).text(),
-      /digest/,
+      DigestMismatchError,
     );
   });
 });
