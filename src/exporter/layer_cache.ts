@@ -364,6 +364,9 @@ export class LayerCache {
         );
       }
     }
+    // Stored or refreshed minutes ago, with its stamp on record: prune's grace period (an
+    // hour by default) still covers it, so the hit writes nothing.
+    if (unchanged && Date.now() / 1000 - info.mtime < RECENT_SECONDS) return found;
     // Refreshes the blob's time, so `prune`'s grace period keeps it until it is named.
     try {
       await this.#store.putBlob(new ReadableStream({ start: (c) => c.close() }), id);
@@ -477,6 +480,9 @@ export class LayerCache {
  * Hashes entries' metadata in 64 KiB batches (thousands of tiny updates cost more than one big
  * one); the key is the digest of the batches' digests, so memory stays small for any tree.
  */
+/** A blob whose time is this recent needs no refresh on a hit (see {@link LayerCache.get}). */
+const RECENT_SECONDS = 5 * 60;
+
 class Keyer {
   readonly #hexDigest: (bytes: Uint8Array) => Promise<string>;
   readonly #freshAfter: number;

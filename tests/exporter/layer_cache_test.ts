@@ -146,6 +146,31 @@ Deno.test('LayerCache: a hit re-reads the stored blob only when its stamp change
   });
 });
 
+Deno.test("LayerCache: a hit on a freshly stored blob writes nothing; on an older one it refreshes the blob and its stamp", async () => {
+  await withStore(async ({ dir, store }) => {
+    const first = await build(denoFileSystem, dir, store);
+    const blob = store.blobPath(first.layer.digest);
+    const [entry] = await Array.fromAsync(Deno.readDir(`${store.root}/cache/layers`));
+    const entryPath = `${store.root}/cache/layers/${entry!.name}`;
+    const before = await Deno.lstat(entryPath);
+    const blobBefore = await Deno.lstat(blob);
+
+    const fresh = await build(denoFileSystem, dir, store);
+    assert.equal(fresh.cached, true);
+    const after = await Deno.lstat(entryPath);
+    assert.equal(after.ino, before.ino, "the cache entry is not rewritten");
+    assert.equal((await Deno.lstat(blob)).mtime?.getTime(), blobBefore.mtime?.getTime());
+
+    // An hour-old blob: the hit checks it (its stamp changed), refreshes its time, records it.
+    await Deno.utime(blob, OLD, OLD);
+    const old = await build(denoFileSystem, dir, store);
+    assert.equal(old.cached, true);
+    assert.equal(old.result.digest, first.result.digest);
+    assert.ok((await Deno.lstat(blob)).mtime!.getTime() > Date.now() - 60_000, "blob refreshed");
+    assert.notEqual((await Deno.lstat(entryPath)).ino, before.ino, "new stamp recorded");
+  });
+});
+
 Deno.test("LayerCache: a source never cached is a miss without a metadata walk", async () => {
   await withStore(async ({ dir, store }) => {
     // Without a source, a miss costs two walks: the key, then the build.
