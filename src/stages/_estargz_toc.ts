@@ -14,10 +14,11 @@
  *   TOC_TAR_NAME,
  *   type TocEntry,
  *   tocEntryJson,
- *   tocJson,
+ *   tocJsonFrame,
  * } from "./_estargz_toc.ts";
  * const dir: TocEntry = { name: "etc/", type: "dir", mode: 0o755, modtime: formatModtime(1.5) };
- * const json = tocJson([tocEntryJson(dir)]);
+ * const { head, tail } = tocJsonFrame(1);
+ * const json = head + tocEntryJson(dir) + tail;
  * console.log(JSON.parse(json).entries[0]); // { name: "etc/", type: "dir", modtime: "1970-01-01T00:00:02Z", mode: 493 }
  * console.log(goJsonString("<a>")); // "\u003ca\u003e"
  * console.log(TOC_TAR_NAME, PREFETCH_LANDMARK, NO_PREFETCH_LANDMARK, LANDMARK_CONTENTS);
@@ -183,10 +184,14 @@ export function tocEntryJson(e: TocEntry): string {
   return `\t\t{\n\t\t\t${fields.join(",\n\t\t\t")}\n\t\t}`;
 }
 
-/** Joins serialized entries into the whole TOC JSON (`{version: 1, entries}`). */
-export function tocJson(entries: readonly string[]): string {
-  const list = entries.length === 0 ? "[]" : `[\n${entries.join(",\n")}\n\t]`;
-  return `{\n\t"version": 1,\n\t"entries": ${list}\n}`;
+/**
+ * The whole TOC JSON (`{version: 1, entries}`) is `head`, then `count` serialized entries
+ * joined by `",\n"`, then `tail`; the writer streams the entries in between.
+ */
+export function tocJsonFrame(count: number): { head: string; tail: string } {
+  return count === 0
+    ? { head: `{\n\t"version": 1,\n\t"entries": []`, tail: "\n}" }
+    : { head: `{\n\t"version": 1,\n\t"entries": [\n`, tail: "\n\t]\n}" };
 }
 
 /**

@@ -34,15 +34,19 @@ import {
   TOC_TAR_NAME,
   type TocEntry,
   tocEntryJson,
+  tocJsonFrame,
 } from "./_estargz_toc.ts";
-import { encodeTarHeader, TAR_END, tarPath } from "./tar_header.ts";
-import { wholeBodyReader } from "./tar_stream.ts";
+import { encodeTarHeader, TAR_END, tarPadding, tarPath } from "./tar_header.ts";
+import { SMALL_BODY, wholeBodyReader } from "./tar_stream.ts";
 
 /** Options of {@link EstargzStream}. */
 export interface EstargzStreamOptions {
   /** gzip level 0–9 of every member (default 6). */
   level?: number;
-  /** Largest file payload per gzip member, in bytes (default 4 MiB, as the reference). */
+  /**
+   * Largest file payload per gzip member, in bytes: 1 to 64 MiB (default 4 MiB, as the
+   * reference). A member may be compressed in one piece, so this bounds the memory it takes.
+   */
   chunkSize?: number;
   /**
    * Paths to put first, before the `.prefetch.landmark` (with their parent folders and
@@ -68,6 +72,8 @@ export interface EstargzResult {
 }
 
 const DEFAULT_CHUNK_SIZE = 4 << 20;
+// Members are compressed whole when batched (see GzipMembers): a chunk is held at once.
+const MAX_CHUNK_SIZE = 64 << 20;
 const EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 const TOC_TYPES: Record<TarEntry["type"], string> = {
   file: "reg",
@@ -79,19 +85,10 @@ const TOC_TYPES: Record<TarEntry["type"], string> = {
   fifo: "fifo",
 };
 const utf8 = new TextEncoder();
-// Shared and never written to: members copy (or only read) what they are given.
-const ZEROS = new Uint8Array(512);
-/** The zeros that pad a tar body of `size` bytes to a whole block (a view, no allocation). */
-function padding(size: number): Uint8Array {
-  const rest = size % 512;
-  return ZEROS.subarray(0, rest === 0 ? 0 : 512 - rest);
-}
 // Chunks at least this large make room for themselves in the member batch up front.
 const RESERVE_FROM = 256 * 1024;
 /** The TOC's JSON is kept in pieces of this size. */
 const TOC_PIECE = 256 * 1024;
-/** Bodies up to this size whose source reads them whole are read in one call. */
-const WHOLE_BODY = 1024 * 1024;
 
 /**
  * An eStargz writer stage: {@link TarEntry} in, the eStargz blob out.
@@ -103,8 +100,9 @@ const WHOLE_BODY = 1024 * 1024;
  * `stargz.index.json` (the TOC) and the tar end blocks in a member of their own; then the
  * 51-byte footer. Input entries named like a landmark or the TOC are dropped.
  *
- * Memory stays flat: file bodies are streamed through the compressor, and the output waits
- * for its reader. Only the TOC (one small record per entry and chunk) grows with the layer.
+ * Memory stays flat: a file body is read a chunk at a time (at most 64 MiB, 4 MiB by
+ * default), and the output waits for its reader. Only the TOC (one small record per entry and
+ * chunk) grows with the layer.
  *
  * It implements `TransformStream` (rather than extending it) so that writing waits for the
  * reader's demand, which a transformer cannot observe.
@@ -138,9 +136,9 @@ export class EstargzStream implements TransformStream<TarEntry, Uint8Array> {
       throw new RangeError(`Cannot write eStargz at level ${level}: use an integer from 0 to 9`);
     }
     const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
-    if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) {
+    if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0 || chunkSize > MAX_CHUNK_SIZE) {
       throw new RangeError(
-        `Cannot write eStargz with chunk size ${chunkSize}: use a positive integer of bytes`,
+        `Cannot write eStargz with chunk size ${chunkSize}: use an integer from 1 to ${MAX_CHUNK_SIZE} bytes`,
       );
     }
     const prioritized = [...(options.prioritizedFiles ?? [])];
@@ -246,9 +244,9 @@ class Writer {
   #members: GzipMembers;
   #diff: Hasher;
   #uncompressed = 0;
-  // The TOC's entries as UTF-8, joined as `tocJson` joins them: compact bytes rather than
-  // thousands of strings held (and then joined and encoded) until the end.
-  /** The TOC's JSON so far, in pieces (a big TOC is never copied whole). */
+  // The TOC's entries as UTF-8 in pieces, joined as `tocJsonFrame` says: compact bytes rather
+  // than thousands of strings held (and then joined and encoded) until the end, and a big TOC
+  // is never copied whole.
   #toc: Uint8Array[] = [];
   #tocPiece = new Uint8Array(TOC_PIECE);
   #tocFill = 0;
@@ -348,7 +346,7 @@ class Writer {
     }
     const entries = await this.#writePayload(entry, size, toc);
     for (const e of entries) this.#addToc(e.entry, e.member);
-    await this.#write(padding(size));
+    await this.#write(tarPadding(size));
   }
 
   /** Queues a TOC entry; `member` is the gzip member whose blob offset it records. */
@@ -389,12 +387,11 @@ class Writer {
     this.#tocFill = 0;
   }
 
-  /** The whole TOC JSON in pieces, byte for byte what `tocJson` of the entries encodes to. */
+  /** The whole TOC JSON in pieces. */
   #tocPieces(): Uint8Array[] {
     this.#endTocPiece();
-    const head = utf8.encode(`{\n\t"version": 1,\n\t"entries": ${this.#tocEntries ? "[\n" : "[]"}`);
-    const tail = utf8.encode(this.#tocEntries ? "\n\t]\n}" : "\n}");
-    const pieces = [head, ...this.#toc, tail];
+    const { head, tail } = tocJsonFrame(this.#tocEntries);
+    const pieces = [utf8.encode(head), ...this.#toc, utf8.encode(tail)];
     this.#toc = [];
     return pieces;
   }
@@ -434,7 +431,7 @@ class Writer {
       chunk = await this.#codecs.sha256();
     };
     const readInto = wholeBodyReader(entry);
-    if (readInto && size <= Math.min(chunkSize, WHOLE_BODY)) {
+    if (readInto && size <= Math.min(chunkSize, SMALL_BODY)) {
       // One chunk, read straight into the member's batch: no stream, no buffer per file.
       await startChunk();
       const { bytes, length } = await this.#members.writeFrom(size, readInto);
@@ -502,7 +499,7 @@ class Writer {
       size,
     }));
     for (const piece of json) await this.#write(piece);
-    await this.#write(padding(size));
+    await this.#write(tarPadding(size));
     await this.#write(TAR_END);
     await this.#members.flush();
     await this.output.push(estargzFooter(tocOffset));

@@ -47,7 +47,8 @@ const MAX_OCTAL_7 = 0o7777777;
 const MAX_OCTAL_11 = 0o77777777777;
 
 /**
- * Zeros that pad a body of `size` bytes up to the next 512-byte boundary.
+ * Zeros that pad a body of `size` bytes up to the next 512-byte boundary: a view into
+ * {@link TAR_END} (no allocation), so never write to it.
  *
  * @example
  * ```ts
@@ -60,7 +61,7 @@ export function tarPadding(size: number): Uint8Array {
     throw new RangeError(`Cannot pad a tar body of size ${size}: expected a non-negative integer`);
   }
   const rest = size % TAR_BLOCK_SIZE;
-  return new Uint8Array(rest === 0 ? 0 : TAR_BLOCK_SIZE - rest);
+  return TAR_END.subarray(0, rest === 0 ? 0 : TAR_BLOCK_SIZE - rest);
 }
 
 /**

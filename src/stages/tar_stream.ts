@@ -22,8 +22,11 @@ import { encodeTarHeader, TAR_BLOCK_SIZE, TAR_END } from "./tar_header.ts";
 const OUT_CHUNK = 256 * 1024;
 /** Body chunks at least this large are passed on as they are (no copy). */
 const PASS_THROUGH = 64 * 1024;
-/** Bodies up to this size may be read ahead whole (see {@link readAheadSafe}). */
-const SMALL_BODY = 1024 * 1024;
+/**
+ * Bodies up to this size may be read ahead whole (see {@link readAheadSafe}), or read in one
+ * call when their source can (see {@link wholeBodyReader}).
+ */
+export const SMALL_BODY = 1024 * 1024;
 /** At most this many entries are read ahead of the one being written... */
 const READ_AHEAD_ENTRIES = 8;
 /** ...holding at most this many body bytes. */
@@ -229,7 +232,7 @@ class TarWriter {
       );
     }
     // Bodies with a whole-body reader are never read ahead (see #nextEntry): read in place.
-    const readInto = readAheadOpens.get(entry.open);
+    const readInto = wholeBodyReader(entry);
     if (readInto && size <= SMALL_BODY) {
       const read = await readInto(this.#reserve(size));
       this.#endBody(entry, read);

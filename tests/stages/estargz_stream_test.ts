@@ -271,6 +271,10 @@ Deno.test("EstargzStream() rejects invalid options before any work", () => {
   assert.throws(() => new EstargzStream(codecs, { level: 10 }), RangeError);
   assert.throws(() => new EstargzStream(codecs, { level: 1.5 }), RangeError);
   assert.throws(() => new EstargzStream(codecs, { chunkSize: 0 }), RangeError);
+  assert.throws(
+    () => new EstargzStream(codecs, { chunkSize: 64 * 1024 * 1024 + 1 }),
+    /chunk size 67108865: use an integer from 1 to 67108864 bytes/,
+  );
 });
 
 Deno.test("EstargzStream() writes only the landmark and TOC for no entries", async (t) => {
@@ -399,16 +403,22 @@ Deno.test("EstargzStream() reads whole-body files in one call into the same blob
   const { nativeCodecs } = await import("../../src/runtime/native_codecs.ts");
   // Whole-body reads for files of at most one chunk (64 KiB here); larger ones stream.
   const sizes = [1, 511, 5000, 65535, 65536, 65537, 300_000];
+  const reads = { whole: 0, streamed: 0 };
   const entries = (whole: boolean): TarEntry[] =>
     sizes.map((size, i) => {
       const body = bytes(size, i + 1);
       const plain = file(`f${i}`, body);
       if (!whole) return plain;
       const readInto = (target: Uint8Array) => {
+        reads.whole++;
         target.set(body.subarray(0, target.length));
         return Promise.resolve(body.length);
       };
-      return { ...plain, open: readAheadSafe(plain.open, readInto) };
+      const open = () => {
+        reads.streamed++;
+        return plain.open!();
+      };
+      return { ...plain, open: readAheadSafe(open, readInto) };
     });
   const blob = async (list: TarEntry[], codecsUnderTest: Codecs) => {
     const estargz = new EstargzStream(codecsUnderTest, { chunkSize: 64 * 1024 });
@@ -422,8 +432,10 @@ Deno.test("EstargzStream() reads whole-body files in one call into the same blob
     const [name, codecsUnderTest] of [["batched", nativeCodecs], ["one at a time", codecs]] as const
   ) {
     const streamed = await blob(entries(false), codecsUnderTest);
+    Object.assign(reads, { whole: 0, streamed: 0 });
     const whole = await blob(entries(true), codecsUnderTest);
     assert.deepEqual(whole, streamed, name);
+    assert.deepEqual(reads, { whole: 5, streamed: 2 }, `${name}: up to 64 KiB read whole`);
   }
   const changed = file("changed", bytes(100));
   const shrunk = { ...changed, open: readAheadSafe(changed.open, () => Promise.resolve(99)) };
