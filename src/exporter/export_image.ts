@@ -357,7 +357,7 @@ async function buildPlatform(
   // New layers: encoded once, streamed into the target.
   const newLayers: { diffId: string; createdBy?: string; comment?: string }[] = [];
   for (const [i, layer] of input.layers.entries()) {
-    const made = await buildNewLayer(layer, `${platformName}#${i + 1}`, platformName, ctx);
+    const made = await buildNewLayer(layer, i + 1, platformName, ctx);
     layers.push(made.descriptor);
     newLayers.push({ diffId: made.diffId, createdBy: layer.createdBy, comment: layer.comment });
     for (const f of made.files) files.set(f.path, { ...f, layerDigest: made.descriptor.digest });
@@ -407,7 +407,7 @@ async function buildPlatform(
  */
 async function buildNewLayer(
   layer: LayerInput,
-  id: string,
+  number: number,
   platformName: string,
   ctx: PlatformContext,
 ): Promise<{
@@ -417,12 +417,13 @@ async function buildNewLayer(
   hardlinks: [string, string][];
 }> {
   const { output, env, oci } = ctx;
+  const id = `${platformName}#${number}`;
   const wantFiles = Boolean(ctx.spec.attest?.sbom);
   env.onProgress?.({
     type: "layer",
     id,
     platform: platformName,
-    description: layer.createdBy ?? `layer ${id}`,
+    description: layer.createdBy ?? `layer ${number}`,
   });
   // Layer cache (issue 7): an unchanged folder reuses its stored layer, nothing read or compressed.
   const cached: LayerLookup = ctx.cache

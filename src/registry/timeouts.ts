@@ -67,7 +67,8 @@ export function registryTimeouts(partial?: Partial<RegistryTimeouts>): RegistryT
 
 /**
  * Parses `connect=30,idle=60,response=600,request=0` (seconds, any subset),
- * the form of `$OCISTREAM_REGISTRY_TIMEOUTS`, into timeouts.
+ * the form of `$OCISTREAM_REGISTRY_TIMEOUTS`, into timeouts; errors name `where` the text
+ * came from, when given.
  *
  * @example
  * ```ts
@@ -75,7 +76,8 @@ export function registryTimeouts(partial?: Partial<RegistryTimeouts>): RegistryT
  * console.log(parseTimeouts("idle=5,response=120")); // { idleMs: 5000, responseMs: 120000 }
  * ```
  */
-export function parseTimeouts(text: string): Partial<RegistryTimeouts> {
+export function parseTimeouts(text: string, where?: string): Partial<RegistryTimeouts> {
+  const at = where ? ` in ${where}` : "";
   const out: Partial<RegistryTimeouts> = {};
   const keys: Record<string, keyof RegistryTimeouts> = {
     connect: "connectMs",
@@ -89,15 +91,19 @@ export function parseTimeouts(text: string): Partial<RegistryTimeouts> {
     const seconds = eq < 0 ? NaN : Number(field.slice(eq + 1));
     if (!key) {
       throw new TypeError(
-        `Unknown registry timeout "${field}": use connect=, idle=, response= or request= (seconds)`,
+        `Unknown registry timeout "${field}"${at}: use connect=, idle=, response= or request= (seconds)`,
       );
     }
     if (!Number.isFinite(seconds) || seconds < 0) {
-      throw new RangeError(`Invalid registry timeout "${field}": give seconds, 0 or more`);
+      throw new RangeError(`Invalid registry timeout "${field}"${at}: give seconds, 0 or more`);
+    }
+    if (seconds === 0 && key !== "requestMs") {
+      throw new RangeError(
+        `Invalid registry timeout "${field}"${at}: only request= may be 0 (no limit)`,
+      );
     }
     out[key] = seconds * 1000;
   }
-  registryTimeouts(out);
   return out;
 }
 

@@ -59,6 +59,8 @@ export interface DenoEnvironment extends ExportEnvironment {
   close(): Promise<void>;
 }
 
+const TIMEOUTS_VARIABLE = "OCISTREAM_REGISTRY_TIMEOUTS";
+
 /** The host's Linux platform, the default target. */
 export function hostPlatform(): Platform {
   return { os: "linux", architecture: Deno.build.arch === "x86_64" ? "amd64" : "arm64" };
@@ -68,6 +70,9 @@ export function hostPlatform(): Platform {
 export async function createDenoEnvironment(
   options: DenoEnvironmentOptions = {},
 ): Promise<DenoEnvironment> {
+  // Checked before anything is opened: a bad setting is an error with nothing done.
+  const timeouts = options.timeouts ??
+    parseTimeouts(Deno.env.get(TIMEOUTS_VARIABLE) ?? "", `$${TIMEOUTS_VARIABLE}`);
   const codecs = createNativeCodecs({ workers: options.workers });
   const store = options.openStore === false
     ? undefined
@@ -75,8 +80,6 @@ export async function createDenoEnvironment(
   const credentials = options.credentials ?? dockerCredentials();
   const caFile = options.caFile ?? Deno.env.get("OCISTREAM_REGISTRY_CA");
   const sha256 = () => codecs.sha256();
-  const timeouts = options.timeouts ??
-    parseTimeouts(Deno.env.get("OCISTREAM_REGISTRY_TIMEOUTS") ?? "");
   const onProgress = options.onProgress;
   // Loaded only for exports into the store: a push need not load the encoders it depends on.
   const layerCache = store && options.layerCache !== false

@@ -2,10 +2,11 @@
  * The {@link FileSystem} the core asks for, implemented with Deno's APIs (and `node:fs` where
  * Deno has no equivalent: `lchown`, `lutimes`).
  *
- * Metadata calls (`lstat`, `readDir`, `readLink`), opening files and reads of up to 64 KiB
- * use Deno's synchronous calls: each takes microseconds on a local disk, while an async call
- * costs about 20 µs of scheduling, which dominates on trees of many small files. On a slow
- * network file system they briefly block the event loop.
+ * Metadata calls (`lstat`, `readDir`, `readDirInfo`, `readLink`), opening files, whole reads of
+ * files up to 1 MiB (`readFile`, `readInto`) and reads of up to 64 KiB use Deno's synchronous
+ * calls: each takes microseconds on a local disk, while an async call costs about 20 µs of
+ * scheduling, which dominates on trees of many small files. On a slow network file system they
+ * briefly block the event loop.
  *
  * @example
  * ```ts
@@ -284,7 +285,8 @@ export class DenoFileSystem implements FileSystem {
 
   /**
    * Reads a file of `target.length` bytes into `target` with synchronous calls (meant for small
-   * files); resolves to the file's length, which differs when it changed size.
+   * files); resolves to `target.length` when the file still has that size, else to another
+   * number (see {@link FileSystem.readInto}).
    */
   readInto(path: string, target: Uint8Array): Promise<number> {
     try {

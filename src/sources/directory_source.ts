@@ -93,10 +93,17 @@ function compareBytes(a: string, b: string): number {
 // UTF-16 code units order strings as UTF-8 bytes do, except surrogates against U+E000–U+FFFF.
 const NOT_UTF16_ORDERED = /[\uD800-\uFFFF]/;
 
-/** Sorts names by their UTF-8 bytes; cheap string order when it agrees (nearly always). */
-function sortNames(names: string[]): string[] {
-  if (!names.some((n) => NOT_UTF16_ORDERED.test(n))) return names.sort();
-  return names.sort(compareBytes);
+/**
+ * Sorts `items` by their names' UTF-8 bytes, in place; cheap string order when it agrees
+ * (nearly always).
+ */
+function sortByName<T>(items: T[], name: (item: T) => string): T[] {
+  const bytes = items.some((item) => NOT_UTF16_ORDERED.test(name(item)));
+  return items.sort((x, y) => {
+    const a = name(x);
+    const b = name(y);
+    return bytes ? compareBytes(a, b) : a < b ? -1 : a > b ? 1 : 0;
+  });
 }
 
 function unreadable(file: string, cause: unknown): Error {
@@ -178,13 +185,10 @@ export function directoryEntries(
     const dir = abs(rel);
     try {
       if (!fs.readDirInfo) {
-        return { rel, names: sortNames(await fs.readDir(dir)), infos: [], index: 0, stats: [] };
+        const names = sortByName(await fs.readDir(dir), (name) => name);
+        return { rel, names, infos: [], index: 0, stats: [] };
       }
-      const listed = await fs.readDirInfo(dir);
-      const bytes = listed.some(({ name }) => NOT_UTF16_ORDERED.test(name));
-      listed.sort(({ name: a }, { name: b }) =>
-        bytes ? compareBytes(a, b) : a < b ? -1 : a > b ? 1 : 0
-      );
+      const listed = sortByName(await fs.readDirInfo(dir), ({ name }) => name);
       const names = listed.map(({ name }) => name);
       return { rel, names, infos: listed.map(({ info }) => info), index: 0, stats: [] };
     } catch (e) {

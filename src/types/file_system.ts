@@ -84,8 +84,9 @@ export interface FileSystem {
   /** Reads a whole (small) file. */
   readFile(path: string): Promise<Uint8Array>;
   /**
-   * Reads a file expected to be `target.length` bytes long into `target`; resolves to its
-   * actual length (when that differs, `target`'s content is unspecified). Optional: a cheaper
+   * Reads a file expected to be `target.length` bytes long into `target`; resolves to
+   * `target.length` when it is that long, else to another number (its length, or more than
+   * `target.length` when it is longer) and `target`'s content is unspecified. Optional: a cheaper
    * way to read the many small files of a folder than {@link openRead}.
    */
   readInto?(path: string, target: Uint8Array): Promise<number>;
@@ -134,7 +135,8 @@ export async function pathExists(fs: Pick<FileSystem, "lstat">, path: string): P
 
 /**
  * Writes `path` whole or not at all: the bytes go to `path.tmp-<random>`, which is
- * renamed over `path` (removed on failure). `prune` clears `.tmp-` leftovers of a crash.
+ * renamed over `path` (removed on failure). A crash can leave the `.tmp-` file behind
+ * (`prune` clears those of blobs, `index.json` and unpacked images).
  */
 export async function writeFileAtomic(
   fs: Pick<FileSystem, "writeFile" | "rename" | "remove">,

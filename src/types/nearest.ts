@@ -10,9 +10,15 @@
  * @module
  */
 
-/** The first of `known` within 2 edits (Levenshtein) of `word`, if any. */
+/** The word of `known` fewest edits (Levenshtein, at most 2) from `word`, if any; ties: the first. */
 export function nearest(word: string, known: readonly string[]): string | undefined {
-  return known.find((k) => editDistance(k, word) <= 2);
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const k of known) {
+    const distance = editDistance(k, word);
+    if (distance < bestDistance) [best, bestDistance] = [k, distance];
+  }
+  return best;
 }
 
 function editDistance(a: string, b: string): number {

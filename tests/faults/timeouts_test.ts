@@ -6,6 +6,7 @@ import { RegistryError } from "../../src/registry/registry_error.ts";
 import { RegistryRepository } from "../../src/sinks/registry_repository.ts";
 import { copyImage } from "../../src/image/copy_image.ts";
 import { DEFAULT_TIMEOUTS, parseTimeouts, registryTimeouts } from "../../src/registry/timeouts.ts";
+import { runCli } from "../_harness/cli.ts";
 
 Deno.test("registryTimeouts() fills defaults and refuses negative or zero limits", () => {
   assert.deepEqual(registryTimeouts(), DEFAULT_TIMEOUTS);
@@ -31,6 +32,29 @@ Deno.test("parseTimeouts() reads connect=,idle=,response=,request= in seconds", 
   assert.throws(() => parseTimeouts("idle=-3"), RangeError);
   assert.throws(() => parseTimeouts("read=3"), /Unknown registry timeout "read=3"/);
   assert.throws(() => parseTimeouts("connect=0"), RangeError);
+  assert.throws(
+    () => parseTimeouts("idle=0", "$OCISTREAM_REGISTRY_TIMEOUTS"),
+    /^RangeError: Invalid registry timeout "idle=0" in \$OCISTREAM_REGISTRY_TIMEOUTS: only request= may be 0/,
+  );
+});
+
+Deno.test("ocistream build names $OCISTREAM_REGISTRY_TIMEOUTS when it is wrong, and writes nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/a`, "a");
+    const out = await runCli(
+      ["build", dir, "--store", `${dir}/store`, "--output", "type=image,name=a/b:1"],
+      { env: { OCISTREAM_REGISTRY_TIMEOUTS: "conect=5" } },
+    );
+    assert.equal(out.code, 1);
+    assert.equal(
+      out.stderr.trim(),
+      'error: Unknown registry timeout "conect=5" in $OCISTREAM_REGISTRY_TIMEOUTS: use connect=, idle=, response= or request= (seconds)',
+    );
+    assert.equal(await Deno.lstat(`${dir}/store`).then(() => true, () => false), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("RegistryClient gives up on a registry that accepts connections but never answers (connect timeout)", async () => {
