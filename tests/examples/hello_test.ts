@@ -1,10 +1,11 @@
 /**
  * The README's main command, as written: `deno task demo` builds
  * examples/hello into the local store; the image it makes really runs —
- * unpacked, its entrypoint prints the greeting.
+ * unpacked, its entrypoint prints the greeting — and `skopeo inspect oci:…`,
+ * the README's look at it, reads it.
  */
 import assert from "node:assert/strict";
-import { run, runCli } from "../_harness/cli.ts";
+import { run, runCli, runOk } from "../_harness/cli.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -17,9 +18,12 @@ Deno.test("deno task demo stores example.com/hello:1, whose entrypoint runs", as
     });
     assert.equal(demo.code, 0, demo.stderr);
     assert.match(demo.stderr, /exported sha256:[0-9a-f]{64}/);
+    // OCI media types, so no warning about Docker's zstd type.
+    assert.doesNotMatch(demo.stderr, /note:/);
 
     const images = await runCli(["images"], { env: { OCISTREAM_STORE: store } });
-    assert.match(images.stdout, /^example\.com\/hello:1\s+sha256:[0-9a-f]{64}\s+image$/m);
+    const listed = /^example\.com\/hello:1\s+(sha256:[0-9a-f]{64})\s+image$/m.exec(images.stdout);
+    assert.ok(listed, images.stdout);
 
     const config = JSON.parse(
       (await runCli(["inspect", "example.com/hello:1", "--config"], {
@@ -33,8 +37,12 @@ Deno.test("deno task demo stores example.com/hello:1, whose entrypoint runs", as
     );
     assert.equal(
       manifest.layers[0].mediaType,
-      "application/vnd.docker.image.rootfs.diff.tar.zstd",
+      "application/vnd.oci.image.layer.v1.tar+zstd",
     );
+    const inspected = JSON.parse(
+      (await runOk("skopeo", ["inspect", `oci:${store}:example.com/hello:1`])).stdout,
+    );
+    assert.equal(inspected.Digest, listed[1]);
 
     const rootfs = `${store}/rootfs`;
     const unpacked = await runCli(["unpack", "example.com/hello:1", rootfs], {
