@@ -4,13 +4,11 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { run, runOk } from "../_harness/cli.ts";
+import { sha256Digest as sha256 } from "../fixtures/tar_tools.ts";
 
 /** `sha256:<hex>` of bytes or text. */
-export function sha256(data: Uint8Array | string): string {
-  return `sha256:${createHash("sha256").update(data).digest("hex")}`;
-}
+export { sha256 };
 
 /** Writes a small build context (a few files, one of `size` bytes) and returns its path. */
 export async function makeContext(dir: string, text: string, size = 20_000): Promise<string> {

@@ -3,36 +3,17 @@ import { gunzipSync } from "node:zlib";
 import { createNativeCodecs } from "../../src/runtime/native_codecs.ts";
 import { CompressPool } from "../../src/runtime/parallel_pool.ts";
 import { gzipMembers } from "../../src/runtime/workers/_compress_block.ts";
-
-function bytes(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    // Half text-like, half noise: compressible but not trivially.
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = i % 64 < 32 ? 97 + (i % 7) : s & 0xff;
-  }
-  return out;
-}
+import { concat } from "../fixtures/tar_tools.ts";
+import { dataBytes } from "./parallel_helpers.ts";
 
 const members: Uint8Array[][] = [
-  [bytes(1, 1)],
-  [bytes(512, 2), bytes(9000, 3)],
-  [bytes(100_000, 4)],
-  [bytes(3 << 20, 5)],
-  [bytes(20, 6), bytes(0, 7), bytes(700, 8)],
+  [dataBytes(1, 1)],
+  [dataBytes(512, 2), dataBytes(9000, 3)],
+  [dataBytes(100_000, 4)],
+  [dataBytes(3 << 20, 5)],
+  [dataBytes(20, 6), dataBytes(0, 7), dataBytes(700, 8)],
 ];
-const joined = members.map((pieces) => {
-  const all = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of pieces) {
-    all.set(p, at);
-    at += p.length;
-  }
-  return all;
-});
+const joined = members.map(concat);
 
 Deno.test("Codecs.gzipMembers() of the native codecs gives one gzip stream per member, the same bytes on 0 to 3 workers", async () => {
   try {

@@ -5,6 +5,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { sha256Digest as digestOf } from "../fixtures/tar_tools.ts";
 import { gzipSync } from "node:zlib";
 import type { Codecs } from "../../src/types/codecs.ts";
 import type { Descriptor, Platform } from "../../src/types/descriptor.ts";
@@ -75,9 +76,7 @@ export async function layerTar(specs: Spec[]): Promise<Uint8Array> {
 }
 
 /** sha256 digest string of bytes. */
-export function digestOf(bytes: Uint8Array): string {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-}
+export { digestOf };
 
 async function putBytes(
   layout: OciLayout,
