@@ -17,6 +17,7 @@
  * @module
  */
 import { startRegistry } from "../tests/_harness/registry.ts";
+import { measure, median, q, type Sample } from "./_measure.ts";
 
 const quick = Deno.args.includes("--quick");
 const TOTAL_MIB = quick ? 40 : 200;
@@ -74,36 +75,17 @@ async function makeTree(dir: string, totalMiB: number): Promise<number> {
   return bytes;
 }
 
-/** CPU seconds (user + sys) of each timed client process, by the same keys as `times`. */
-const cpu: Record<string, number[]> = {};
-let times: Record<string, number[]> = {};
-let lastCpu = 0;
-const errFile = await Deno.makeTempFile({ prefix: "push-bench-err-" });
+/** Wall and CPU seconds (and peak RSS) of each timed client process, by workload. */
+let samples: Record<string, Sample[]> = {};
 
-/** Keeps one run's wall time and the CPU time of its client process. */
-function record(key: string, ms: number): void {
-  times[key]!.push(ms);
-  (cpu[key] ??= []).push(lastCpu);
+/** Keeps one run's measurement. */
+function record(key: string, sample: Sample): void {
+  samples[key]!.push(sample);
 }
 
-/** Runs a command; returns its wall time in ms and keeps its CPU time in `lastCpu` (via bash `time`). */
-async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<number> {
-  const quoted = [cmd, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
-  const t = performance.now();
-  const out = await new Deno.Command("bash", {
-    args: ["-c", `TIMEFORMAT='%U %S'; { time ${quoted} >/dev/null 2>${errFile}; } 2>&1`],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const ms = performance.now() - t;
-  if (!out.success) {
-    const err = await Deno.readTextFile(errFile).catch(() => "");
-    throw new Error(`${cmd} ${args.join(" ")} failed: ${err}`);
-  }
-  const [user, sys] = new TextDecoder().decode(out.stdout).trim().split(/\s+/).map(Number);
-  lastCpu = (user ?? 0) + (sys ?? 0);
-  return ms;
+/** Runs a command under `/usr/bin/time` (see `_measure.ts`). */
+function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Sample> {
+  return measure([cmd, ...args].map(q).join(" "), { env });
 }
 
 const ocistream = (args: string[], env: Record<string, string> = {}) =>
@@ -115,11 +97,6 @@ const ocistream = (args: string[], env: Record<string, string> = {}) =>
     MAIN,
     ...args,
   ], env);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 async function onFreshRegistry<T>(fn: (host: string) => Promise<T>): Promise<T> {
   const reg = await startRegistry();
@@ -160,7 +137,7 @@ try {
   );
   const imageBytes = manifest.layers.reduce((n: number, l: { size: number }) => n + l.size, 0);
 
-  times = {
+  samples = {
     "ocistream push": [],
     "skopeo copy": [],
     "build store=false → registry": [],
@@ -235,11 +212,11 @@ try {
     }
   }
 
-  const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
-  const rows = Object.entries(times).map(([k, v]) =>
-    `| ${k.padEnd(30)} | ${(median(v) / 1000).toFixed(2).padStart(7)} s | ${
-      median(cpu[k]!).toFixed(2).padStart(7)
-    } s | ${v.map((x) => (x / 1000).toFixed(2)).join(", ")} |`
+  const m = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
+  const rows = Object.entries(samples).map(([k, v]) =>
+    `| ${k.padEnd(30)} | ${m[k]!.wall.toFixed(2).padStart(7)} s | ${
+      m[k]!.cpu.toFixed(2).padStart(7)
+    } s | ${v.map((x) => x.wall.toFixed(2)).join(", ")} |`
   );
   console.log(
     `Tree ${(treeBytes / MiB).toFixed(0)} MiB, image layers ${
@@ -249,18 +226,19 @@ try {
   console.log("| workload | median wall | median client CPU | wall of each run (s) |");
   console.log("|---|---|---|---|");
   for (const r of rows) console.log(r);
-  const pushRatio = m["ocistream push"]! / m["skopeo copy"]!;
-  const exportRatio = m["build store=false → registry"]! / m["build → store only"]!;
+  const pushRatio = m["ocistream push"]!.wall / m["skopeo copy"]!.wall;
+  const exportRatio = m["build store=false → registry"]!.wall / m["build → store only"]!.wall;
   console.log(`\npush / skopeo copy:             ${pushRatio.toFixed(2)}× (target ≤ 1.0×)`);
   console.log(`store=false / store export:     ${exportRatio.toFixed(2)}× (target ≤ 1.2×)`);
-  const c = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, median(v)]));
+  const cpu = (k: string) => m[k]!.cpu;
   console.log(
-    `client CPU, push / skopeo:      ${(c["ocistream push"]! / c["skopeo copy"]!).toFixed(2)}×; ` +
+    `client CPU, push / skopeo:      ${
+      (cpu("ocistream push") / cpu("skopeo copy")).toFixed(2)
+    }×; ` +
       `store=false / store: ${
-        (c["build store=false → registry"]! / c["build → store only"]!).toFixed(2)
+        (cpu("build store=false → registry") / cpu("build → store only")).toFixed(2)
       }× (the registry's own CPU is not counted)`,
   );
 } finally {
   await Deno.remove(work, { recursive: true });
-  await Deno.remove(errFile);
 }

@@ -49,7 +49,8 @@ interface Row {
   group: string;
   name: string;
   sample: Sample;
-  ratio?: { to: string; value: number; target?: string; ok?: boolean };
+  /** Ratios to peers; a row may have several (end to end: containerify and umoci + skopeo). */
+  ratios: { to: string; value: number; target?: string; ok?: boolean }[];
   extra?: string;
 }
 
@@ -79,12 +80,12 @@ async function runGroup(group: string, contenders: Contender[]): Promise<Map<str
   for (const [name, list] of samples) {
     const m = median(list);
     medians.set(name, m);
-    rows.push({ group, name, sample: m });
+    rows.push({ group, name, sample: m, ratios: [] });
   }
   return medians;
 }
 
-/** Sets the ratio of `name` to `peer` on its row, with a target `≤ max` or `≥ min` (faster). */
+/** Adds the ratio of `name` to `peer` to its row, with a target `≤ max` or `≥ min` (faster). */
 function ratio(group: string, name: string, peer: string, target?: { max?: number; min?: number }) {
   const row = rows.find((r) => r.group === group && r.name === name)!;
   const base = rows.find((r) => r.group === group && r.name === peer)!;
@@ -99,7 +100,7 @@ function ratio(group: string, name: string, peer: string, target?: { max?: numbe
     ok = base.sample.wall / row.sample.wall >= target.min;
     text = `${target.min}× faster`;
   }
-  row.ratio = { to: peer, value, target: text, ok };
+  row.ratios.push({ to: peer, value, target: text, ok });
   if (ok === false) {
     misses.push(`${group}: ${name} is ${value.toFixed(2)}× ${peer} (target ${text})`);
   }
@@ -440,10 +441,10 @@ async function renderReport(
       `| ${cell(r.group)} | ${cell(r.name)} | ${r.sample.wall.toFixed(2)} | ${
         r.sample.cpu.toFixed(2)
       } | ${r.sample.rssMiB.toFixed(0)} | ${
-        r.ratio ? `${r.ratio.value.toFixed(2)}× ${cell(r.ratio.to)}` : ""
-      } | ${r.ratio?.target ? `${r.ratio.ok ? "✅" : "❌"} ${r.ratio.target}` : ""} | ${
-        r.extra ?? ""
-      } |`
+        r.ratios.map((x) => `${x.value.toFixed(2)}× ${cell(x.to)}`).join("; ")
+      } | ${
+        r.ratios.filter((x) => x.target).map((x) => `${x.ok ? "✅" : "❌"} ${x.target}`).join("; ")
+      } | ${r.extra ?? ""} |`
     ),
     "",
     "## Missed targets",

@@ -18,10 +18,11 @@ import { nativeCodecs } from "../src/runtime/native_codecs.ts";
 import { LayerCache } from "../src/exporter/layer_cache.ts";
 import { cpuUsage } from "node:process";
 
-const args = Deno.args.filter((a) => !a.startsWith("--"));
 const runsAt = Deno.args.indexOf("--runs");
 const runs = runsAt >= 0 ? Number(Deno.args[runsAt + 1]) : 5;
-const dir = args.find((a) => a !== String(runs)) ??
+if (!Number.isInteger(runs) || runs < 1) throw new RangeError("--runs takes a whole number ≥ 1");
+// The folder: the one argument that is neither a flag nor --runs' value.
+const dir = Deno.args.find((a, i) => !a.startsWith("--") && (runsAt < 0 || i !== runsAt + 1)) ??
   new URL("./.cache/nodemodules", import.meta.url).pathname;
 
 async function drain<T>(s: ReadableStream<T>): Promise<number> {
