@@ -3,7 +3,7 @@
  *
  * - (a) `nodemodules`: the installed `node_modules` of a small pinned npm project
  *   (`bench/workload-package-lock.json`, installed with `npm ci --ignore-scripts`): about
- *   11,700 files and 104 MiB of real-world JavaScript. `--quick` uses its `@babel` folder.
+ *   12,300 files and 103 MiB of real-world JavaScript. `--quick` uses its `@babel` folder.
  * - (a×2, a×4): the same tree copied 2 and 4 times into subfolders (linear-cost runs).
  * - (b) `binaries`: one large binary (the `deno` executable) and one 64 MiB incompressible file
  *   (`--quick`: the `tar` binary and 16 MiB).
