@@ -3,7 +3,10 @@
  * {@linkcode ContentSink} in the registry push order of SPEC §8: every blob
  * (skipped when present, bounded concurrency), then child manifests by
  * digest, then the root by tag (or by digest). Blob bytes stream from the
- * source; only manifests are held in memory.
+ * source; only manifests are held in memory. Between two repositories of one
+ * registry each blob is mounted (no byte read or sent); a repository that
+ * refuses the mount gets it uploaded. One shared client serves both sides: a
+ * push waits for its source's read without holding a client slot.
  *
  * @example
  * ```ts ignore
@@ -32,6 +35,11 @@ export interface ReopenableSink extends ContentSink {
     open: () => Promise<ReadableStream<Uint8Array>>,
     mountFrom?: string[],
   ): Promise<"exists" | "mounted" | "uploaded">;
+  /**
+   * The repository of this sink's registry that `source` is, when blobs can be mounted from it
+   * (a repository of the same registry), else `undefined`.
+   */
+  mountableFrom?(source: ContentSource): string | undefined;
 }
 
 /** One step of a copy, for progress reports. */
@@ -51,6 +59,11 @@ export interface CopyImageOptions {
   onProgress?: (event: CopyEvent) => void;
   /** Repositories on the target registry to mount blobs from. */
   mountFrom?: string[];
+  /**
+   * Mount blobs from the source when it is another repository of the target's registry
+   * (default `true`); `false` reads and uploads every missing blob.
+   */
+  mount?: boolean;
 }
 
 /** What a copy did. */
@@ -124,6 +137,14 @@ export async function copyImage(
   };
   await walk(root);
 
+  // A copy within one registry mounts each blob from the source repository (SPEC §8):
+  // the registry links it, no byte is read or sent. Repositories that refuse fall back to upload.
+  const mountFrom = [...(options.mountFrom ?? [])];
+  const own = options.mount !== false && isReopenable(sink)
+    ? sink.mountableFrom?.(source)
+    : undefined;
+  if (own !== undefined && !mountFrom.includes(own)) mountFrom.unshift(own);
+
   // Blobs first, a bounded number at a time.
   const results: CopyImageResult["blobs"] = [];
   const queue = [...blobs.values()];
@@ -142,7 +163,7 @@ export async function copyImage(
       let result: "exists" | "mounted" | "uploaded";
       try {
         if (isReopenable(sink)) {
-          result = await sink.putBlobFrom(id, open, options.mountFrom);
+          result = await sink.putBlobFrom(id, open, mountFrom);
         } else if (await sink.hasBlob(d.digest)) {
           result = "exists";
         } else {

@@ -34,7 +34,7 @@ import {
   retryOptions,
   sleep,
 } from "./retry_options.ts";
-import { Semaphore } from "./_semaphore.ts";
+import { Semaphore, type Slot } from "./_semaphore.ts";
 import {
   type RegistryTimeouts,
   registryTimeouts,
@@ -207,8 +207,8 @@ export class RegistryClient {
     blob: ReopenableBlob | StreamedBlob,
     options: PushBlobOptions = {},
   ): Promise<PushBlobResult> {
-    return this.#limit.run(async () => {
-      if ("open" in blob) return await this.#pushReopenable(repository, blob, options);
+    return this.#limit.run(async (slot) => {
+      if ("open" in blob) return await this.#pushReopenable(repository, blob, options, slot);
       const expected = blob.expected;
       if (!(expected instanceof Promise)) {
         // Known digest, one-shot body: skip or mount without reading it.
@@ -369,13 +369,17 @@ export class RegistryClient {
     repository: string,
     blob: ReopenableBlob,
     options: PushBlobOptions,
+    slot: Slot,
   ): Promise<PushBlobResult> {
     const early = await this.#skipOrMount(repository, blob.digest, options);
     if (early === "exists" || early === "mounted") return early;
     let session = early;
     let chunked = options.chunked;
     for (let attempt = 1;; attempt++) {
-      const body = await blob.open();
+      // Opening may need a slot of this client (a copy between two repositories of this
+      // registry reads through it): wait for it without holding ours, or pushes holding every
+      // slot would wait forever for reads that need one.
+      const body = await slot.outside(() => blob.open());
       const expected = { digest: blob.digest, size: blob.size ?? -1 };
       const failure = await this.#upload(repository, body, expected, session, {
         ...options,

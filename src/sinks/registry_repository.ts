@@ -139,6 +139,18 @@ export class RegistryRepository implements ContentSink, ContentSource {
     return result;
   }
 
+  /**
+   * `source`'s repository when it is another repository of this registry, so blobs can be
+   * mounted from it instead of read and uploaded; else `undefined`.
+   */
+  mountableFrom(source: ContentSource): string | undefined {
+    if (!(source instanceof RegistryRepository)) return undefined;
+    if (source.client.host !== this.client.host || source.repository === this.repository) {
+      return undefined;
+    }
+    return source.repository;
+  }
+
   /** Puts a manifest or index, by `tag` if given, else by its digest. */
   async putManifest(bytes: Uint8Array, descriptor: Descriptor, tag?: string): Promise<void> {
     await this.client.putManifest(

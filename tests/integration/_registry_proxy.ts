@@ -46,8 +46,21 @@ export function uploadedDigests(requests: ProxiedRequest[]): string[] {
     .map((r) => requestDigest(r)!);
 }
 
+/** Options of {@linkcode startRegistryProxy}. */
+export interface RegistryProxyOptions {
+  /**
+   * Repositories that refuse cross-repository mounts as some registries do: a mount request
+   * into one of them is forwarded without `mount` and `from`, so the registry answers 202
+   * with a fresh upload session instead of 201.
+   */
+  refuseMountsInto?: string[];
+}
+
 /** Starts a proxy on a free port that forwards to `upstream` (`http://127.0.0.1:PORT`). */
-export function startRegistryProxy(upstream: string): RegistryProxy {
+export function startRegistryProxy(
+  upstream: string,
+  options: RegistryProxyOptions = {},
+): RegistryProxy {
   const requests: ProxiedRequest[] = [];
   const upstreamUrl = new URL(upstream);
   let host = "";
@@ -73,9 +86,17 @@ export function startRegistryProxy(upstream: string): RegistryProxy {
         }),
       );
     }
+    let forward = record.path;
+    const into = /^\/v2\/(.+)\/blobs\/uploads\/$/.exec(url.pathname)?.[1];
+    if (
+      req.method === "POST" && into && options.refuseMountsInto?.includes(into) &&
+      url.searchParams.has("mount")
+    ) {
+      forward = url.pathname;
+    }
     let res: Response;
     try {
-      res = await fetch(new URL(record.path, upstreamUrl), {
+      res = await fetch(new URL(forward, upstreamUrl), {
         method: req.method,
         headers,
         body,
