@@ -30,3 +30,4 @@ export * from "./src/runtime/resolve_base_image.ts";
 export * from "./src/runtime/write_archive.ts";
 export * from "./src/runtime/unpack_image.ts";
 export { directoryEntries, type DirectorySourceOptions } from "./src/sources/directory_source.ts";
+export * from "./src/runtime/archive_source.ts";

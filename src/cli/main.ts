@@ -20,6 +20,8 @@ const USAGE = `ocistream: export container images like BuildKit's image and regi
 Usage:
   ocistream build [CONTEXT] [options]   build CONTEXT (a folder) into an image and export it
   ocistream push SRC NAME               copy an image from the store or a layout to a registry
+  ocistream copy SRC DST                copy an image between registries, the store, layouts, archives
+  ocistream tag SRC NEWNAME             name a registry image again (:TAG or host/repo:tag)
   ocistream inspect REF                 print an image's manifest or index (--config for its config)
   ocistream unpack REF DIR              unpack an image's rootfs into DIR
   ocistream images                      list the images in the store
@@ -37,6 +39,8 @@ export type Command = (args: string[]) => Promise<number>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   build: async () => (await import("./build_command.ts")).buildCommand,
   push: async () => (await import("./push_command.ts")).pushCommand,
+  copy: async () => (await import("./copy_command.ts")).copyCommand,
+  tag: async () => (await import("./tag_command.ts")).tagCommand,
   inspect: async () => (await import("./inspect_command.ts")).inspectCommand,
   unpack: async () => (await import("./unpack_command.ts")).unpackCommand,
   images: async () => (await import("./images_command.ts")).imagesCommand,
