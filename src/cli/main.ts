@@ -22,6 +22,7 @@ Usage:
   ocistream push SRC NAME               copy an image from the store or a layout to a registry
   ocistream copy SRC DST                copy an image between registries, the store, layouts, archives
   ocistream tag SRC NEWNAME             name a registry image again (:TAG or host/repo:tag)
+  ocistream index create --tag NAME SRC...  merge manifests and indexes into one index and push it
   ocistream inspect REF                 print an image's manifest or index (--config for its config)
   ocistream unpack REF DIR              unpack an image's rootfs into DIR
   ocistream images                      list the images in the store
@@ -41,6 +42,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   push: async () => (await import("./push_command.ts")).pushCommand,
   copy: async () => (await import("./copy_command.ts")).copyCommand,
   tag: async () => (await import("./tag_command.ts")).tagCommand,
+  index: async () => (await import("./index_command.ts")).indexCommand,
   inspect: async () => (await import("./inspect_command.ts")).inspectCommand,
   unpack: async () => (await import("./unpack_command.ts")).unpackCommand,
   images: async () => (await import("./images_command.ts")).imagesCommand,
