@@ -1,0 +1,482 @@
+/**
+ * Real container engines for tests: podman and buildah (daemonless, private storage and
+ * config), containerd (`ctr`) and dockerd 20.10, each started once with private folders and
+ * sockets, nothing listening beyond loopback, and stopped by PID.
+ *
+ * What works in this sandbox (issue 18): crun refuses the kernel's hybrid cgroups and there
+ * is no CAP_SYS_RESOURCE, so podman and buildah get a `CONTAINERS_CONF` with fixed ulimits,
+ * no network namespace, runc, the cgroupfs manager and file events; containerd runs with
+ * CRI disabled; dockerd uses that containerd, the vfs driver, no bridge and no iptables.
+ *
+ * Every engine offers the same few verbs ({@linkcode Engine}) so a test can run one matrix
+ * over all of them; what an engine cannot do is reported by the engine itself (its
+ * message), never hidden here.
+ *
+ * @example
+ * ```ts ignore
+ * import { startContainerd } from "./engines.ts";
+ * const ctr = await startContainerd();
+ * try {
+ *   await ctr.load("oci", "/tmp/image.tar");
+ *   console.log((await ctr.run("example.com/x:1", ["/bin/busybox", "echo", "hi"])).stdout);
+ * } finally {
+ *   await ctr.stop();
+ * }
+ * ```
+ * @module
+ */
+import { run, type RunResult } from "./cli.ts";
+
+/** The engines the suite runs images in. */
+export type EngineName = "podman" | "buildah" | "ctr" | "docker";
+
+/** What {@linkcode Engine.run} takes besides the image. */
+export interface RunOptions {
+  /** Replaces the image's Cmd (docker, podman) or the whole process (ctr, buildah). */
+  args?: string[];
+}
+
+/** One running engine, reached through its own CLI with private flags. */
+export interface Engine {
+  /** Which engine. */
+  name: EngineName;
+  /** Its private folder (storage, sockets, config, logs). */
+  dir: string;
+  /** Runs the engine's client with its private flags; never throws on a non-zero exit. */
+  cli(args: string[]): Promise<RunResult>;
+  /** Imports an archive made by `type=docker` (`docker`) or `type=oci` (`oci`). */
+  load(kind: "docker" | "oci", path: string): Promise<RunResult>;
+  /** Pulls `ref` from a plain-HTTP loopback registry. */
+  pull(ref: string): Promise<RunResult>;
+  /**
+   * Starts a container of image `ref` with the network off, waits for it to end, removes
+   * it, and returns what it printed. buildah has no default process: it needs `args`.
+   */
+  run(ref: string, options?: RunOptions): Promise<RunResult>;
+  /** The daemon's log so far (empty for daemonless engines), for failure messages. */
+  log(): string;
+  /** Stops the daemon by PID (if any) and removes the private folder. */
+  stop(): Promise<void>;
+}
+
+/** Debian packages that provide the engines (also installed by `.ci/run`). */
+export const ENGINE_PACKAGES: readonly string[] = [
+  "podman",
+  "buildah",
+  "containerd",
+  "runc",
+  "crun",
+  "uidmap",
+  "fuse-overlayfs",
+  "slirp4netns",
+  "busybox-static",
+  "docker.io",
+];
+
+/** Throws (never skips) when a program the engine tests need is not installed. */
+export async function requirePrograms(programs: string[]): Promise<void> {
+  const missing: string[] = [];
+  for (const p of programs) {
+    const r = await run("sh", ["-c", `command -v ${p}`]);
+    if (r.code !== 0) missing.push(p);
+  }
+  if (missing.length > 0) {
+    throw new Error(
+      `engine tests need ${missing.join(", ")}: install the Debian packages ` +
+        `${ENGINE_PACKAGES.join(" ")} (.ci/run does)`,
+    );
+  }
+}
+
+let counter = 0;
+async function privateDir(name: string): Promise<string> {
+  // Short paths: unix socket paths are limited to 108 bytes.
+  return await Deno.makeTempDir({ prefix: `ose-${name}${counter++}-` });
+}
+
+/** The containers.conf that makes podman and buildah work here (see the module doc). */
+function containersConf(dir: string): string {
+  return [
+    "[containers]",
+    'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]',
+    'netns = "none"',
+    "[engine]",
+    'runtime = "runc"',
+    'cgroup_manager = "cgroupfs"',
+    'events_logger = "file"',
+    `events_logfile_path = "${dir}/events.log"`,
+    `tmp_dir = "${dir}/tmp"`,
+    "",
+  ].join("\n");
+}
+
+/** Options of {@linkcode startPodman}. */
+export interface PodmanOptions {
+  /**
+   * `vfs` (default: no mounts, works everywhere) or `overlay` with eStargz partial pulls
+   * enabled (`enable_partial_images`), as podman's lazy-pull tests need.
+   */
+  driver?: "vfs" | "overlay";
+}
+
+async function containersStorage(
+  name: "podman" | "buildah",
+  options: PodmanOptions,
+): Promise<{ dir: string; env: Record<string, string> }> {
+  const dir = await privateDir(name);
+  const driver = options.driver ?? "vfs";
+  await Deno.mkdir(`${dir}/tmp`);
+  await Deno.writeTextFile(`${dir}/containers.conf`, containersConf(dir));
+  const storage = [
+    "[storage]",
+    `driver = "${driver}"`,
+    `graphroot = "${dir}/root"`,
+    `runroot = "${dir}/run"`,
+    "[storage.options]",
+    ...(driver === "overlay"
+      ? ['pull_options = {enable_partial_images = "true", use_hard_links = "false"}']
+      : []),
+    "",
+  ].join("\n");
+  await Deno.writeTextFile(`${dir}/storage.conf`, storage);
+  await Deno.writeTextFile(
+    `${dir}/registries.conf`,
+    'unqualified-search-registries = []\nshort-name-mode = "disabled"\n',
+  );
+  return {
+    dir,
+    env: {
+      CONTAINERS_CONF: `${dir}/containers.conf`,
+      CONTAINERS_STORAGE_CONF: `${dir}/storage.conf`,
+      CONTAINERS_REGISTRIES_CONF: `${dir}/registries.conf`,
+      TMPDIR: `${dir}/tmp`,
+      XDG_RUNTIME_DIR: `${dir}/tmp`,
+      HOME: dir,
+      PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+    },
+  };
+}
+
+/** podman with private storage (`--root`, `--runroot`) and config; nothing to start. */
+export async function startPodman(options: PodmanOptions = {}): Promise<Engine> {
+  await requirePrograms(["podman", "runc"]);
+  const { dir, env } = await containersStorage("podman", options);
+  const flags = [
+    "--root",
+    `${dir}/root`,
+    "--runroot",
+    `${dir}/run`,
+    "--tmpdir",
+    `${dir}/tmp`,
+    "--storage-driver",
+    options.driver ?? "vfs",
+  ];
+  const cli = (args: string[]) => run("podman", [...flags, ...args], { env });
+  let names = 0;
+  return {
+    name: "podman",
+    dir,
+    cli,
+    load: (_kind, path) => cli(["load", "-i", path]),
+    pull: (ref) => cli(["pull", "--tls-verify=false", ref]),
+    run: (ref, o = {}) =>
+      cli([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--name",
+        `ose-${names++}`,
+        ref,
+        ...(o.args ?? []),
+      ]),
+    log: () => "",
+    stop: async () => {
+      await cli(["system", "reset", "--force"]);
+      await unmountUnder(dir);
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** buildah with private storage and config; `run` makes a working container from the image. */
+export async function startBuildah(): Promise<Engine> {
+  await requirePrograms(["buildah", "runc"]);
+  const { dir, env } = await containersStorage("buildah", {});
+  const flags = ["--root", `${dir}/root`, "--runroot", `${dir}/run`, "--storage-driver", "vfs"];
+  const cli = (args: string[]) => run("buildah", [...flags, ...args], { env });
+  return {
+    name: "buildah",
+    dir,
+    cli,
+    load: (kind, path) =>
+      cli(["pull", "--quiet", `${kind === "docker" ? "docker-archive" : "oci-archive"}:${path}`]),
+    pull: (ref) => cli(["pull", "--quiet", "--tls-verify=false", `docker://${ref}`]),
+    run: async (ref, o = {}) => {
+      const from = await cli(["from", "--quiet", "--pull-never", ref]);
+      if (from.code !== 0) return from;
+      const container = from.stdout.trim();
+      try {
+        return await cli(["run", "--network", "none", container, "--", ...(o.args ?? [])]);
+      } finally {
+        await cli(["rm", container]);
+      }
+    },
+    log: () => "",
+    stop: async () => {
+      await cli(["rm", "--all"]);
+      await cli(["rmi", "--all", "--force"]);
+      await unmountUnder(dir);
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** A started daemon: its process, its log file, and a stop by PID. */
+interface Daemon {
+  pid: number;
+  logText(): string;
+  stop(): Promise<void>;
+}
+
+const live = new Set<number>();
+let unloadHooked = false;
+
+/** Kills daemons a crashed test left behind (by PID), when the test process ends. */
+function hookUnload(): void {
+  if (unloadHooked) return;
+  unloadHooked = true;
+  globalThis.addEventListener("unload", () => {
+    for (const pid of live) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+  });
+}
+
+/** Spawns `program args` with output to `dir/NAME.log`; resolves when `ready()` holds. */
+async function spawnDaemon(
+  name: string,
+  dir: string,
+  program: string,
+  args: string[],
+  ready: () => Promise<boolean>,
+): Promise<Daemon> {
+  hookUnload();
+  const logPath = `${dir}/${name}.log`;
+  const log = await Deno.open(logPath, { write: true, create: true, truncate: true });
+  const child = new Deno.Command(program, {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin", HOME: dir },
+    clearEnv: true,
+  }).spawn();
+  live.add(child.pid);
+  const sink = log.writable.getWriter();
+  const pump = (s: ReadableStream<Uint8Array>) =>
+    s.pipeTo(new WritableStream({ write: (c) => sink.write(c) })).catch(() => {});
+  const pumped = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const logText = () => {
+    try {
+      return Deno.readTextFileSync(logPath).slice(-4000);
+    } catch {
+      return "";
+    }
+  };
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    live.delete(child.pid);
+    return s;
+  });
+  const deadline = Date.now() + 60_000;
+  while (!(await ready())) {
+    if (exited) {
+      throw new Error(
+        `${program} exited before it was ready (${(await status).code}):\n${logText()}`,
+      );
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      await status;
+      throw new Error(`${program} was not ready within 60 s:\n${logText()}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    pid: child.pid,
+    logText,
+    stop: async () => {
+      if (!exited) {
+        try {
+          Deno.kill(child.pid, "SIGTERM");
+        } catch {
+          // Already gone.
+        }
+        const timer = setTimeout(() => {
+          try {
+            Deno.kill(child.pid, "SIGKILL");
+          } catch {
+            // Already gone.
+          }
+        }, 20_000);
+        await status;
+        clearTimeout(timer);
+      }
+      await pumped;
+      await sink.close().catch(() => {});
+    },
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Unmounts whatever an engine left mounted under `dir` (deepest first). */
+async function unmountUnder(dir: string): Promise<void> {
+  const mounts = (await Deno.readTextFile("/proc/self/mountinfo")).split("\n")
+    .map((l) => l.split(" ")[4])
+    .filter((p) => p !== undefined && (p === dir || p.startsWith(`${dir}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) await run("umount", ["-l", m]);
+}
+
+/** A running containerd with a private root, state and socket (CRI off). */
+export interface Containerd extends Engine {
+  /** The gRPC socket, for dockerd's `--containerd`. */
+  socket: string;
+}
+
+/** Options of {@linkcode startContainerd}. */
+export interface ContainerdOptions {
+  /** The snapshotter `ctr` uses (default `overlayfs`). */
+  snapshotter?: "overlayfs" | "native";
+}
+
+/** Starts containerd; `ctr` talks to it in its own namespace. */
+export async function startContainerd(options: ContainerdOptions = {}): Promise<Containerd> {
+  await requirePrograms(["containerd", "ctr", "runc", "containerd-shim-runc-v2"]);
+  const dir = await privateDir("ctd");
+  const socket = `${dir}/c.sock`;
+  const config = [
+    "version = 2",
+    `root = "${dir}/root"`,
+    `state = "${dir}/state"`,
+    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+    "[grpc]",
+    `  address = "${socket}"`,
+    "[ttrpc]",
+    `  address = "${socket}.ttrpc"`,
+    "[debug]",
+    '  address = ""',
+    "[metrics]",
+    '  address = ""',
+    "",
+  ].join("\n");
+  await Deno.writeTextFile(`${dir}/config.toml`, config);
+  const daemon = await spawnDaemon(
+    "containerd",
+    dir,
+    "containerd",
+    ["--config", `${dir}/config.toml`],
+    async () => (await exists(socket)) && (await run("ctr", ["-a", socket, "version"])).code === 0,
+  );
+  const snapshotter = options.snapshotter ?? "overlayfs";
+  const cli = (args: string[]) => run("ctr", ["-a", socket, "-n", "ocistream", ...args]);
+  let names = 0;
+  return {
+    name: "ctr",
+    dir,
+    socket,
+    cli,
+    load: (_kind, path) => cli(["images", "import", "--snapshotter", snapshotter, path]),
+    pull: (ref) => cli(["images", "pull", "--plain-http", "--snapshotter", snapshotter, ref]),
+    run: (ref, o = {}) =>
+      cli(["run", "--rm", "--snapshotter", snapshotter, ref, `ose-${names++}`, ...(o.args ?? [])]),
+    log: daemon.logText,
+    stop: async () => {
+      await daemon.stop();
+      await unmountUnder(dir);
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** Options of {@linkcode startDockerd}. */
+export interface DockerdOptions {
+  /** The containerd it runs containers with. */
+  containerd: Containerd;
+  /** Registries (`127.0.0.1:PORT`) it may reach over plain HTTP. */
+  insecureRegistries?: string[];
+}
+
+/** Starts dockerd 20.10 on a private socket over `containerd`, vfs storage, no networking. */
+export async function startDockerd(options: DockerdOptions): Promise<Engine> {
+  await requirePrograms(["dockerd", "docker"]);
+  const dir = await privateDir("dkd");
+  const socket = `${dir}/d.sock`;
+  await Deno.writeTextFile(`${dir}/daemon.json`, "{}\n");
+  const args = [
+    "--config-file",
+    `${dir}/daemon.json`,
+    "--data-root",
+    `${dir}/data`,
+    "--exec-root",
+    `${dir}/exec`,
+    "--pidfile",
+    `${dir}/docker.pid`,
+    "-H",
+    `unix://${socket}`,
+    "--storage-driver",
+    "vfs",
+    "--iptables=false",
+    "--ip6tables=false",
+    "--bridge=none",
+    "--ip-masq=false",
+    "--containerd",
+    options.containerd.socket,
+    "--containerd-namespace",
+    "ocistream-moby",
+    "--containerd-plugins-namespace",
+    "ocistream-moby-plugins",
+    "--exec-opt",
+    "native.cgroupdriver=cgroupfs",
+    ...(options.insecureRegistries ?? []).flatMap((r) => ["--insecure-registry", r]),
+  ];
+  const env = { DOCKER_CONFIG: `${dir}/client`, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" };
+  const cli = (a: string[]) => run("docker", ["-H", `unix://${socket}`, ...a], { env });
+  const daemon = await spawnDaemon(
+    "dockerd",
+    dir,
+    "dockerd",
+    args,
+    async () => (await exists(socket)) && (await cli(["version"])).code === 0,
+  );
+  let names = 0;
+  return {
+    name: "docker",
+    dir,
+    cli,
+    load: (_kind, path) => cli(["load", "-i", path]),
+    pull: (ref) => cli(["pull", "--quiet", ref]),
+    run: (ref, o = {}) =>
+      cli(["run", "--rm", "--network", "none", "--name", `ose-${names++}`, ref, ...(o.args ?? [])]),
+    log: daemon.logText,
+    stop: async () => {
+      await daemon.stop();
+      await unmountUnder(dir);
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}

@@ -1,0 +1,365 @@
+/**
+ * ocistream's images run in real engines: podman 4.3, buildah 1.28, containerd 1.6 (`ctr`)
+ * and dockerd 20.10 (issue 18). A missing engine fails these tests (`.ci/run` installs the
+ * packages); what an engine cannot do is asserted with the engine's own message.
+ *
+ * Each engine is started once for this file. Its checks run one after the other, and the
+ * engines run side by side: the first test starts every engine's chain of checks, each test
+ * awaits the result of its own check, and every engine is stopped (by PID, folders removed)
+ * when its chain ends, whichever tests a filter selected. The tests therefore share state
+ * across test boundaries and run without the op and resource sanitizers.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { startRegistry, type TestRegistry } from "../_harness/registry.ts";
+import {
+  type Engine,
+  startBuildah,
+  startContainerd,
+  startDockerd,
+  startPodman,
+} from "../_harness/engines.ts";
+import type { RunResult } from "../_harness/cli.ts";
+import {
+  buildEngineImages,
+  cell,
+  type EngineImages,
+  type Format,
+  FORMATS,
+  LIST_SCRIPT,
+  MATRIX_CMD,
+  normalizeListing,
+  type Transport,
+  TRANSPORTS,
+} from "./_images.ts";
+
+/** Shared by every check: the registry, the images, the started engines. */
+interface World {
+  registry: TestRegistry;
+  images: EngineImages;
+}
+
+/** Lazily made once per test file. */
+function once<T>(make: () => T): () => T {
+  let made: { value: T } | undefined;
+  return () => (made ??= { value: make() }).value;
+}
+
+const world = once(async (): Promise<World> => {
+  const registry = await startRegistry();
+  const dir = await Deno.makeTempDir({ prefix: "ocistream-engine-images-" });
+  const images = await buildEngineImages(dir, registry.host);
+  return { registry, images };
+});
+
+/** What an engine printed, for assertion messages. */
+function said(r: RunResult): string {
+  return `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+}
+
+/** Asserts the engine's command exited 0 and returns its stdout. */
+function ok(engine: Engine, what: string, r: RunResult): string {
+  assert.equal(r.code, 0, `${engine.name} ${what} failed: ${said(r)}\n${engine.log()}`);
+  return r.stdout;
+}
+
+/** The reference an engine knows an image by after `transport`. */
+function refAfter(transport: Transport, image: { name: string; registry: string }): string {
+  return transport === "registry" ? image.registry : image.name;
+}
+
+/** Loads or pulls the image as `transport` says. */
+function bring(
+  engine: Engine,
+  transport: Transport,
+  image: { dockerArchive: string; ociArchive: string; registry: string },
+): Promise<RunResult> {
+  if (transport === "docker-archive") return engine.load("docker", image.dockerArchive);
+  if (transport === "oci-archive") return engine.load("oci", image.ociArchive);
+  return engine.pull(image.registry);
+}
+
+/**
+ * Runs the image's default process; buildah has none (`buildah run` needs a command), so it
+ * runs `fallback`, the same command spelled out.
+ */
+function runDefault(engine: Engine, ref: string, fallback: string[]): Promise<RunResult> {
+  return engine.run(ref, engine.name === "buildah" ? { args: fallback } : {});
+}
+
+/**
+ * What dockerd 20.10 refuses, with its message (a Docker < 23 limit, the same for images
+ * made by skopeo): OCI archives (it reads only `manifest.json`, which `type=oci` archives
+ * do not carry, as BuildKit's), and zstd layers, loaded or pulled: its layer applier takes
+ * the zstd stream for a tar.
+ */
+function dockerRefusal(transport: Transport, format: Format): RegExp | undefined {
+  if (transport === "oci-archive") return /open .*\/blobs\/json: no such file or directory/;
+  if (format === "zstd-oci") return /ApplyLayer exit status 1 .*archive\/tar: invalid tar header/;
+  return undefined;
+}
+
+/** The busybox matrix on one engine: every transport × format, three cells at a time. */
+async function matrix(engine: Engine, w: World): Promise<void> {
+  const cells = TRANSPORTS.flatMap((t) => (Object.keys(FORMATS) as Format[]).map((f) => [t, f]));
+  const failures: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < cells.length) {
+      const [t, f] = cells[next++] as [Transport, Format];
+      try {
+        await matrixCell(engine, w, t, f);
+      } catch (e) {
+        failures.push(`${cell(t, f)}: ${(e as Error).message}`);
+      }
+    }
+  };
+  await Promise.all([worker(), worker(), worker()]);
+  assert.deepEqual(failures.sort(), [], failures.join("\n\n"));
+}
+
+/** One matrix cell: the engine takes the image and runs it, or refuses it as known. */
+async function matrixCell(engine: Engine, w: World, t: Transport, f: Format): Promise<void> {
+  const image = w.images.matrix[cell(t, f)];
+  const brought = await bring(engine, t, image);
+  const refusal = engine.name === "docker" ? dockerRefusal(t, f) : undefined;
+  if (refusal) {
+    assert.notEqual(brought.code, 0, `docker took ${cell(t, f)}: ${said(brought)}`);
+    assert.match(brought.stderr, refusal);
+    return;
+  }
+  ok(engine, `${t} ${f}`, brought);
+  const out = ok(
+    engine,
+    `run ${cell(t, f)}`,
+    await runDefault(engine, refAfter(t, image), ["/bin/busybox", ...MATRIX_CMD]),
+  );
+  assert.equal(out, image.expected);
+}
+
+/**
+ * podman on the overlay driver with partial pulls on fetches the eStargz layer lazily
+ * ("Retrieved partial blob", chunk by chunk through the TOC), and the container sees the
+ * same files.
+ */
+async function estargzLazyPull(engine: Engine, w: World): Promise<void> {
+  const image = w.images.matrix[cell("registry", "estargz")];
+  const [repo, tag] = image.registry.slice(image.registry.indexOf("/") + 1).split(":");
+  const res = await fetch(`${w.registry.url}/v2/${repo}/manifests/${tag}`, {
+    headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+  });
+  const manifest = await res.json();
+  const layer: string = manifest.layers[0].digest;
+  assert.ok(manifest.layers[0].annotations["containerd.io/snapshot/stargz/toc.digest"]);
+  const pulled = await engine.cli([
+    "--log-level",
+    "debug",
+    "pull",
+    "--tls-verify=false",
+    image.registry,
+  ]);
+  ok(engine, "pull eStargz", pulled);
+  assert.match(pulled.stderr, new RegExp(`Retrieved partial blob ${layer}`), said(pulled));
+  const out = ok(engine, "run eStargz", await engine.run(image.registry));
+  assert.equal(out, image.expected);
+}
+
+/** The layered image, pulled from the registry, listed file by file inside the container. */
+async function layered(engine: Engine, w: World): Promise<void> {
+  const image = w.images.layered;
+  ok(engine, "pull layered", await engine.pull(image.registry));
+  const out = ok(
+    engine,
+    "list layered",
+    await engine.run(image.registry, {
+      args: ["/bin/busybox", "sh", "-c", LIST_SCRIPT, "sh", "/t"],
+    }),
+  );
+  assert.equal(normalizeListing(out), image.listing);
+}
+
+/** The two-platform image with attestations: the engine picks and runs linux/amd64. */
+async function multi(engine: Engine, w: World): Promise<void> {
+  const image = w.images.multi;
+  const args = ["/bin/busybox", "cat", "/etc/platform"];
+  ok(engine, "pull multi", await engine.pull(image.registry));
+  assert.equal(
+    ok(engine, "run multi", await runDefault(engine, image.registry, args)),
+    "linux/amd64\n",
+  );
+  if (engine.name === "ctr") {
+    // A known containerd 1.6 limit: --all-platforms also unpacks the attestation manifests.
+    const all = await engine.cli([
+      "images",
+      "pull",
+      "--plain-http",
+      "--all-platforms",
+      image.registry,
+    ]);
+    assert.notEqual(all.code, 0, said(all));
+    assert.match(
+      all.stderr,
+      /failed to get stream processor for application\/vnd\.in-toto\+json: no processor for media-type/,
+    );
+  }
+  if (engine.name === "docker") {
+    return; // dockerd 20.10 does not read OCI archives (see the matrix).
+  }
+  ok(engine, "load multi OCI archive", await engine.load("oci", image.ociArchive));
+  assert.equal(
+    ok(engine, "run multi", await runDefault(engine, image.name, args)),
+    "linux/amd64\n",
+  );
+}
+
+/** User, working folder, environment, entrypoint and cmd come from our config. */
+async function config(engine: Engine, w: World): Promise<void> {
+  const image = w.images.config;
+  ok(engine, "pull config", await engine.pull(image.registry));
+  const line = (args: string) =>
+    `user=1000:1000 cwd=/srv/app greeting=hello world path=/bin args=${args}\n`;
+  if (engine.name === "buildah") {
+    // buildah run has no default process: user, folder and environment are what it honours.
+    const out = ok(
+      engine,
+      "run config",
+      await engine.run(image.registry, { args: ["/bin/busybox", "sh", "/entry.sh", "b"] }),
+    );
+    assert.equal(out, line("b"));
+    const inspect = ok(
+      engine,
+      "inspect config",
+      await engine.cli(["inspect", "--type", "image", image.registry]),
+    );
+    const c = JSON.parse(inspect).OCIv1.config;
+    assert.deepEqual([c.Entrypoint, c.Cmd, c.User, c.WorkingDir], [
+      ["/bin/busybox", "sh", "/entry.sh"],
+      ["one", "two"],
+      "app",
+      "/srv/app",
+    ]);
+    return;
+  }
+  assert.equal(ok(engine, "run config", await engine.run(image.registry)), line("one two"));
+  if (engine.name !== "ctr") {
+    // ctr run's arguments replace the whole process; docker and podman replace only Cmd.
+    assert.equal(
+      ok(engine, "run config", await engine.run(image.registry, { args: ["three"] })),
+      line("three"),
+    );
+  }
+}
+
+type Check = (engine: Engine, w: World) => Promise<void>;
+
+/** The checks every engine runs, in order. */
+const CHECKS: Record<string, Check> = { matrix, layered, "multi-platform": multi, config };
+
+/** One engine started once, and the checks it runs one after the other. */
+interface Lane {
+  /** The name tests carry. */
+  name: string;
+  /** Starts the engine (called once). */
+  start: () => Promise<Engine>;
+  /** Its checks, in order. */
+  checks: Record<string, Check>;
+}
+
+const containerd = once(() => startContainerd());
+
+/** Every lane runs beside the others. */
+const LANES: Lane[] = [
+  { name: "podman", start: once(() => startPodman()), checks: CHECKS },
+  { name: "buildah", start: once(() => startBuildah()), checks: CHECKS },
+  { name: "ctr", start: containerd, checks: CHECKS },
+  {
+    name: "docker",
+    start: once(async () =>
+      startDockerd({
+        containerd: await containerd(),
+        insecureRegistries: [(await world()).registry.host],
+      })
+    ),
+    checks: CHECKS,
+  },
+  {
+    name: "podman (overlay)",
+    start: once(() => startPodman({ driver: "overlay" })),
+    checks: { "eStargz lazy pull": estargzLazyPull },
+  },
+];
+
+/** Each lane's checks, started together on first use; each check's error or undefined. */
+const results = once(() => {
+  const out = new Map<string, Promise<Error | undefined>>();
+  const chains: Promise<void>[] = [];
+  for (const lane of LANES) {
+    const started: Promise<[Engine, World]> = Promise.all([lane.start(), world()]);
+    let chain: Promise<[Engine, World]> = started;
+    for (const [check, fn] of Object.entries(lane.checks)) {
+      const result: Promise<Error | undefined> = chain.then(
+        ([engine, w]) => fn(engine, w).then(() => undefined, (e: Error) => e),
+        (e: Error) => e,
+      );
+      out.set(`${lane.name}: ${check}`, result);
+      chain = result.then(() => started);
+    }
+    chains.push(chain.then(() => {}, () => {}));
+  }
+  // Stop every engine once all lanes are done (dockerd needs containerd up to the end).
+  const stopped = Promise.all(chains).then(async () => {
+    const errors: string[] = [];
+    const dirs: string[] = [];
+    for (const lane of LANES.slice().reverse()) {
+      const engine = await lane.start().catch(() => undefined);
+      if (!engine) continue; // Its start failed: every check of it says so.
+      dirs.push(engine.dir);
+      try {
+        await engine.stop();
+      } catch (e) {
+        errors.push(`${lane.name}: ${(e as Error).message}`);
+      }
+    }
+    try {
+      const w = await world();
+      await w.registry.stop();
+      await Deno.remove(w.images.dir, { recursive: true });
+      dirs.push(w.images.dir);
+    } catch (e) {
+      errors.push(`images: ${(e as Error).message}`);
+    }
+    const mounts = await Deno.readTextFile("/proc/self/mountinfo");
+    for (const dir of dirs) {
+      if (mounts.includes(` ${dir}`)) errors.push(`${dir} is still mounted`);
+      if (await Deno.lstat(dir).then(() => true, () => false)) errors.push(`${dir} is left`);
+    }
+    return errors.length ? new Error(errors.join("\n")) : undefined;
+  });
+  out.set("stop", stopped);
+  return out;
+});
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+for (const lane of LANES) {
+  for (const check of Object.keys(lane.checks)) {
+    const name = `${lane.name}: ${check}`;
+    Deno.test({
+      name,
+      ...opts,
+      fn: async () => {
+        const error = await results().get(name)!;
+        if (error) throw error;
+      },
+    });
+  }
+}
+
+Deno.test({
+  name: "engines stop by PID and leave no folder or mount behind",
+  ...opts,
+  fn: async () => {
+    const error = await results().get("stop")!;
+    if (error) throw error;
+  },
+});
