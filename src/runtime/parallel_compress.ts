@@ -22,9 +22,9 @@ type BlockModule = typeof import("./workers/_compress_block.ts");
 /** Options for {@linkcode parallelCompressStream}. */
 export interface ParallelCompressOptions {
   /**
-   * Threads to compress on; 0 compresses in the calling thread. From 2 up the
-   * calling thread is one of them (`workers - 1` worker threads). Does not
-   * change the output. Default: `navigator.hardwareConcurrency` (at most 8).
+   * Worker threads to compress on; 0 compresses in the calling thread. The
+   * calling thread never compresses when there are workers (it has the walk,
+   * the reads and the tar framing to do). Does not change the output. Default: `navigator.hardwareConcurrency` (at most 8).
    */
   workers?: number;
   /**
@@ -118,7 +118,6 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
   #blockModule: BlockModule | undefined;
   #zlib: Zlib | undefined;
   #poolSize: number;
-  #poolBusy = 0; // this stream's blocks on the pool
   #spare: Uint8Array[] = []; // input blocks back from workers, reused to avoid churn
   #recycle = (input: Uint8Array) => {
     if (input.byteLength === this.#blockSize && this.#spare.length < 2) this.#spare.push(input);
@@ -129,16 +128,12 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
     this.#level = level;
     this.#workers = workers;
     this.#blockSize = blockSize;
-    // With 2 or more, this thread is one of the compressing threads: it compresses a block
-    // itself whenever this stream already has two blocks per worker on the (shared) pool,
-    // i.e. one running and one queued when it compresses alone. A worker less is a V8
-    // isolate and a malloc arena less: a 1 GiB layer peaks ~50 MiB lower than with a worker
-    // per core, at about the same speed (workers' output buffers are freed only by this
-    // thread's garbage collector, so each worker's arena grows to hold them).
-    this.#poolSize = workers >= 2 ? workers - 1 : workers;
+    // Compression runs only on the workers: the calling thread walks, reads and frames the tar,
+    // which is the critical path on trees of small files.
+    this.#poolSize = workers;
     // Blocks written back in order may wait behind a slower one: bound them, so memory stays
     // at a few blocks whatever the layer size.
-    this.#maxInFlight = 2 * this.#poolSize + 2;
+    this.#maxInFlight = 2 * this.#poolSize + 1;
     this.#block = new Uint8Array(blockSize);
   }
 
@@ -205,8 +200,7 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
       if (!last) this.#tail = input.slice(input.byteLength - WINDOW);
     }
     const first = this.#blocks++ === 0;
-    const poolFull = this.#workers >= 2 && this.#poolBusy >= 2 * this.#poolSize;
-    if (this.#workers > 0 && !(first && last) && !poolFull) {
+    if (this.#workers > 0 && !(first && last)) {
       let promise: Promise<Uint8Array> | undefined;
       try {
         this.#pool ??= CompressPool.shared(this.#poolSize);
@@ -216,14 +210,13 @@ class BlockCompressor implements Transformer<Uint8Array, Uint8Array> {
         this.#workers = 0;
       }
       if (promise) {
-        this.#poolBusy++;
         const pending: Pending = { promise };
-        promise.then((output) => pending.output = output, () => {}).finally(() => this.#poolBusy--);
+        promise.then((output) => pending.output = output, () => {});
         this.#queue.push(pending);
         return;
       }
     }
-    // One block in all, no workers, or every worker busy: this thread compresses it.
+    // One block in all, or no workers: this thread compresses it.
     const output = this.#blockModule!.compressBlock(task);
     this.#queue.push({ promise: Promise.resolve(output), output });
     this.#recycle(input);
