@@ -279,6 +279,156 @@ function ustarBlock(fields: {
   return block;
 }
 
+// The ustar header block's constant part: magic, version, device fields of 0 (as
+// `writeNumeric` formats them) and the checksum field as spaces. Variable fields are zero here,
+// so a header's checksum is TEMPLATE_SUM plus the bytes written into them.
+const TEMPLATE = new Uint8Array(TAR_BLOCK_SIZE);
+writeString(TEMPLATE, 257, 6, "ustar\0");
+writeString(TEMPLATE, 263, 2, "00");
+writeOctal(TEMPLATE, 329, 8, 0);
+writeOctal(TEMPLATE, 337, 8, 0);
+TEMPLATE.fill(0x20, 148, 156);
+const TEMPLATE_SUM = TEMPLATE.reduce((n, b) => n + b, 0);
+
+const FLAG_BYTES: Record<string, number> = {
+  file: 0x30,
+  hardlink: 0x31,
+  symlink: 0x32,
+  char: 0x33,
+  block: 0x34,
+  directory: 0x35,
+  fifo: 0x36,
+};
+
+/** Writes `s[from, to)` (ASCII) at `offset`; returns the sum of the bytes written. */
+function putAscii(target: Uint8Array, offset: number, s: string, from: number, to: number): number {
+  let sum = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    target[offset + i - from] = c;
+    sum += c;
+  }
+  return sum;
+}
+
+/** `size - 1` zero-padded octal digits (the NUL is already there); returns their byte sum. */
+function putOctal(target: Uint8Array, offset: number, size: number, value: number): number {
+  let v = value;
+  let sum = 0;
+  let i = offset + size - 2;
+  // Above 2^31 - 1 (large sizes, times after 2038) by division, then with integer ops.
+  for (; v > 0x7fffffff && i >= offset; i--) {
+    const digit = v % 8;
+    target[i] = 0x30 + digit;
+    sum += 0x30 + digit;
+    v = (v - digit) / 8;
+  }
+  for (; i >= offset; i--) {
+    const digit = v & 7;
+    target[i] = 0x30 + digit;
+    sum += 0x30 + digit;
+    v >>>= 3;
+  }
+  return sum;
+}
+
+/** Whether `s` is ASCII with at most `max` characters. */
+function shortAscii(s: string, max: number): boolean {
+  if (s.length > max) return false;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
+function plainInteger(value: number | undefined, max: number): boolean {
+  return value === undefined || (Number.isSafeInteger(value) && value >= 0 && value <= max);
+}
+
+/**
+ * Writes the header of `entry` in place at `target[offset, offset + 512)` when it is one plain
+ * ustar block (no PAX records: the common case) and returns 512; returns 0, writing nothing,
+ * when the entry needs {@link encodeTarHeader} (PAX records, a path to clean, a value to check).
+ * The bytes are those `encodeTarHeader` gives: a fixed template block, the fields written over
+ * it and a running checksum, with no per-entry allocation.
+ *
+ * @example
+ * ```ts
+ * import { encodeTarHeader, writeTarHeader } from "./tar_header.ts";
+ * const entry = { path: "a.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1 };
+ * const block = new Uint8Array(512);
+ * console.log(writeTarHeader(entry, block, 0)); // 512
+ * console.log(block.every((b, i) => b === encodeTarHeader(entry)[i])); // true
+ * ```
+ */
+export function writeTarHeader(entry: TarEntry, target: Uint8Array, offset: number): number {
+  const flag = FLAG_BYTES[entry.type];
+  const path = entry.path;
+  const n = path.length;
+  if (
+    typeof flag !== "number" || n === 0 || path.charCodeAt(0) === 0x2f ||
+    path.charCodeAt(n - 1) === 0x2f ||
+    path.startsWith("./") || path === "." || entry.atime !== undefined ||
+    entry.ctime !== undefined || entry.xattrs !== undefined
+  ) return 0;
+  const size = entry.type === "file" ? entry.size ?? 0 : 0;
+  const { mode, uid, gid, mtime } = entry;
+  if (
+    !plainInteger(size, MAX_OCTAL_11) || !plainInteger(mode, Number.MAX_SAFE_INTEGER) ||
+    !plainInteger(uid, MAX_OCTAL_7) || !plainInteger(gid, MAX_OCTAL_7) ||
+    !plainInteger(mtime, MAX_OCTAL_11) || !plainInteger(entry.devMajor, MAX_OCTAL_7) ||
+    !plainInteger(entry.devMinor, MAX_OCTAL_7)
+  ) return 0;
+  const link = entry.linkName ?? "";
+  if (entry.type === "hardlink" || entry.type === "symlink") {
+    // Hardlink targets are cleaned like paths: leave anything to clean to encodeTarHeader.
+    if (
+      link === "" || (entry.type === "hardlink" &&
+        (link.charCodeAt(0) === 0x2f || link.endsWith("/") || link.startsWith("./") ||
+          link === "."))
+    ) return 0;
+  }
+  const uname = entry.uname ?? "";
+  const gname = entry.gname ?? "";
+  if (!shortAscii(link, 100) || !shortAscii(uname, 32) || !shortAscii(gname, 32)) return 0;
+  const dir = entry.type === "directory";
+  let split: [string, string] | undefined;
+  if (dir ? n + 1 > 100 : n > 100) {
+    split = splitUstarPath(dir ? path + "/" : path);
+    if (!split) return 0;
+  } else if (!shortAscii(path, 100)) return 0;
+  let sum = TEMPLATE_SUM;
+  target.set(TEMPLATE, offset);
+  if (split) {
+    const [prefix, name] = split;
+    sum += putAscii(target, offset, name, 0, name.length);
+    sum += putAscii(target, offset + 345, prefix, 0, prefix.length);
+  } else {
+    sum += putAscii(target, offset, path, 0, n);
+    if (dir) {
+      target[offset + n] = 0x2f;
+      sum += 0x2f;
+    }
+  }
+  sum += putOctal(target, offset + 100, 8, mode & 0o7777);
+  sum += putOctal(target, offset + 108, 8, uid);
+  sum += putOctal(target, offset + 116, 8, gid);
+  sum += putOctal(target, offset + 124, 12, size);
+  sum += putOctal(target, offset + 136, 12, mtime);
+  target[offset + 156] = flag;
+  sum += flag;
+  sum += putAscii(target, offset + 157, link, 0, link.length);
+  sum += putAscii(target, offset + 265, uname, 0, uname.length);
+  sum += putAscii(target, offset + 297, gname, 0, gname.length);
+  const major = entry.devMajor ?? 0;
+  const minor = entry.devMinor ?? 0;
+  // The template holds devices 0 (its sum included): rewrite only others.
+  if (major !== 0) sum += putOctal(target, offset + 329, 8, major) - 7 * 0x30;
+  if (minor !== 0) sum += putOctal(target, offset + 337, 8, minor) - 7 * 0x30;
+  // Checksum: 6 octal digits, NUL, space; the template's spaces are in TEMPLATE_SUM.
+  putOctal(target, offset + 148, 7, sum);
+  target[offset + 154] = 0;
+  return TAR_BLOCK_SIZE;
+}
+
 /**
  * Encodes the header of one entry: a PAX extended header (`x` block plus its records,
  * padded) when needed, then the ustar header block. The result is a multiple of 512 bytes
@@ -300,7 +450,25 @@ function ustarBlock(fields: {
  * ```
  */
 export function encodeTarHeader(entry: TarEntry): Uint8Array {
-  const flag = TYPE_FLAGS[entry.type];
+  const block = new Uint8Array(TAR_BLOCK_SIZE);
+  if (writeTarHeader(entry, block, 0) !== 0) return block;
+  return encodeTarHeaderGeneral(entry);
+}
+
+/**
+ * {@link encodeTarHeader} without the in-place shortcut of {@link writeTarHeader}: every entry
+ * through the general encoder (field checks, path cleaning, PAX records). The two give the same
+ * bytes; tests compare them.
+ *
+ * @example
+ * ```ts
+ * import { encodeTarHeader, encodeTarHeaderGeneral } from "./tar_header.ts";
+ * const e = { path: "a", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 };
+ * console.log(encodeTarHeaderGeneral(e).join() === encodeTarHeader(e).join()); // true
+ * ```
+ */
+export function encodeTarHeaderGeneral(entry: TarEntry): Uint8Array {
+  const flag = Object.hasOwn(TYPE_FLAGS, entry.type) ? TYPE_FLAGS[entry.type] : undefined;
   if (flag === undefined) {
     throw new TypeError(`Cannot write tar entry ${entry.path}: unknown type "${entry.type}"`);
   }

@@ -16,7 +16,7 @@
  */
 
 import type { TarEntry } from "../types/tar_entry.ts";
-import { encodeTarHeader, TAR_BLOCK_SIZE, TAR_END } from "./tar_header.ts";
+import { encodeTarHeader, TAR_BLOCK_SIZE, TAR_END, writeTarHeader } from "./tar_header.ts";
 
 /** Output chunk size: small headers and bodies are packed into chunks this large. */
 const OUT_CHUNK = 256 * 1024;
@@ -224,7 +224,7 @@ class TarWriter {
       return;
     }
     const { entry, size } = pending;
-    this.#put(encodeTarHeader(entry));
+    this.#putHeader(entry);
     if (entry.type !== "file" || (size === 0 && !entry.open)) return;
     if (!entry.open) {
       throw new TypeError(
@@ -284,6 +284,18 @@ class TarWriter {
     if (written !== size) throw sizeError(entry.path, size, written);
     const rest = size % TAR_BLOCK_SIZE;
     if (rest !== 0) this.#putZeros(TAR_BLOCK_SIZE - rest);
+  }
+
+  /** The entry's header, written in place into the packed output when it is one plain block. */
+  #putHeader(entry: TarEntry): void {
+    if (OUT_CHUNK - this.#outLength < TAR_BLOCK_SIZE) this.#flush();
+    this.#out ??= new Uint8Array(OUT_CHUNK);
+    if (writeTarHeader(entry, this.#out, this.#outLength) === 0) {
+      this.#put(encodeTarHeader(entry));
+      return;
+    }
+    this.#outLength += TAR_BLOCK_SIZE;
+    if (this.#outLength === OUT_CHUNK) this.#flush();
   }
 
   #putBody(chunk: Uint8Array): void {
