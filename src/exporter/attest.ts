@@ -24,6 +24,7 @@ import { buildSpdxSbom, type SbomFile, SPDX_PREDICATE_TYPE } from "../image/sbom
 import { buildProvenance, SLSA_PROVENANCE_V1 } from "../image/provenance.ts";
 import { formatPlatform } from "../types/platform.ts";
 import type { MemoryContent } from "../sinks/memory_content.ts";
+import { putBytes } from "../sinks/put_bytes.ts";
 import type { OutputSpec } from "./output_spec.ts";
 import type { ExportedManifest, PlatformInput } from "./export_image.ts";
 import type { ConfigOverrides } from "../image/config_builder.ts";
@@ -127,10 +128,7 @@ export async function attestPlatform(
   });
   for (const blob of [attestation.config, ...attestation.layers]) {
     await ctx.memory.put(blob.bytes, blob.descriptor);
-    await ctx.sink.putBlob(
-      new Blob([blob.bytes as Uint8Array<ArrayBuffer>]).stream(),
-      blob.descriptor,
-    );
+    await putBytes(ctx.sink, blob.bytes, blob.descriptor);
   }
   await ctx.memory.put(attestation.bytes, attestation.descriptor);
   await ctx.sink.putManifest(attestation.bytes, attestation.descriptor);

@@ -34,7 +34,12 @@ import type { TarEntry } from "../types/tar_entry.ts";
 import { ClampTimestampsStream } from "../stages/clamp_timestamps_stream.ts";
 import { CountStream } from "../stages/count_stream.ts";
 import { inheritDigest } from "../stages/digest_stream.ts";
-import { type EncodedLayer, encodeLayer, recompressLayer } from "../stages/layer_encoder.ts";
+import {
+  type EncodedLayer,
+  encodeLayer,
+  type LayerEncoding,
+  recompressLayer,
+} from "../stages/layer_encoder.ts";
 import type { BaseImage } from "../image/base_image.ts";
 import { buildConfig, type ConfigOverrides, encodeConfig } from "../image/config_builder.ts";
 import { buildIndex, buildManifest } from "../image/manifest_builder.ts";
@@ -44,6 +49,7 @@ import { type OutputSpec, resolveOciMediaTypes } from "./output_spec.ts";
 import { copyProgress, type ProgressListener } from "./progress.ts";
 import type { OciLayout } from "../sinks/oci_layout.ts";
 import { MemoryContent } from "../sinks/memory_content.ts";
+import { putBytes } from "../sinks/put_bytes.ts";
 import { type AttestationOptions, attestPlatform } from "./attest.ts";
 import { FileInventoryStream, type InventoryFile } from "../stages/file_inventory_stream.ts";
 import { listLayerFiles } from "../image/layer_files.ts";
@@ -378,10 +384,7 @@ async function buildPlatform(
   });
   const configDoc = await encodeConfig(config, oci, env.codecs);
   await ctx.memory.put(configDoc.bytes, configDoc.descriptor);
-  await target.putBlob(
-    new Blob([configDoc.bytes as Uint8Array<ArrayBuffer>]).stream(),
-    configDoc.descriptor,
-  );
+  await putBytes(target, configDoc.bytes, configDoc.descriptor);
 
   const manifest = await buildManifest({
     oci,
@@ -453,13 +456,23 @@ async function buildNewLayer(
     }
     const inventory = wantFiles ? new FileInventoryStream(env.codecs) : undefined;
     if (inventory) entries = entries.pipeThrough(inventory);
-    const encoding = encodeLayer(entries, {
+    const encodingOptions = {
       compression: output.compression,
       level: output.compressionLevel,
       codecs: env.codecs,
       prioritizedFiles: layer.prioritizedFiles,
-    });
-    encoded = await streamInto(ctx.target, encoding.blob, encoding.result, id, env);
+    };
+    const encoding = encodeLayer(entries, encodingOptions);
+    // A registry that lost a streamed upload gets the layer made again from its source: the
+    // same walk, clamped alike (the first pass alone feeds the cache key and file list).
+    const remake = () => {
+      const again = layer.entries();
+      return Promise.resolve(encodeLayer(
+        output.rewriteTimestamp ? again.pipeThrough(new ClampTimestampsStream(ctx.epoch!)) : again,
+        encodingOptions,
+      ));
+    };
+    encoded = await streamInto(ctx.target, encoding, id, env, remake);
     files = inventory?.files ?? [];
     hardlinks = inventory?.hardlinks ?? [];
     if (cached.recorder) {
@@ -511,12 +524,13 @@ async function carryBaseLayer(
   const isEstargz = layer.annotations?.[ESTARGZ_TOC_DIGEST] !== undefined;
   const differs = output.compression === "estargz" ? !isEstargz : from !== output.compression;
   if (output.forceCompression && differs) {
-    const encoding = recompressLayer(await base.source.fetch(layer), from, {
-      compression: output.compression,
-      level: output.compressionLevel,
-      codecs: env.codecs,
-    });
-    const encoded = await streamInto(target, encoding.blob, encoding.result, layer.digest, env);
+    const recompress = async () =>
+      recompressLayer(await base.source.fetch(layer), from, {
+        compression: output.compression,
+        level: output.compressionLevel,
+        codecs: env.codecs,
+      });
+    const encoded = await streamInto(target, await recompress(), layer.digest, env, recompress);
     const sourceDiffId = encoded.sourceDiffId ?? encoded.diffId;
     if (sourceDiffId !== diffId) {
       throw new Error(
@@ -560,13 +574,16 @@ function isReopenableSink(sink: ContentSink): sink is ContentSink & ReopenableSi
   return typeof (sink as Partial<ReopenableSink>).putBlobFrom === "function";
 }
 
-/** Streams an encoded blob into the target with progress; resolves to its digests. */
+/**
+ * Streams an encoded blob into the target with progress; resolves to its digests. `remake`
+ * encodes it again from its source, for a registry that lost the upload.
+ */
 async function streamInto(
   target: ContentSink,
-  blob: ReadableStream<Uint8Array>,
-  result: Promise<EncodedLayer>,
+  { blob, result }: LayerEncoding,
   id: string,
   env: ExportEnvironment,
+  remake: () => Promise<LayerEncoding>,
 ): Promise<EncodedLayer> {
   let written = 0;
   const counted = env.onProgress
@@ -586,8 +603,23 @@ async function streamInto(
   // The sink may fail first (a registry answering 401): then the encoder's
   // promise rejects with a mere "cancelled"; report the sink's error instead.
   expected.catch(() => {});
-  const [put, encoded] = await Promise.allSettled([target.putBlob(counted, expected), result]);
-  if (put.status === "rejected") throw put.reason;
+  const put = target.putBlob(counted, expected, {
+    remake: async () => {
+      const again = await remake();
+      const expected = again.result.then((r) => ({ digest: r.digest, size: r.size }));
+      expected.catch(() => {});
+      return { body: again.blob, expected };
+    },
+    onResume: (e) =>
+      env.onProgress?.({
+        type: "note",
+        message: `layer ${id}: upload broke off (${e.reason}); ` + (e.remade
+          ? "the registry lost it: sending the layer again, made anew from its source"
+          : `resumed from the ${e.offset} bytes the registry has`),
+      }),
+  });
+  const [putDone, encoded] = await Promise.allSettled([put, result]);
+  if (putDone.status === "rejected") throw putDone.reason;
   if (encoded.status === "rejected") throw encoded.reason;
   return encoded.value;
 }

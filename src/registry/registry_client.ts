@@ -19,7 +19,7 @@
  * ```
  * @module
  */
-import type { BlobId } from "../types/content.ts";
+import type { BlobId, RemadeBlob, UploadResumption } from "../types/content.ts";
 import type { Descriptor } from "../types/descriptor.ts";
 import { DOCKER_INDEX, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from "../types/media_types.ts";
 import { isValidDigest } from "../types/reference.ts";
@@ -44,6 +44,7 @@ import {
 import type { Codecs } from "../types/codecs.ts";
 import { VerifyDigestStream } from "../stages/verify_digest_stream.ts";
 import { sha256Digest } from "../image/manifest_builder.ts";
+import { uploadStreamed } from "./_streamed_upload.ts";
 
 /** Options of a {@linkcode RegistryClient}. */
 export interface RegistryClientOptions {
@@ -85,14 +86,21 @@ export interface ReopenableBlob {
 
 /**
  * A blob read once from `body`. When `expected` is a promise (a layer being
- * compressed while it is sent) nothing can be checked or skipped up front and
- * a failed upload cannot restart: retrying is the caller's job.
+ * compressed while it is sent) nothing can be checked or skipped up front: it
+ * is sent in chunks, and only the chunk not yet acknowledged is kept, so that
+ * the upload can go on after a failure; `remake` lets it start over in a new
+ * session when the registry lost the old one.
  */
 export interface StreamedBlob {
   /** The bytes. */
   body: ReadableStream<Uint8Array>;
   /** Digest and size, known now or once `body` has been read to its end. */
   expected: BlobId | Promise<BlobId>;
+  /**
+   * Makes the same bytes again from their source (the layer encoded again). The re-made blob
+   * must have the first one's digest before it is committed; a changed source is an error.
+   */
+  remake?: () => Promise<RemadeBlob>;
 }
 
 /** Options for one blob push. */
@@ -103,6 +111,8 @@ export interface PushBlobOptions {
   onProgress?: (sent: number) => void;
   /** Upload in chunks for this blob. */
   chunked?: boolean;
+  /** Called when a streamed upload goes on after a failure. */
+  onResume?: (event: UploadResumption) => void;
 }
 
 /** What a blob push did. */
@@ -210,6 +220,21 @@ export class RegistryClient {
     return this.#limit.run(async (slot) => {
       if ("open" in blob) return await this.#pushReopenable(repository, blob, options, slot);
       const expected = blob.expected;
+      if (!(expected instanceof Promise) && blob.remake) {
+        // Known digest and a way to read it again: restartable like a copy.
+        let first: ReadableStream<Uint8Array> | undefined = blob.body;
+        const remake = blob.remake;
+        const result = await this.#pushReopenable(repository, {
+          ...expected,
+          open: async () => {
+            const body = first ?? (await remake()).body;
+            first = undefined;
+            return body;
+          },
+        }, options);
+        await first?.cancel();
+        return result;
+      }
       if (!(expected instanceof Promise)) {
         // Known digest, one-shot body: skip or mount without reading it.
         const early = await this.#skipOrMount(repository, expected.digest, options);
@@ -220,7 +245,7 @@ export class RegistryClient {
         await this.#uploadOrThrow(repository, blob.body, expected, early, options);
         return "uploaded";
       }
-      await this.#uploadOrThrow(repository, blob.body, expected, undefined, options);
+      await this.#pushStreamed(repository, { ...blob, expected }, options);
       return "uploaded";
     });
   }
@@ -407,13 +432,103 @@ export class RegistryClient {
       // rejects with the registry's message instead of a bare "cancelled".
       await body.cancel(failure.error).catch(() => {});
       if (!failure.retry) throw failure.error;
-      // A reopenable blob would restart here; a one-shot stream is spent and cannot be re-sent.
-      // Silently spooling it would break "store=false keeps nothing": say what to do instead.
-      failure.error.message += "; a layer streamed straight to the registry cannot be sent " +
-        "again after its upload broke off: run the export again, or keep store=true (the " +
-        "default) so a broken upload restarts from the local store";
+      // A one-shot stream is spent and cannot be re-sent: say what to do instead.
+      failure.error.message += "; this blob was read once and cannot be sent again: give a " +
+        "way to read it again (StreamedBlob.remake) or push it from a store";
       throw failure.error;
     }
+  }
+
+  /** A blob learned while it is sent: chunks that survive faults (see `_streamed_upload.ts`). */
+  async #pushStreamed(
+    repository: string,
+    blob: StreamedBlob & { expected: Promise<BlobId> },
+    options: PushBlobOptions,
+  ): Promise<void> {
+    let name = "(streamed layer)";
+    const what = () => `Cannot push blob ${name} to ${this.host}/${repository}`;
+    const scopes = [pushScope(repository)];
+    const counted = countBytes(blob.body, options.onProgress);
+    await uploadStreamed(
+      {
+        error: (detail, digest) => {
+          if (digest) name = digest;
+          return new RegistryError(what(), { registry: this.host, detail });
+        },
+        retry: this.#retry,
+        chunkSize: this.#chunkSize,
+        start: async () => {
+          const base = await this.#baseUrl(what());
+          const url = `${base}/v2/${repository}/blobs/uploads/`;
+          const res = await this.#send("POST", url, {
+            what: what(),
+            scopes,
+            body: { replay: () => null },
+          });
+          const loc = res.headers.get("location");
+          if (res.status !== 202 || !loc) throw await this.#fail(what(), res);
+          await res.body?.cancel();
+          const minChunk = Number(res.headers.get("oci-chunk-min-length") ?? "0");
+          return { location: new URL(loc, url).href, minChunk: minChunk > 0 ? minChunk : 0 };
+        },
+        send: (method, url, headers, body) =>
+          this.#send(method, url, {
+            what: what(),
+            scopes,
+            headers,
+            once: true,
+            body: body instanceof ReadableStream
+              ? { stream: body }
+              : { replay: () => body as Uint8Array<ArrayBuffer> | null },
+          }),
+        fail: (res) => this.#fail(what(), res),
+        commit: async (location, id) => {
+          name = id.digest;
+          const failure = await this.#commit(repository, location, id, what(), scopes);
+          if (failure) throw failure.error;
+        },
+      },
+      { body: counted, expected: blob.expected },
+      blob.remake,
+      options.onResume,
+    );
+  }
+
+  /** `PUT ?digest=` of an upload session; undefined when the blob is there, else the failure. */
+  async #commit(
+    repository: string,
+    location: string,
+    id: BlobId,
+    what: string,
+    scopes: string[],
+  ): Promise<UploadFailure | undefined> {
+    const res = await this.#send("PUT", appendQuery(location, "digest", id.digest), {
+      what,
+      scopes,
+      headers: { "Content-Type": "application/octet-stream" },
+      body: { replay: () => null },
+    });
+    if (res.status !== 201) {
+      const error = await this.#fail(what, res);
+      // The answer to an earlier try of this PUT may have been lost after the registry had
+      // committed the blob (the retry then finds no upload session): the blob is there.
+      if (res.status === 404 && await this.#hasBlob(repository, id.digest).catch(() => false)) {
+        return undefined;
+      }
+      return failure(error, res, false);
+    }
+    await res.body?.cancel();
+    const reported = res.headers.get("docker-content-digest");
+    if (reported && reported !== id.digest) {
+      return {
+        error: new RegistryError(what, {
+          registry: this.host,
+          detail: `the registry stored it as ${reported}`,
+        }),
+        retry: false,
+      };
+    }
+    return undefined;
   }
 
   async #hasBlob(repository: string, digest: string, pushing = false): Promise<boolean> {
@@ -523,34 +638,7 @@ export class RegistryClient {
       }
       const id = await expected;
       name = id.digest;
-      const put = appendQuery(location, "digest", id.digest);
-      const res = await this.#send("PUT", put, {
-        what: what(),
-        scopes,
-        headers: { "Content-Type": "application/octet-stream" },
-        body: { replay: () => null },
-      });
-      if (res.status !== 201) {
-        const error = await this.#fail(what(), res);
-        // The answer to an earlier try of this PUT may have been lost after the registry had
-        // committed the blob (the retry then finds no upload session): the blob is there.
-        if (res.status === 404 && await this.#hasBlob(repository, id.digest).catch(() => false)) {
-          return undefined;
-        }
-        return failure(error, res, false);
-      }
-      await res.body?.cancel();
-      const reported = res.headers.get("docker-content-digest");
-      if (reported && reported !== id.digest) {
-        return {
-          error: new RegistryError(what(), {
-            registry: this.host,
-            detail: `the registry stored it as ${reported}`,
-          }),
-          retry: false,
-        };
-      }
-      return undefined;
+      return await this.#commit(repository, location, id, what(), scopes);
     } catch (e) {
       if (e instanceof RegistryError) return { error: e, retry: streaming };
       throw e;
@@ -673,9 +761,17 @@ export class RegistryClient {
   async #send(
     method: string,
     url: string,
-    init: { what: string; scopes: string[]; headers?: Record<string, string>; body?: Body },
+    init: {
+      what: string;
+      scopes: string[];
+      headers?: Record<string, string>;
+      body?: Body;
+      /** Never retried here (the caller resumes); a 401 still gets one fresh token. */
+      once?: boolean;
+    },
   ): Promise<Response> {
     const oneShot = init.body !== undefined && "stream" in init.body;
+    const retries = !oneShot && !init.once;
     let reauthenticated = false;
     for (let attempt = 1;; attempt++) {
       const headers = new Headers(init.headers);
@@ -695,7 +791,7 @@ export class RegistryClient {
           ...(oneShot ? { duplex: "half" } : {}),
         } as RequestInit);
       } catch (cause) {
-        if (oneShot || attempt >= this.#retry.attempts) {
+        if (!retries || attempt >= this.#retry.attempts) {
           throw new RegistryError(init.what, { registry: this.host, cause: sanitize(cause) });
         }
         await sleep(retryDelay(this.#retry, attempt));
@@ -712,7 +808,7 @@ export class RegistryClient {
           continue;
         }
       }
-      if (!oneShot && isRetryableStatus(res.status) && attempt < this.#retry.attempts) {
+      if (retries && isRetryableStatus(res.status) && attempt < this.#retry.attempts) {
         await res.body?.cancel();
         await sleep(retryDelay(this.#retry, attempt, res.headers.get("retry-after")));
         continue;

@@ -47,6 +47,12 @@ export interface DenoEnvironmentOptions {
   timeouts?: Partial<RegistryTimeouts>;
   /** Reuse layers of unchanged folders from the store's layer cache (default true). */
   layerCache?: boolean;
+  /**
+   * Bytes of a streamed layer held until the registry acknowledges them: the chunk size of
+   * uploads that survive faults. Default `$OCISTREAM_UPLOAD_CHUNK` (`8MiB`, `512KiB` or
+   * bytes), else 4 MiB.
+   */
+  uploadChunkSize?: number;
 }
 
 /** An export environment that must be closed (it owns workers and clients). */
@@ -60,6 +66,19 @@ export interface DenoEnvironment extends ExportEnvironment {
 }
 
 const TIMEOUTS_VARIABLE = "OCISTREAM_REGISTRY_TIMEOUTS";
+const CHUNK_VARIABLE = "OCISTREAM_UPLOAD_CHUNK";
+
+/** `8MiB`, `512KiB` or a byte count, as a whole number of bytes of at least 1 KiB. */
+function parseChunkSize(text: string): number {
+  const m = text.trim().match(/^(\d+)\s*(KiB|MiB)?$/);
+  const bytes = m ? Number(m[1]) * (m[2] === "MiB" ? 1 << 20 : m[2] === "KiB" ? 1 << 10 : 1) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1024 || bytes > 1 << 30) {
+    throw new RangeError(
+      `Invalid $${CHUNK_VARIABLE} "${text}": give a size from 1KiB to 1024MiB, e.g. 8MiB`,
+    );
+  }
+  return bytes;
+}
 
 /** The host's Linux platform, the default target. */
 export function hostPlatform(): Platform {
@@ -73,6 +92,9 @@ export async function createDenoEnvironment(
   // Checked before anything is opened: a bad setting is an error with nothing done.
   const timeouts = options.timeouts ??
     parseTimeouts(Deno.env.get(TIMEOUTS_VARIABLE) ?? "", `$${TIMEOUTS_VARIABLE}`);
+  const chunkText = Deno.env.get(CHUNK_VARIABLE);
+  const chunkSize = options.uploadChunkSize ??
+    (chunkText ? parseChunkSize(chunkText) : undefined);
   const codecs = createNativeCodecs({ workers: options.workers });
   const store = options.openStore === false
     ? undefined
@@ -99,6 +121,7 @@ export async function createDenoEnvironment(
       fetch: fetchWithTls,
       sha256,
       timeouts,
+      chunkSize,
     });
   }, options.onProgress);
 

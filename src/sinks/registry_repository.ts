@@ -11,7 +11,7 @@
  * ```
  * @module
  */
-import type { BlobId, ContentSink, ContentSource } from "../types/content.ts";
+import type { BlobId, ContentSink, ContentSource, PutBlobOptions } from "../types/content.ts";
 import type { Descriptor } from "../types/descriptor.ts";
 import { isIndexMediaType, isManifestMediaType } from "../types/media_types.ts";
 import { RegistryError } from "../registry/registry_error.ts";
@@ -89,11 +89,13 @@ export class RegistryRepository implements ContentSink, ContentSource {
   /**
    * Uploads a blob read once from `body`. With a known digest it is skipped
    * or mounted when possible; with a promised digest (a layer compressed
-   * while sent) it is streamed in one pass and the caller retries on failure.
+   * while sent) it goes out in chunks that survive faults, and `remake` lets
+   * it start over in a new session when the registry lost the old one.
    */
   async putBlob(
     body: ReadableStream<Uint8Array>,
     expected: BlobId | Promise<BlobId>,
+    options: PutBlobOptions = {},
   ): Promise<void> {
     const digest = expected instanceof Promise ? undefined : expected.digest;
     const total = expected instanceof Promise ? undefined : expected.size;
@@ -108,11 +110,16 @@ export class RegistryRepository implements ContentSink, ContentSource {
         ),
       );
     }
-    const result = await this.client.pushBlob(this.repository, { body, expected }, {
-      mountFrom: this.#options.mountFrom,
-      chunked: this.#options.chunked,
-      onProgress: this.#progress(digest, total),
-    }).catch(rejectedContent);
+    const result = await this.client.pushBlob(
+      this.repository,
+      { body, expected, remake: options.remake },
+      {
+        mountFrom: this.#options.mountFrom,
+        chunked: this.#options.chunked,
+        onProgress: this.#progress(digest, total),
+        onResume: options.onResume,
+      },
+    ).catch(rejectedContent);
     const id = await expected;
     this.results.set(id.digest, result);
   }

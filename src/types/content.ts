@@ -37,6 +37,36 @@ export interface ContentSource {
   fetch(descriptor: Descriptor, options?: FetchOptions): Promise<ReadableStream<Uint8Array>>;
 }
 
+/** A blob made again from its source: the same bytes, if the source did not change. */
+export interface RemadeBlob {
+  /** The bytes. */
+  body: ReadableStream<Uint8Array>;
+  /** Digest and size, once `body` has been read to its end. */
+  expected: Promise<BlobId>;
+}
+
+/** Why and where a streamed upload went on after a failure (for progress). */
+export interface UploadResumption {
+  /** What went wrong, e.g. `503` or a network error's message. */
+  reason: string;
+  /** Bytes the registry had when the upload went on (0 when it starts over). */
+  offset: number;
+  /** True when the blob is being made again from its source in a new session. */
+  remade: boolean;
+}
+
+/** Options of {@link ContentSink.putBlob} for a blob learned while it is written. */
+export interface PutBlobOptions {
+  /**
+   * Makes the blob again from its source, for a sink that lost what it had been sent (a
+   * registry upload session): the re-made blob must have the same digest. Sinks that keep
+   * what they were sent ignore it.
+   */
+  remake?: () => Promise<RemadeBlob>;
+  /** Called when a write goes on after a failure. */
+  onResume?: (event: UploadResumption) => void;
+}
+
 /** Writes content. */
 export interface ContentSink {
   /** Whether the blob is already there (so writing it can be skipped). */
@@ -47,7 +77,11 @@ export interface ContentSink {
    * The sink must not make the blob visible unless the bytes match, and reports bytes that
    * do not match with a `DigestMismatchError` (so a copy can tell them from other failures).
    */
-  putBlob(body: ReadableStream<Uint8Array>, expected: BlobId | Promise<BlobId>): Promise<void>;
+  putBlob(
+    body: ReadableStream<Uint8Array>,
+    expected: BlobId | Promise<BlobId>,
+    options?: PutBlobOptions,
+  ): Promise<void>;
   /** Writes a manifest or index; `tag` names it (registries), else it is stored by digest. */
   putManifest(bytes: Uint8Array, descriptor: Descriptor, tag?: string): Promise<void>;
 }

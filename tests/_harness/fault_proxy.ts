@@ -3,7 +3,8 @@
  * 127.0.0.1. It forwards every request with `fetch` (bodies streamed both
  * ways) and, by deterministic rules, drops connections mid-body, answers
  * 5xx or 429 with `Retry-After`, stalls, delays, cuts answers short,
- * rewrites `Docker-Content-Digest`, or answers 401 `invalid_token` once.
+ * rewrites `Docker-Content-Digest`, answers 401 `invalid_token` once, loses
+ * an upload session (404 on it from then on), or refuses `Content-Range` chunks (416).
  * `Location` headers are rewritten so uploads keep going through the proxy.
  *
  * It uses `node:http` rather than `Deno.serve`: dropping a connection in the
@@ -30,6 +31,8 @@ export type Fault =
   | "truncate-response"
   | "invalid-token-once"
   | "wrong-digest"
+  | "lose-session"
+  | "refuse-range"
   | { status: 500 | 502 | 503 }
   | { status: 429; retryAfter: number }
   | { delayMs: number };
@@ -126,6 +129,9 @@ export async function startFaultProxy(
   const timers = new Set<ReturnType<typeof setTimeout>>();
   let origin = "";
   let stopping = false;
+  /** Upload session ids a `lose-session` fault made the registry "forget". */
+  const lostSessions = new Set<string>();
+  const sessionOf = (path: string) => path.match(/\/blobs\/uploads\/([^/?]+)/)?.[1];
 
   const wait = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -286,6 +292,14 @@ export async function startFaultProxy(
     };
     log.push(entry);
     res.on("finish", () => entry.answeredAt = performance.now());
+    const session = sessionOf(entry.path);
+    if (session && lostSessions.has(session)) {
+      await drain(req, entry);
+      entry.status = 404;
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(JSON.stringify({ errors: [{ code: "BLOB_UPLOAD_UNKNOWN", message: "lost" }] }));
+      return;
+    }
     const index = pick(method, entry.path);
     const fault = index >= 0 ? rules[index]!.fault : undefined;
     if (fault !== undefined) {
@@ -304,6 +318,19 @@ export async function startFaultProxy(
         const code = fault.status === 429 ? "TOOMANYREQUESTS" : "UNAVAILABLE";
         entry.status = fault.status;
         res.writeHead(fault.status, headers);
+        res.end(JSON.stringify({ errors: [{ code, message: "injected by fault proxy" }] }));
+        return;
+      }
+      if (
+        (fault === "lose-session" && session) ||
+        (fault === "refuse-range" && req.headers["content-range"] !== undefined)
+      ) {
+        await drain(req, entry);
+        if (fault === "lose-session") lostSessions.add(session!);
+        const status = fault === "lose-session" ? 404 : 416;
+        entry.status = status;
+        res.writeHead(status, { "content-type": "application/json" });
+        const code = status === 404 ? "BLOB_UPLOAD_UNKNOWN" : "BLOB_UPLOAD_INVALID";
         res.end(JSON.stringify({ errors: [{ code, message: "injected by fault proxy" }] }));
         return;
       }

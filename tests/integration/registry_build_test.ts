@@ -135,8 +135,8 @@ Deno.test("build store=false streams each new layer once straight to the registr
       })).text(),
     );
     const layer = manifest.layers[0];
-    // Each blob (layer, config) uploaded exactly once; the layer in one streamed PATCH
-    // carrying exactly its bytes; nothing read back from the registry.
+    // Each blob (layer, config) uploaded exactly once; the layer (under one 4 MiB chunk) in one
+    // PATCH carrying exactly its bytes; nothing read back from the registry.
     const uploaded = uploadedDigests(proxy.requests);
     assert.deepEqual(uploaded.sort(), [layer.digest, manifest.config.digest].sort());
     const patches = proxy.requests.filter((q) => q.method === "PATCH");
