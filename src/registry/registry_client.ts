@@ -224,14 +224,19 @@ export class RegistryClient {
         // Known digest and a way to read it again: restartable like a copy.
         let first: ReadableStream<Uint8Array> | undefined = blob.body;
         const remake = blob.remake;
-        const result = await this.#pushReopenable(repository, {
-          ...expected,
-          open: async () => {
-            const body = first ?? (await remake()).body;
-            first = undefined;
-            return body;
+        const result = await this.#pushReopenable(
+          repository,
+          {
+            ...expected,
+            open: async () => {
+              const body = first ?? (await remake()).body;
+              first = undefined;
+              return body;
+            },
           },
-        }, options);
+          options,
+          slot,
+        );
         await first?.cancel();
         return result;
       }
@@ -245,7 +250,7 @@ export class RegistryClient {
         await this.#uploadOrThrow(repository, blob.body, expected, early, options);
         return "uploaded";
       }
-      await this.#pushStreamed(repository, { ...blob, expected }, options);
+      await this.#pushStreamed(repository, { ...blob, expected }, options, slot);
       return "uploaded";
     });
   }
@@ -444,7 +449,10 @@ export class RegistryClient {
     repository: string,
     blob: StreamedBlob & { expected: Promise<BlobId> },
     options: PushBlobOptions,
+    slot: Slot,
   ): Promise<void> {
+    // Re-making may read a base layer through this client: not while holding our slot.
+    const remake = blob.remake;
     let name = "(streamed layer)";
     const what = () => `Cannot push blob ${name} to ${this.host}/${repository}`;
     const scopes = [pushScope(repository)];
@@ -489,7 +497,7 @@ export class RegistryClient {
         },
       },
       { body: counted, expected: blob.expected },
-      blob.remake,
+      remake && (() => slot.outside(remake)),
       options.onResume,
     );
   }
