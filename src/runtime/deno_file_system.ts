@@ -3,10 +3,11 @@
  * Deno has no equivalent: `lchown`, `lutimes`).
  *
  * Metadata calls (`lstat`, `readDir`, `readDirInfo`, `readLink`), opening files, whole reads of
- * files up to 1 MiB (`readFile`, `readInto`) and reads of up to 64 KiB use Deno's synchronous
- * calls: each takes microseconds on a local disk, while an async call costs about 20 µs of
- * scheduling, which dominates on trees of many small files. On a slow network file system they
- * briefly block the event loop.
+ * files up to 1 MiB (`readFile`, `readInto`), reads of up to 64 KiB, and the calls that change
+ * the tree (`createFile`, `mkdir`, `remove`, `symlink`, `link`, `chmod`, `lchown`, `utime`) use
+ * synchronous calls: each takes microseconds on a local disk, while an async call costs about
+ * 20 µs of scheduling (and far more when the blocking pool is busy), which dominates on trees of
+ * many small files. On a slow network file system they briefly block the event loop.
  *
  * @example
  * ```ts
@@ -24,6 +25,8 @@ import {
   type FileInfo,
   type FileSystem,
   type FileType,
+  type NewFileMeta,
+  type NewFileProblems,
   NotFoundError,
 } from "../types/file_system.ts";
 import { splitDevice } from "../stages/_tar_device.ts";
@@ -42,6 +45,46 @@ async function wrap<T>(path: string, fn: () => Promise<T>): Promise<T> {
   } catch (e) {
     throw mapError(e, path);
   }
+}
+
+function wrapSync<T>(path: string, fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(mapError(e, path));
+  }
+}
+
+type NodeFs = typeof import("node:fs");
+// `node:fs` is imported on first use (Node compatibility costs start-up time); once loaded,
+// `lchown` and `utime` use its synchronous calls.
+let nodeFs: NodeFs | undefined;
+async function loadNodeFs(): Promise<NodeFs> {
+  return nodeFs ??= await import("node:fs");
+}
+
+let umaskBits: number | undefined;
+/**
+ * The process umask, read from `/proc/self/status` (`Deno.umask()` would set it to read it,
+ * racing with files other threads create meanwhile); all bits when unknown, so callers set
+ * modes explicitly.
+ */
+function umask(): number {
+  if (umaskBits === undefined) {
+    try {
+      const status = Deno.readTextFileSync("/proc/self/status");
+      const m = /^Umask:\s*([0-7]+)/m.exec(status);
+      umaskBits = m ? parseInt(m[1]!, 8) : 0o777;
+    } catch {
+      umaskBits = 0o777;
+    }
+  }
+  return umaskBits;
+}
+
+function writeAllSync(file: Deno.FsFile, data: Uint8Array): void {
+  let done = 0;
+  while (done < data.length) done += file.writeSync(data.subarray(done));
 }
 
 function fileType(info: Deno.FileInfo): FileType {
@@ -311,9 +354,63 @@ export class DenoFileSystem implements FileSystem {
     return wrap(path, () => Deno.writeFile(path, data, { createNew: true }));
   }
 
-  /** Creates a folder. */
+  /**
+   * Creates a new file with `O_CREAT | O_EXCL` (an existing entry, even a dangling symlink,
+   * fails with {@link AlreadyExistsError}), writes `data` with synchronous calls, then sets the
+   * owner (`lchown`), the mode (`chmod`, only when creation could not give it: setuid, setgid or
+   * sticky bits, or bits the umask removes) and the times (`futimens` on the open file).
+   */
+  async createFile(
+    path: string,
+    data: Uint8Array | ReadableStream<Uint8Array>,
+    meta: NewFileMeta,
+  ): Promise<NewFileProblems> {
+    if (meta.owner && !nodeFs) await loadNodeFs();
+    let file: Deno.FsFile;
+    try {
+      file = Deno.openSync(path, { write: true, createNew: true, mode: meta.mode & 0o777 });
+    } catch (e) {
+      throw mapError(e, path);
+    }
+    try {
+      if (data instanceof Uint8Array) writeAllSync(file, data);
+      else for await (const chunk of data) writeAllSync(file, chunk);
+      const problems: NewFileProblems = {};
+      if (meta.owner) {
+        try {
+          nodeFs!.lchownSync(path, meta.owner.uid, meta.owner.gid);
+        } catch (e) {
+          problems.owner = e;
+        }
+      }
+      if ((meta.mode & 0o7000) !== 0 || (meta.mode & 0o777 & umask()) !== 0) {
+        Deno.chmodSync(path, meta.mode & 0o7777);
+      }
+      try {
+        file.utimeSync(meta.atime, meta.mtime);
+      } catch (e) {
+        problems.times = e;
+      }
+      file.close();
+      return problems;
+    } catch (e) {
+      try {
+        file.close();
+      } catch {
+        // Already closed.
+      }
+      try {
+        Deno.removeSync(path);
+      } catch {
+        // Nothing half-written is left when it can be helped; the error below says what failed.
+      }
+      throw mapError(e, path);
+    }
+  }
+
+  /** Creates a folder (synchronously, see {@link lstat}). */
   mkdir(path: string, options?: { recursive?: boolean; mode?: number }): Promise<void> {
-    return wrap(path, () => Deno.mkdir(path, options));
+    return wrapSync(path, () => Deno.mkdirSync(path, options));
   }
 
   /** Renames atomically within one file system. */
@@ -322,42 +419,49 @@ export class DenoFileSystem implements FileSystem {
   }
 
   /** Removes a file, or a folder with `recursive`; no error when missing. */
-  async remove(path: string, options?: { recursive?: boolean }): Promise<void> {
+  remove(path: string, options?: { recursive?: boolean }): Promise<void> {
     try {
-      await Deno.remove(path, options);
+      Deno.removeSync(path, options);
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      if (!(e instanceof Deno.errors.NotFound)) return Promise.reject(e);
     }
+    return Promise.resolve();
   }
 
   /** Makes a symlink at `path` pointing at `target`. */
   symlink(target: string, path: string): Promise<void> {
-    return wrap(path, () => Deno.symlink(target, path));
+    return wrapSync(path, () => Deno.symlinkSync(target, path));
   }
 
   /** Makes a hardlink at `path` to `existing`. */
   link(existing: string, path: string): Promise<void> {
-    return wrap(path, () => Deno.link(existing, path));
+    return wrapSync(path, () => Deno.linkSync(existing, path));
   }
 
   /** Sets permission bits. */
   chmod(path: string, mode: number): Promise<void> {
-    return wrap(path, () => Deno.chmod(path, mode & 0o7777));
+    return wrapSync(path, () => Deno.chmodSync(path, mode & 0o7777));
   }
 
   /** Sets owner and group without following symlinks. */
-  lchown(path: string, uid: number, gid: number): Promise<void> {
-    // Imported on first use: Node compatibility costs start-up time only unpacking needs.
-    return wrap(path, async () => (await import("node:fs/promises")).lchown(path, uid, gid));
+  async lchown(path: string, uid: number, gid: number): Promise<void> {
+    const fs = nodeFs ?? await loadNodeFs();
+    try {
+      fs.lchownSync(path, uid, gid);
+    } catch (e) {
+      throw mapError(e, path);
+    }
   }
 
   /** Sets access and modification times (seconds) without following symlinks. */
   utime(path: string, atime: number, mtime: number): Promise<void> {
+    // Once `node:fs` is loaded, one `lutimes` call does it; before, Deno's own call (which
+    // follows symlinks but needs no Node compatibility layer, ~30 ms to load) does it for
+    // everything but a symlink.
+    if (nodeFs) return wrapSync(path, () => nodeFs!.lutimesSync(path, atime, mtime));
     return wrap(path, async () => {
-      // Deno's own call follows symlinks but needs no Node compatibility layer (~30 ms to load):
-      // only a symlink takes `node:fs`'s `lutimes`.
       if (!Deno.lstatSync(path).isSymlink) return Deno.utimeSync(path, atime, mtime);
-      await (await import("node:fs/promises")).lutimes(path, atime, mtime);
+      (await loadNodeFs()).lutimesSync(path, atime, mtime);
     });
   }
 

@@ -19,6 +19,16 @@
  * - truncated tars and bodies shorter than their declared size fail with an
  *   error naming the entry.
  *
+ * It is fast on trees of many small files: each folder is resolved once and
+ * remembered (a folder this unpack made or already looked at is not looked
+ * at again for every child); only entries that can change what a path
+ * resolves to (a symlink, a whiteout, a replaced folder) forget what they
+ * touch. New entries are created exclusively (an existing one, a symlink
+ * included, makes creation fail, and is then removed and created again), so
+ * nothing is looked up before writing, and nothing is ever written through.
+ * Folder modes and times are set in one pass at the end of each layer, from
+ * what the unpack knows, with no further lookups.
+ *
  * @example
  * ```ts ignore
  * import { unpackLayers } from "./unpack_layers.ts";
@@ -30,17 +40,20 @@
 import type { Codecs } from "../types/codecs.ts";
 import type { ImageConfig } from "../types/config.ts";
 import type { ContentSource } from "../types/content.ts";
-import type { FileInfo, FileSystem } from "../types/file_system.ts";
+import type { FileInfo, FileSystem, NewFileProblems } from "../types/file_system.ts";
 import { NotFoundError } from "../types/file_system.ts";
 import type { ImageManifest } from "../types/manifest.ts";
 import { layerCompression } from "../types/media_types.ts";
-import { DigestStream } from "../stages/digest_stream.ts";
+import { DigestStream, measuredDigest } from "../stages/digest_stream.ts";
 import { type TarEntryWithBody, UntarStream } from "../stages/untar_stream.ts";
 import { joinDevice } from "../stages/_tar_device.ts";
 
 const WHITEOUT = ".wh.";
 const OPAQUE = ".wh..wh..opq";
 const MAX_SYMLINKS = 255;
+/** File bodies up to this size are read whole and written with one call; larger ones stream. */
+const WHOLE_BODY = 1024 * 1024;
+const EMPTY = new Uint8Array(0);
 
 /** Options of {@link applyLayer} and {@link unpackLayers}. */
 export interface UnpackOptions {
@@ -71,7 +84,9 @@ export interface UnpackReport {
 /**
  * Applies the layers of `manifest` onto `target` (an existing folder) in
  * order, reading each from `source`, decompressing it and checking its
- * diffID against `config` when given.
+ * diffID against `config` when given. When the decompressing stage declares
+ * the digest of its output (see `declareDigest`), that digest is checked
+ * rather than hashing the bytes a second time.
  *
  * @example
  * ```ts ignore
@@ -87,6 +102,8 @@ export async function unpackLayers(
   options: UnpackLayersOptions,
 ): Promise<UnpackReport> {
   const report: UnpackReport = { layers: 0, entries: 0, notes: [] };
+  // What the unpack knows of the target's folders holds across layers: only they change it.
+  const tree = new Known(undefined, "");
   for (const [i, layer] of manifest.layers.entries()) {
     const name = `layer ${i + 1} (${layer.digest})`;
     const compression = layerCompression(layer.mediaType);
@@ -94,12 +111,13 @@ export async function unpackLayers(
     if (compression !== "uncompressed") {
       tar = tar.pipeThrough(options.codecs.decompress(compression));
     }
-    const diff = new DigestStream(options.codecs);
-    const applied = await applyLayer(tar.pipeThrough(diff), target, {
+    const declared = measuredDigest(tar);
+    const diff = declared ? undefined : new DigestStream(options.codecs);
+    const applied = await apply(diff ? tar.pipeThrough(diff) : tar, target, {
       ...options,
       layerName: name,
-    });
-    const { digest } = await diff.result;
+    }, tree);
+    const { digest } = await (declared ?? diff!.result);
     const expected = config?.rootfs?.diff_ids?.[i];
     if (expected !== undefined && expected !== digest) {
       throw new Error(
@@ -123,12 +141,21 @@ export async function unpackLayers(
  * console.log(entries);
  * ```
  */
-export async function applyLayer(
+export function applyLayer(
   tar: ReadableStream<Uint8Array>,
   target: string,
   options: UnpackOptions & { layerName?: string },
 ): Promise<{ entries: number; notes: string[] }> {
-  const applier = new LayerApplier(target, options);
+  return apply(tar, target, options, new Known(undefined, ""));
+}
+
+async function apply(
+  tar: ReadableStream<Uint8Array>,
+  target: string,
+  options: UnpackOptions & { layerName?: string },
+  tree: Known,
+): Promise<{ entries: number; notes: string[] }> {
+  const applier = new LayerApplier(target, options, tree);
   let entries = 0;
   for await (const entry of tar.pipeThrough(new UntarStream())) {
     try {
@@ -143,8 +170,44 @@ export async function applyLayer(
   return { entries, notes: applier.notes() };
 }
 
+/**
+ * A folder or symlink the unpack knows is at a path of the target, because it made it or
+ * looked at it. Entries that replace or remove a path drop it from its parent's `kids`, so a
+ * node is current exactly while every node up to the root is its parent's kid of that name.
+ */
+class Known {
+  /** Folders and symlinks known inside this folder (files are not remembered). */
+  readonly kids = new Map<string, Known>();
+  /** The path relative to the target, `""` for the target itself. */
+  readonly rel: string;
+  readonly depth: number;
+
+  constructor(
+    readonly parent: Known | undefined,
+    readonly name: string,
+    /** The target of a symlink; `undefined` for a real folder. */
+    readonly link?: string,
+  ) {
+    this.rel = parent === undefined ? "" : parent.rel === "" ? name : `${parent.rel}/${name}`;
+    this.depth = parent === undefined ? 0 : parent.depth + 1;
+  }
+
+  /** Whether nothing replaced or removed this node or a folder above it since it was made. */
+  current(): boolean {
+    return this.parent === undefined ||
+      (this.parent.kids.get(this.name) === this && this.parent.current());
+  }
+
+  /** Remembers a real folder `name` inside this one. */
+  folder(name: string): Known {
+    const kid = new Known(this, name);
+    this.kids.set(name, kid);
+    return kid;
+  }
+}
+
 interface DeferredDir {
-  rel: string[];
+  node: Known;
   mode: number;
   atime: number;
   mtime: number;
@@ -153,6 +216,7 @@ interface DeferredDir {
 class LayerApplier {
   readonly #fs: FileSystem;
   readonly #root: string;
+  readonly #tree: Known;
   readonly #layer: string;
   readonly #ownership: boolean;
   readonly #onNote?: (message: string) => void;
@@ -161,9 +225,10 @@ class LayerApplier {
   readonly #dirs: DeferredDir[] = [];
   readonly #notes = new Map<string, { count: number; example: string }>();
 
-  constructor(root: string, options: UnpackOptions & { layerName?: string }) {
+  constructor(root: string, options: UnpackOptions & { layerName?: string }, tree: Known) {
     this.#fs = options.fs;
     this.#root = root.replace(/\/+$/, "") || "/";
+    this.#tree = tree;
     this.#layer = options.layerName ?? "layer";
     this.#ownership = options.ownership ?? true;
     this.#onNote = options.onNote;
@@ -179,41 +244,45 @@ class LayerApplier {
     const parts = this.#split(entry.path, entry.path);
     if (parts.length === 0) {
       // The root folder entry ("./"): its metadata applies to the target itself.
-      if (entry.type === "directory") await this.#directoryMeta([], entry);
+      if (entry.type === "directory") await this.#directoryMeta(this.#tree, entry);
       return;
     }
-    const name = parts[parts.length - 1]!;
-    if (name.startsWith(WHITEOUT)) return await this.#whiteout(parts, entry.path);
+    const name = parts.pop()!;
+    if (name.startsWith(WHITEOUT)) return await this.#whiteout(parts, name, entry.path);
 
     // Hardlink targets are resolved before anything at the new path is removed.
     let linkTarget: string | undefined;
     if (entry.type === "hardlink") linkTarget = await this.#hardlinkTarget(entry);
 
-    const parent = await this.#ensureDir(parts.slice(0, -1), entry.path);
-    const rel = [...parent, name];
+    const parent = (await this.#folder(parts, entry.path, true))!;
+    const rel = parent.rel === "" ? name : `${parent.rel}/${name}`;
     const path = this.#abs(rel);
-    const existing = await this.#lstat(path);
-    if (existing && !(existing.type === "directory" && entry.type === "directory")) {
-      // Replace, never write through (the old entry may be a symlink pointing anywhere).
-      await this.#fs.remove(path, { recursive: true });
-    }
     this.#markUpper(rel);
     const fs = this.#fs;
     switch (entry.type) {
-      case "directory":
-        if (!existing || existing.type !== "directory") await fs.mkdir(path, { mode: 0o700 });
-        await this.#directoryMeta(rel, entry);
+      case "directory": {
+        let node = parent.kids.get(name);
+        if (node === undefined || node.link !== undefined) {
+          await this.#replace(parent, name, path, () => fs.mkdir(path, { mode: 0o700 }), true);
+          node = parent.folder(name);
+        }
+        await this.#directoryMeta(node, entry);
         return;
-      case "file":
-        await fs.writeFile(path, entry.body, { mode: 0o600 });
-        await this.#meta(path, entry, false);
+      }
+      case "file": {
+        const data = await this.#data(entry);
+        await this.#replace(parent, name, path, () => this.#createFile(path, data, entry));
         return;
-      case "symlink":
-        await fs.symlink(entry.linkName ?? "", path);
+      }
+      case "symlink": {
+        const target = entry.linkName ?? "";
+        await this.#replace(parent, name, path, () => fs.symlink(target, path));
+        parent.kids.set(name, new Known(parent, name, target));
         await this.#meta(path, entry, true);
         return;
+      }
       case "hardlink":
-        await fs.link(linkTarget!, path);
+        await this.#replace(parent, name, path, () => fs.link(linkTarget!, path));
         return;
       case "fifo":
       case "char":
@@ -224,7 +293,12 @@ class LayerApplier {
         }
         const dev = joinDevice(entry.devMajor ?? 0, entry.devMinor ?? 0);
         try {
-          await fs.mknod(path, entry.type, entry.mode, dev);
+          await this.#replace(
+            parent,
+            name,
+            path,
+            () => fs.mknod!(path, entry.type as "fifo", entry.mode, dev),
+          );
         } catch (e) {
           this.#note(
             `${entry.type} nodes not created (run as root to create them): ${firstLine(e)}`,
@@ -238,27 +312,110 @@ class LayerApplier {
     }
   }
 
-  /** Applies deferred folder modes and times, deepest first (children change parent mtimes). */
-  async finish(): Promise<void> {
-    const dirs = [...this.#dirs].sort((a, b) => b.rel.length - a.rel.length);
-    for (const d of dirs) {
-      // Later entries may have replaced the folder or a parent with a symlink: never follow one.
-      if (!(await this.#isRealDir(d.rel))) continue;
-      const path = this.#abs(d.rel);
-      await this.#fs.chmod(path, d.mode);
-      await this.#fs.utime(path, d.atime, d.mtime).catch((e) =>
-        this.#note(`times not set: ${firstLine(e)}`, { path: d.rel.join("/") || "." })
-      );
+  /**
+   * Creates `name` in `parent` with `create`, replacing what is there: it is never written
+   * through (it may be a symlink pointing anywhere). `create` fails when something is in the
+   * way; that is then removed (unless it is a folder and `keepFolder`) and `create` runs again.
+   */
+  async #replace(
+    parent: Known,
+    name: string,
+    path: string,
+    create: () => Promise<unknown>,
+    keepFolder = false,
+  ): Promise<void> {
+    const known = parent.kids.get(name);
+    parent.kids.delete(name);
+    if (known === undefined) {
+      try {
+        await create();
+        return;
+      } catch (e) {
+        const existing = await this.#lstat(path);
+        if (!existing) throw e;
+        if (keepFolder && existing.type === "directory") return;
+      }
+    } else if (keepFolder && known.link === undefined) {
+      parent.kids.set(name, known);
+      return;
+    }
+    await this.#fs.remove(path, { recursive: true });
+    await create();
+  }
+
+  /** A file entry's bytes: whole when small (one write), else its body stream. */
+  async #data(entry: TarEntryWithBody): Promise<Uint8Array | ReadableStream<Uint8Array>> {
+    const size = entry.size ?? 0;
+    if (size === 0) return EMPTY;
+    if (size > WHOLE_BODY) return entry.body;
+    const reader = entry.body.getReader();
+    try {
+      const parts: Uint8Array[] = [];
+      let length = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        parts.push(value);
+        length += value.length;
+      }
+      if (parts.length === 1) return parts[0]!;
+      const whole = new Uint8Array(length);
+      let at = 0;
+      for (const p of parts) {
+        whole.set(p, at);
+        at += p.length;
+      }
+      return whole;
+    } finally {
+      reader.releaseLock();
     }
   }
 
-  /** Whether every component of `rel` is a real folder (no symlinks). */
-  async #isRealDir(rel: string[]): Promise<boolean> {
-    for (let i = 0; i <= rel.length; i++) {
-      const info = await this.#lstat(this.#abs(rel.slice(0, i)));
-      if (!info || info.type !== "directory") return false;
+  /** Creates a new file with its owner, mode and times (the path is free: see #replace). */
+  async #createFile(
+    path: string,
+    data: Uint8Array | ReadableStream<Uint8Array>,
+    entry: TarEntryWithBody,
+  ): Promise<void> {
+    const fs = this.#fs;
+    this.#xattrNote(entry);
+    if (!fs.createFile) {
+      if (await this.#lstat(path)) throw new TypeError(`${path} exists`);
+      await fs.writeFile(path, data, { mode: 0o600 });
+      await this.#meta(path, entry, false);
+      return;
     }
-    return true;
+    let owner: { uid: number; gid: number } | undefined;
+    if (this.#ownership) {
+      if (fs.lchown) owner = { uid: entry.uid, gid: entry.gid };
+      else this.#note("owners not set: this file system cannot change them", entry);
+    }
+    const problems: NewFileProblems = await fs.createFile(path, data, {
+      owner,
+      mode: entry.mode,
+      atime: entry.atime ?? entry.mtime,
+      mtime: entry.mtime,
+    });
+    if (problems.owner !== undefined) {
+      this.#note(`owners not set (run as root to keep them): ${firstLine(problems.owner)}`, entry);
+    }
+    if (problems.times !== undefined) {
+      this.#note(`times not set: ${firstLine(problems.times)}`, entry);
+    }
+  }
+
+  /** Applies deferred folder modes and times, deepest first (children change parent mtimes). */
+  async finish(): Promise<void> {
+    const dirs = [...this.#dirs].sort((a, b) => b.node.depth - a.node.depth);
+    for (const d of dirs) {
+      // Later entries may have replaced the folder or a parent (with a symlink, say): skip it.
+      if (!d.node.current()) continue;
+      const path = this.#abs(d.node.rel);
+      await this.#fs.chmod(path, d.mode);
+      await this.#fs.utime(path, d.atime, d.mtime).catch((e) =>
+        this.#note(`times not set: ${firstLine(e)}`, { path: d.node.rel || "." })
+      );
+    }
   }
 
   /** Splits a tar path into components, refusing `..`. */
@@ -272,8 +429,8 @@ class LayerApplier {
     return parts;
   }
 
-  #abs(rel: string[]): string {
-    return rel.length === 0 ? this.#root : `${this.#root}/${rel.join("/")}`;
+  #abs(rel: string): string {
+    return rel === "" ? this.#root : `${this.#root}/${rel}`;
   }
 
   async #lstat(path: string): Promise<FileInfo | undefined> {
@@ -290,57 +447,75 @@ class LayerApplier {
   }
 
   /**
-   * Resolves folder components inside the root, following symlinks as if the
-   * root were `/`. Returns resolved components; missing ones are kept as given.
+   * Resolves folder components inside the root, following symlinks as if the root were `/`,
+   * and returns the real folder they name. Known folders and symlinks are not looked at again.
+   * What is missing is created (0755) with `create`; without it, a missing folder (or a file
+   * on the way) gives `undefined`.
    */
-  async #resolve(components: string[], entryPath: string): Promise<string[]> {
-    let resolved: string[] = [];
-    const queue = [...components];
+  async #folder(
+    components: string[],
+    entryPath: string,
+    create: boolean,
+  ): Promise<Known | undefined> {
+    const todo = components.toReversed(); // the next component is last
+    let at = this.#tree;
+    const missing: string[] = []; // components below `at` that do not exist
     let links = 0;
-    while (queue.length > 0) {
-      const c = queue.shift()!;
+    while (todo.length > 0) {
+      const c = todo.pop()!;
       if (c === "" || c === ".") continue;
       if (c === "..") {
-        resolved.pop();
+        if (missing.length > 0) missing.pop();
+        else at = at.parent ?? at;
         continue;
       }
-      const candidate = [...resolved, c];
-      const info = await this.#lstat(this.#abs(candidate));
-      if (info?.type === "symlink") {
+      if (missing.length > 0) {
+        missing.push(c);
+        continue;
+      }
+      let kid = at.kids.get(c);
+      if (kid === undefined) {
+        const path = this.#abs(at.rel === "" ? c : `${at.rel}/${c}`);
+        const info = await this.#lstat(path);
+        if (!info) {
+          missing.push(c);
+          continue;
+        }
+        if (info.type === "directory") kid = at.folder(c);
+        else if (info.type === "symlink") {
+          kid = new Known(at, c, await this.#fs.readLink(path));
+          at.kids.set(c, kid);
+        } else {
+          if (!create) return undefined;
+          throw new TypeError(
+            `Cannot unpack tar entry "${entryPath}" in ${this.#layer}: its parent /${
+              at.rel === "" ? c : `${at.rel}/${c}`
+            } is a ${info.type}, not a folder`,
+          );
+        }
+      }
+      if (kid.link !== undefined) {
         if (++links > MAX_SYMLINKS) {
           throw new RangeError(
             `Cannot unpack tar entry "${entryPath}" in ${this.#layer}: more than ${MAX_SYMLINKS} symlinks on its path (a loop?)`,
           );
         }
-        const target = await this.#fs.readLink(this.#abs(candidate));
-        if (target.startsWith("/")) resolved = [];
-        queue.unshift(...target.split("/"));
+        if (kid.link.startsWith("/")) at = this.#tree;
+        const target = kid.link.split("/");
+        for (let i = target.length - 1; i >= 0; i--) todo.push(target[i]!);
         continue;
       }
-      resolved = candidate;
+      at = kid;
     }
-    return resolved;
-  }
-
-  /** Resolves a parent folder inside the root and creates what is missing (0755, root-owned). */
-  async #ensureDir(components: string[], entryPath: string): Promise<string[]> {
-    const resolved = await this.#resolve(components, entryPath);
-    for (let i = 1; i <= resolved.length; i++) {
-      const rel = resolved.slice(0, i);
-      const path = this.#abs(rel);
-      const info = await this.#lstat(path);
-      if (!info) {
-        await this.#fs.mkdir(path, { mode: 0o755 });
-        await this.#fs.chmod(path, 0o755);
-      } else if (info.type !== "directory") {
-        throw new TypeError(
-          `Cannot unpack tar entry "${entryPath}" in ${this.#layer}: its parent /${
-            rel.join("/")
-          } is a ${info.type}, not a folder`,
-        );
-      }
+    if (missing.length === 0) return at;
+    if (!create) return undefined;
+    for (const c of missing) {
+      const path = this.#abs(at.rel === "" ? c : `${at.rel}/${c}`);
+      await this.#fs.mkdir(path, { mode: 0o755 });
+      await this.#fs.chmod(path, 0o755);
+      at = at.folder(c);
     }
-    return resolved;
+    return at;
   }
 
   async #hardlinkTarget(entry: TarEntryWithBody): Promise<string> {
@@ -350,10 +525,10 @@ class LayerApplier {
         `Refusing hardlink "${entry.path}" in ${this.#layer}: it has no target`,
       );
     }
-    const parent = await this.#resolve(parts.slice(0, -1), entry.path);
-    const rel = [...parent, parts[parts.length - 1]!];
-    const path = this.#abs(rel);
-    const info = await this.#lstat(path);
+    const name = parts.pop()!;
+    const parent = await this.#folder(parts, entry.path, false);
+    const path = parent ? this.#abs(parent.rel === "" ? name : `${parent.rel}/${name}`) : "";
+    const info = parent ? await this.#lstat(path) : undefined;
     if (!info || info.type === "directory") {
       throw new TypeError(
         `Cannot unpack hardlink "${entry.path}" in ${this.#layer}: its target "${entry.linkName}" ${
@@ -364,16 +539,17 @@ class LayerApplier {
     return path;
   }
 
-  async #whiteout(parts: string[], entryPath: string): Promise<void> {
-    const name = parts[parts.length - 1]!;
-    const parent = await this.#resolve(parts.slice(0, -1), entryPath);
-    const dir = this.#abs(parent);
-    const info = await this.#lstat(dir);
-    if (!info || info.type !== "directory") return;
+  async #whiteout(parents: string[], name: string, entryPath: string): Promise<void> {
+    const folder = await this.#folder(parents, entryPath, false);
+    if (!folder) return;
+    const dir = this.#abs(folder.rel);
     if (name === OPAQUE) {
       for (const child of await this.#fs.readDir(dir)) {
-        const rel = [...parent, child].join("/");
-        if (!this.#upper.has(rel)) await this.#fs.remove(`${dir}/${child}`, { recursive: true });
+        const rel = folder.rel === "" ? child : `${folder.rel}/${child}`;
+        if (!this.#upper.has(rel)) {
+          folder.kids.delete(child);
+          await this.#fs.remove(`${dir}/${child}`, { recursive: true });
+        }
       }
       return;
     }
@@ -383,11 +559,18 @@ class LayerApplier {
     if (victim === "" || victim === "." || victim === "..") {
       throw new RangeError(`Refusing whiteout "${entryPath}" in ${this.#layer}: it names no file`);
     }
+    folder.kids.delete(victim);
     await this.#fs.remove(`${dir}/${victim}`, { recursive: true });
   }
 
-  #markUpper(rel: string[]): void {
-    for (let i = 1; i <= rel.length; i++) this.#upper.add(rel.slice(0, i).join("/"));
+  /** Marks `rel` and its parents as written by this layer. */
+  #markUpper(rel: string): void {
+    // A marked path's parents are marked already.
+    for (let r = rel; r !== "" && !this.#upper.has(r);) {
+      this.#upper.add(r);
+      const slash = r.lastIndexOf("/");
+      r = slash < 0 ? "" : r.slice(0, slash);
+    }
   }
 
   async #owner(path: string, entry: TarEntryWithBody): Promise<void> {
@@ -403,27 +586,28 @@ class LayerApplier {
     }
   }
 
+  #xattrNote(entry: TarEntryWithBody): void {
+    if (entry.xattrs && Object.keys(entry.xattrs).length > 0) {
+      this.#note("extended attributes not set: the file system interface cannot write them", entry);
+    }
+  }
+
   async #meta(path: string, entry: TarEntryWithBody, symlink: boolean): Promise<void> {
     await this.#owner(path, entry);
     // chmod after chown: chown clears setuid/setgid bits.
     if (!symlink) await this.#fs.chmod(path, entry.mode);
-    if (entry.xattrs && Object.keys(entry.xattrs).length > 0) {
-      this.#note("extended attributes not set: the file system interface cannot write them", entry);
-    }
+    this.#xattrNote(entry);
     await this.#fs.utime(path, entry.atime ?? entry.mtime, entry.mtime).catch((e) =>
       this.#note(`times not set: ${firstLine(e)}`, entry)
     );
   }
 
-  async #directoryMeta(rel: string[], entry: TarEntryWithBody): Promise<void> {
-    const path = this.#abs(rel);
-    await this.#owner(path, entry);
-    if (entry.xattrs && Object.keys(entry.xattrs).length > 0) {
-      this.#note("extended attributes not set: the file system interface cannot write them", entry);
-    }
+  async #directoryMeta(node: Known, entry: TarEntryWithBody): Promise<void> {
+    await this.#owner(this.#abs(node.rel), entry);
+    this.#xattrNote(entry);
     // Mode and times last: a read-only folder must stay writable while the layer fills it.
     this.#dirs.push({
-      rel,
+      node,
       mode: entry.mode,
       atime: entry.atime ?? entry.mtime,
       mtime: entry.mtime,

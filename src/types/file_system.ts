@@ -65,6 +65,26 @@ export class AlreadyExistsError extends Error {
   }
 }
 
+/** What {@link FileSystem.createFile} sets on the file it creates, in this order. */
+export interface NewFileMeta {
+  /** Owner and group to set (not following symlinks); none: left as created. */
+  owner?: { uid: number; gid: number };
+  /** Permission bits with setuid/setgid/sticky, set after the owner (which may clear them). */
+  mode: number;
+  /** Access time, seconds. */
+  atime: number;
+  /** Modification time, seconds. */
+  mtime: number;
+}
+
+/** Metadata {@link FileSystem.createFile} could not set; the file itself was written. */
+export interface NewFileProblems {
+  /** Why the owner could not be set (e.g. not running as root). */
+  owner?: unknown;
+  /** Why the times could not be set. */
+  times?: unknown;
+}
+
 /** A POSIX-like file system with `/`-separated paths. */
 export interface FileSystem {
   /** Metadata without following symlinks; throws {@link NotFoundError}. */
@@ -98,6 +118,18 @@ export interface FileSystem {
   ): Promise<void>;
   /** Creates a file only if it does not exist; throws {@link AlreadyExistsError}. */
   createExclusive(path: string, data: Uint8Array): Promise<void>;
+  /**
+   * Optional, for unpacking many files: creates a regular file at `path` with `data`, then sets
+   * `meta` (owner, mode, times). Anything already at `path`, a symlink included (never
+   * followed), makes it throw {@link AlreadyExistsError} and leaves it untouched. Owner and
+   * times that cannot be set are returned, not thrown. Without it, callers check with
+   * {@link lstat} and use {@link writeFile}, {@link lchown}, {@link chmod} and {@link utime}.
+   */
+  createFile?(
+    path: string,
+    data: Uint8Array | ReadableStream<Uint8Array>,
+    meta: NewFileMeta,
+  ): Promise<NewFileProblems>;
   /** Creates a folder (and parents with `recursive`); no error if it exists with `recursive`. */
   mkdir(path: string, options?: { recursive?: boolean; mode?: number }): Promise<void>;
   /** Renames atomically within one file system. */
