@@ -24,10 +24,13 @@ import { directoryEntries } from "../sources/directory_source.ts";
 import { denoFileSystem } from "../runtime/deno_file_system.ts";
 import { createDenoEnvironment, hostPlatform } from "../runtime/deno_environment.ts";
 import { resolveBaseImage } from "../runtime/resolve_base_image.ts";
+import { PatternMatcher } from "../sources/pattern_matcher.ts";
+import { parseIgnoreFile } from "../sources/ignore_file.ts";
 
 const HELP = `Usage: ocistream build [CONTEXT] [options]
 
-CONTEXT (default ".") is a folder; it becomes the new layer at /.
+CONTEXT (default ".") is a folder; it becomes the new layer at /. Its .dockerignore is
+honoured with Docker's semantics.
 
 Options:
   --from REF              base image: scratch (default), a registry ref, or oci-layout://PATH[:TAG|@DIGEST]
@@ -50,6 +53,8 @@ Options:
   --metadata-file FILE    write the export's metadata as JSON
   --workers N             threads that compress, this one included (default: number of cores)
   --no-cache              rebuild the layer even if the store has it cached for an unchanged folder
+  --exclude PATTERN       leave out what matches, as a .dockerignore line (repeatable)
+  --ignore-file FILE      read ignore patterns from FILE instead of CONTEXT/.dockerignore
 `;
 
 /** Runs `ocistream build`. */
@@ -74,6 +79,8 @@ export async function buildCommand(args: string[]): Promise<number> {
     "metadata-file": { type: "string" },
     workers: { type: "string" },
     "no-cache": { type: "boolean" },
+    exclude: { type: "string", multiple: true },
+    "ignore-file": { type: "string" },
   });
   if (values.help) {
     console.log(HELP);
@@ -121,6 +128,16 @@ export async function buildCommand(args: string[]): Promise<number> {
     }
   }
   const metadataFile = single(values["metadata-file"], "metadata-file");
+  const ignoreFile = single(values["ignore-file"], "ignore-file");
+  const excludes = new Map<string, string[]>();
+  for (const dir of contexts) {
+    const patterns = [
+      ...await readIgnoreFile(dir, ignoreFile),
+      ...(values.exclude ?? []),
+    ];
+    new PatternMatcher(patterns); // a malformed pattern fails here, before any work
+    excludes.set(dir, patterns);
+  }
 
   const renderer = createProgressRenderer(
     progressMode,
@@ -151,7 +168,7 @@ export async function buildCommand(args: string[]): Promise<number> {
         platform,
         base,
         layers: [{
-          entries: () => directoryEntries(denoFileSystem, dir),
+          entries: () => directoryEntries(denoFileSystem, dir, { exclude: excludes.get(dir) }),
           source: sourceName(dir),
           // Not the folder's path: history must not depend on where the tree sits (SPEC §5),
           // as BuildKit records the Dockerfile line `COPY . /`, not the context path.
@@ -275,6 +292,19 @@ function configOverrides(values: Record<string, unknown>): ConfigOverrides {
   }
   if (Array.isArray(values.expose)) c.exposedPorts = values.expose as string[];
   return c;
+}
+
+/** The patterns of `ignoreFile` if given, else of `DIR/.dockerignore` when there is one. */
+async function readIgnoreFile(dir: string, ignoreFile: string | undefined): Promise<string[]> {
+  const file = ignoreFile ?? `${dir.replace(/\/+$/, "")}/.dockerignore`;
+  try {
+    return parseIgnoreFile(await Deno.readTextFile(file));
+  } catch (e) {
+    if (ignoreFile === undefined && e instanceof Deno.errors.NotFound) return [];
+    throw new TypeError(
+      `Cannot read ignore file ${file}: ${(e as Error).message}; fix the path or its permissions`,
+    );
+  }
 }
 
 /** A folder's canonical path, naming it for the layer cache (the path given when it is missing). */

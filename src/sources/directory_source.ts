@@ -18,6 +18,7 @@ import { type FileInfo, type FileSystem, NotFoundError } from "../types/file_sys
 import type { TarEntry } from "../types/tar_entry.ts";
 import { splitDevice } from "../stages/_tar_device.ts";
 import { readAheadSafe } from "../stages/tar_stream.ts";
+import { type MatchInfo, PatternMatcher } from "./pattern_matcher.ts";
 
 /** Options of {@link directoryEntries}. */
 export interface DirectorySourceOptions {
@@ -36,9 +37,26 @@ export interface DirectorySourceOptions {
   gname?: string;
   /**
    * Path inside the layer under which the tree goes, e.g. `"app"` or `"usr/src/app"`.
-   * Its folders are emitted first, with the root folder's mode and mtime. Default `""`.
+   * Its folders are emitted first, with the root folder's mode and mtime unless
+   * {@link prefixMode} / {@link prefixMtime} say otherwise. Default `""`.
    */
   prefix?: string;
+  /** Mode of the {@link prefix} folders (as `COPY` creates its destination: `0o755`). */
+  prefixMode?: number;
+  /** mtime (seconds) of the {@link prefix} folders. */
+  prefixMtime?: number;
+  /**
+   * Permission bits for every entry but symlinks, as `COPY --chmod` (`0o0000`–`0o7777`);
+   * default: each file's own.
+   */
+  mode?: number;
+  /**
+   * Docker path patterns (`.dockerignore` lines, `COPY --exclude`) of what to leave out,
+   * relative to the root: see `PatternMatcher`. An excluded folder is not entered unless an
+   * exception (`!pattern`) may re-include something in it; it is then written only if
+   * something inside it is.
+   */
+  exclude?: readonly string[];
   /** Read extended attributes with `fs.getXattrs` (when the file system has it). */
   xattrs?: boolean;
   /**
@@ -168,6 +186,11 @@ export function directoryEntries(
   const abs = (rel: string): string =>
     rel === "" ? base : base.endsWith("/") ? base + rel : `${base}/${rel}`;
   const prefix = normalizePrefix(options.prefix ?? "");
+  const { mode } = options;
+  if (mode !== undefined && (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)) {
+    throw new RangeError(`Invalid mode ${mode}: use permission bits 0o0000–0o7777, e.g. 0o755`);
+  }
+  const excludes = options.exclude?.length ? new PatternMatcher(options.exclude) : undefined;
   const firstPaths = new Map<string, string>();
   // Stack of folders being walked: their relative path and remaining sorted names.
   // `infos` holds the lstat results a `readDirInfo` listing came with; otherwise `stats` holds
@@ -178,19 +201,23 @@ export function directoryEntries(
     infos: (FileInfo | undefined)[];
     index: number;
     stats: (Promise<FileInfo> | undefined)[];
+    /** The folder's pattern results, passed to its children. */
+    match: MatchInfo;
+    /** The folder's own entry while it is excluded and nothing inside was kept yet. */
+    pending?: TarEntry;
   }[] = [];
   let started = false;
 
-  const list = async (rel: string): Promise<(typeof stack)[number]> => {
+  const list = async (rel: string, match: MatchInfo = []): Promise<(typeof stack)[number]> => {
     const dir = abs(rel);
     try {
       if (!fs.readDirInfo) {
         const names = sortByName(await fs.readDir(dir), (name) => name);
-        return { rel, names, infos: [], index: 0, stats: [] };
+        return { rel, names, infos: [], index: 0, stats: [], match };
       }
       const listed = sortByName(await fs.readDirInfo(dir), ({ name }) => name);
       const names = listed.map(({ name }) => name);
-      return { rel, names, infos: listed.map(({ info }) => info), index: 0, stats: [] };
+      return { rel, names, infos: listed.map(({ info }) => info), index: 0, stats: [], match };
     } catch (e) {
       throw new Error(
         `Cannot read folder ${dir} for the layer: ${(e as Error).message}; ` +
@@ -207,7 +234,7 @@ export function directoryEntries(
     const entry: TarEntry = {
       path: join(prefix, rel),
       type: "directory",
-      mode: info.mode & 0o7777,
+      mode: mode !== undefined && info.type !== "symlink" ? mode : info.mode & 0o7777,
       mtime: info.mtime,
       uid: options.uid ?? (options.preserveOwnership ? info.uid : 0),
       gid: options.gid ?? (options.preserveOwnership ? info.gid : 0),
@@ -332,6 +359,8 @@ export function directoryEntries(
       for (let i = 1; i <= parts.length; i++) {
         const entry = entryFor("", info);
         entry.path = parts.slice(0, i).join("/");
+        if (options.prefixMode !== undefined) entry.mode = options.prefixMode;
+        if (options.prefixMtime !== undefined) entry.mtime = options.prefixMtime;
         statOfEntry.set(entry, info);
         batch.push(entry);
       }
@@ -346,14 +375,34 @@ export function directoryEntries(
       }
       const at = top.index++;
       const rel = join(top.rel, top.names[at]!);
+      let excluded = false;
+      let match: MatchInfo = [];
+      if (excludes) {
+        ({ matched: excluded, info: match } = excludes.match(rel, top.match));
+        // Nothing inside can come back: not even an lstat for it.
+        if (excluded && !excludes.hasExclusions) continue;
+      }
       const found = infoAt(top, at);
       const info = found instanceof Promise ? await found : found;
+      if (excluded && info.type !== "directory") continue;
       if (options.filter && !options.filter(rel, info)) continue;
       const made = entryOf(rel, info);
       const entry = made instanceof Promise ? await made : made;
-      if (info.type === "directory") stack.push(await list(rel));
       statOfEntry.set(entry, info);
-      batch.push(entry);
+      if (!excluded) {
+        // Excluded folders above it are written after all, as Docker's walk does.
+        for (const frame of stack) {
+          if (frame.pending === undefined) continue;
+          batch.push(frame.pending);
+          frame.pending = undefined;
+        }
+        batch.push(entry);
+      }
+      if (info.type === "directory") {
+        const frame = await list(rel, match);
+        if (excluded) frame.pending = entry;
+        stack.push(frame);
+      }
     }
     return batch.length > 0 ? batch : undefined;
   };

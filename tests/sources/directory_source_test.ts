@@ -282,3 +282,56 @@ Deno.test("directoryEntries() rejects a root that is not a folder", async () => 
     await assert.rejects(entries(`${dir}/f`), /not a folder/);
   });
 });
+
+Deno.test("directoryEntries() leaves out excluded paths, walking excluded folders only for exceptions", async () => {
+  await withTemp(async (dir) => {
+    for (const d of ["logs", "vendor/a", "vendor/b"]) {
+      await Deno.mkdir(`${dir}/${d}`, { recursive: true });
+    }
+    for (const f of ["app.js", "x.log", "logs/1.txt", "vendor/a/keep.js", "vendor/b/drop.js"]) {
+      await Deno.writeTextFile(`${dir}/${f}`, f);
+    }
+    const paths = async (exclude: string[]) =>
+      (await entries(dir, denoFileSystem, { exclude })).map((e) => e.path);
+    assert.deepEqual(await paths(["*.log", "logs"]), [
+      "app.js",
+      "vendor",
+      "vendor/a",
+      "vendor/a/keep.js",
+      "vendor/b",
+      "vendor/b/drop.js",
+    ]);
+    // vendor and vendor/a are excluded but hold an exception: written, vendor/b is not.
+    assert.deepEqual(await paths(["vendor", "!vendor/a/keep.js", "logs", "*.log"]), [
+      "app.js",
+      "vendor",
+      "vendor/a",
+      "vendor/a/keep.js",
+    ]);
+    assert.deepEqual(await paths(["**", "!app.js"]), ["app.js"]);
+    assert.throws(() => directoryEntries(denoFileSystem, dir, { exclude: ["a["] }), SyntaxError);
+  });
+});
+
+Deno.test("directoryEntries() applies mode to all but symlinks, and prefixMode/prefixMtime to the prefix folders", async () => {
+  await withTemp(async (dir) => {
+    await Deno.mkdir(`${dir}/d`);
+    await Deno.writeTextFile(`${dir}/d/f`, "f");
+    await Deno.symlink("d/f", `${dir}/l`);
+    const got = await entries(dir, denoFileSystem, {
+      prefix: "srv/app",
+      mode: 0o640,
+      prefixMode: 0o755,
+      prefixMtime: 42,
+    });
+    assert.deepEqual(got.map((e) => [e.path, e.mode.toString(8)]), [
+      ["srv", "755"],
+      ["srv/app", "755"],
+      ["srv/app/d", "640"],
+      ["srv/app/d/f", "640"],
+      ["srv/app/l", "777"],
+    ]);
+    assert.deepEqual(got.slice(0, 2).map((e) => e.mtime), [42, 42]);
+    assert.throws(() => directoryEntries(denoFileSystem, dir, { mode: 0o10000 }), RangeError);
+  });
+});
