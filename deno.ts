@@ -4,6 +4,19 @@
  * for registries, archives on disk and unpacking — everything the portable
  * core (`@ocistream/ocistream`) asks a runtime for.
  *
+ * @example Build an image from folders, as `ocistream build` does
+ * ```ts ignore
+ * import { buildImage } from "@ocistream/ocistream/deno";
+ * const { digest } = await buildImage({
+ *   from: "node:22-slim",
+ *   layers: ["node_modules:/app/node_modules", { src: "dist", dest: "/app", chown: "1000" }],
+ *   config: { workdir: "/app", user: "1000", cmd: ["node", "server.js"] },
+ *   outputs: ["type=image,name=example.com/app:1"],
+ *   sourceDateEpoch: 0,
+ * });
+ * console.log(digest);
+ * ```
+ *
  * @example Export a folder into the local store
  * ```ts ignore
  * import { exportImage, parseOutputSpec } from "@ocistream/ocistream";
@@ -31,3 +44,10 @@ export * from "./src/runtime/write_archive.ts";
 export * from "./src/runtime/unpack_image.ts";
 export { directoryEntries, type DirectorySourceOptions } from "./src/sources/directory_source.ts";
 export * from "./src/runtime/archive_source.ts";
+export {
+  buildImage,
+  type BuildImageOptions,
+  type BuildImageResult,
+  type LayerOptions,
+  type OutputOptions,
+} from "./src/runtime/build_image.ts";

@@ -47,6 +47,8 @@ export * from "./src/stages/web_codecs.ts";
 // Sources of layers.
 export * from "./src/sources/directory_source.ts";
 export * from "./src/sources/memory_source.ts";
+export * from "./src/sources/pattern_matcher.ts";
+export * from "./src/sources/ignore_file.ts";
 
 // The image model: documents, base images, copying, attestations.
 export * from "./src/image/canonical_json.ts";
@@ -87,6 +89,7 @@ export * from "./src/exporter/progress.ts";
 export * from "./src/exporter/attest.ts";
 export * from "./src/exporter/export_image.ts";
 export * from "./src/exporter/layer_cache.ts";
+export * from "./src/exporter/layer_spec.ts";
 
 // Edge runtimes: an environment with web codecs and registry access only.
 export * from "./src/edge/edge.ts";

@@ -1,6 +1,6 @@
 /**
- * `ocistream build [CONTEXT]`: a folder becomes the new layer at `/`, on top
- * of `--from`, exported to each `--output` (SPEC §10).
+ * `ocistream build [CONTEXT]`: folders become layers (CONTEXT at `/`, then each `--layer`),
+ * on top of `--from`, exported to each `--output` (SPEC §10). A thin layer over `buildImage`.
  *
  * @example
  * ```ts ignore
@@ -14,26 +14,30 @@ import { UsageError } from "./errors.ts";
 import { createProgressRenderer, PROGRESS_MODES, type ProgressMode } from "./progress_renderer.ts";
 import { type OutputSpec, parseOutputSpec } from "../exporter/output_spec.ts";
 import { parseAnnotationFlag } from "../exporter/annotations.ts";
-import { exportImage, type PlatformInput } from "../exporter/export_image.ts";
+import { layerCreatedBy, type LayerOptions, parseLayerSpec } from "../exporter/layer_spec.ts";
 import type { ConfigOverrides } from "../image/config_builder.ts";
 import { parseEntrypointArg } from "../image/config_builder.ts";
 import { formatPlatform, parsePlatform, samePlatform } from "../types/platform.ts";
 import type { Platform } from "../types/descriptor.ts";
-import { parseReference, registryHost } from "../types/reference.ts";
-import { directoryEntries } from "../sources/directory_source.ts";
-import { denoFileSystem } from "../runtime/deno_file_system.ts";
-import { createDenoEnvironment, hostPlatform } from "../runtime/deno_environment.ts";
-import { resolveBaseImage } from "../runtime/resolve_base_image.ts";
-import { PatternMatcher } from "../sources/pattern_matcher.ts";
-import { parseIgnoreFile } from "../sources/ignore_file.ts";
+import { hostPlatform } from "../runtime/deno_environment.ts";
+import { buildImage } from "../runtime/build_image.ts";
 
 const HELP = `Usage: ocistream build [CONTEXT] [options]
 
-CONTEXT (default ".") is a folder; it becomes the new layer at /. Its .dockerignore is
-honoured with Docker's semantics.
+CONTEXT is a folder; it becomes the first new layer, at / (default ".", unless --layer is
+given). Each --layer adds one more, in order. Each layer folder's .dockerignore is honoured with Docker's semantics.
 
 Options:
-  --from REF              base image: scratch (default), a registry ref, or oci-layout://PATH[:TAG|@DIGEST]
+  --layer SPEC            one more layer (repeatable): DIR[:DEST], or buildx-style CSV
+                          src=DIR[,dest=/PATH][,chown=UID[:GID]][,chmod=MODE][,exclude=PATTERN]...
+                          [,ignore-file=FILE][,created-by=TEXT]
+  --chown UID[:GID]       owner of every entry of every layer, as COPY --chown (a spec's chown= wins)
+  --chmod MODE            octal mode of every entry but symlinks, as COPY --chmod (chmod= wins)
+  --exclude PATTERN       leave out what matches, as a .dockerignore line (repeatable; exclude= wins)
+  --ignore-file FILE      read CONTEXT's ignore patterns from FILE instead of CONTEXT/.dockerignore
+  --from REF              base image: scratch (default), a name the store holds, a registry ref,
+                          or oci-layout://PATH[:TAG|@DIGEST]
+  --pull                  take --from from its registry even when the store holds that name
   --platform P[,P...]     target platforms (default: linux/<host arch>)
   --platform-context P=DIR  for platform P, the new layer comes from DIR instead of CONTEXT
                           (repeatable; e.g. prebuilt binaries per architecture)
@@ -53,8 +57,6 @@ Options:
   --metadata-file FILE    write the export's metadata as JSON
   --workers N             threads that compress, this one included (default: number of cores)
   --no-cache              rebuild the layer even if the store has it cached for an unchanged folder
-  --exclude PATTERN       leave out what matches, as a .dockerignore line (repeatable)
-  --ignore-file FILE      read ignore patterns from FILE instead of CONTEXT/.dockerignore
 `;
 
 /** Runs `ocistream build`. */
@@ -79,8 +81,12 @@ export async function buildCommand(args: string[]): Promise<number> {
     "metadata-file": { type: "string" },
     workers: { type: "string" },
     "no-cache": { type: "boolean" },
+    layer: { type: "string", multiple: true },
+    chown: { type: "string" },
+    chmod: { type: "string" },
     exclude: { type: "string", multiple: true },
     "ignore-file": { type: "string" },
+    pull: { type: "boolean" },
   });
   if (values.help) {
     console.log(HELP);
@@ -112,33 +118,36 @@ export async function buildCommand(args: string[]): Promise<number> {
   if (workers !== undefined && (!Number.isInteger(workers) || workers < 1 || workers > 256)) {
     throw new UsageError(`--workers must be a whole number from 1 to 256, got "${values.workers}"`);
   }
-  const context = positionals[0] ?? ".";
+  // Without --layer, CONTEXT defaults to "."; with --layer, there is a CONTEXT layer only if named.
+  const context = positionals[0] ?? (values.layer?.length ? undefined : ".");
   // --platform-context P=DIR: per-platform content (issue 5), checked before any work.
   const platformContexts = parsePlatformContexts(values["platform-context"] ?? [], platforms);
-  const contexts = new Set([...platformContexts.values()]);
-  // CONTEXT is needed only when some platform has no folder of its own.
-  if (platforms.some((p) => !platformContexts.has(formatPlatform(p)))) contexts.add(context);
-  for (const dir of contexts) {
-    const info = await Deno.stat(dir).catch(() => undefined);
-    if (!info) {
-      throw new TypeError(`Context folder ${dir} does not exist: pass an existing folder`);
-    }
-    if (!info.isDirectory) {
-      throw new TypeError(`Context ${dir} is not a folder: pass a folder to build`);
-    }
-  }
   const metadataFile = single(values["metadata-file"], "metadata-file");
+  // --chown / --chmod / --exclude are defaults for every layer; a key in a --layer spec wins.
+  const defaults: Partial<LayerOptions> = {};
+  const chown = single(values.chown, "chown");
+  const chmod = single(values.chmod, "chmod");
+  if (chown !== undefined) defaults.chown = chown;
+  if (chmod !== undefined) defaults.chmod = chmod;
+  if (values.exclude?.length) defaults.exclude = values.exclude;
   const ignoreFile = single(values["ignore-file"], "ignore-file");
-  const excludes = new Map<string, string[]>();
-  for (const dir of contexts) {
-    const patterns = [
-      ...await readIgnoreFile(dir, ignoreFile),
-      ...(values.exclude ?? []),
-    ];
-    new PatternMatcher(patterns); // a malformed pattern fails here, before any work
-    excludes.set(dir, patterns);
+  const layers: LayerOptions[] = [];
+  if (context !== undefined) {
+    const first: LayerOptions = {
+      ...defaults,
+      src: context,
+      ...(ignoreFile !== undefined ? { ignoreFile } : {}),
+    };
+    // History names the build context ".", not its path: the image must not depend on where
+    // the tree sits (SPEC §5), as BuildKit records the Dockerfile line `COPY . /`.
+    first.createdBy = layerCreatedBy({ ...first, src: "." });
+    layers.push(first);
+  } else if (ignoreFile !== undefined) {
+    throw new UsageError(
+      "--ignore-file is for CONTEXT; with --layer only, use ignore-file= in the spec",
+    );
   }
-
+  for (const spec of values.layer ?? []) layers.push({ ...defaults, ...parseLayerSpec(spec) });
   const renderer = createProgressRenderer(
     progressMode,
     (line) => console.error(line),
@@ -146,62 +155,36 @@ export async function buildCommand(args: string[]): Promise<number> {
     undefined,
     progressMode === "tty" ? terminalColumns() : 0,
   );
-  const needsStore = outputs.some((o) => o.store && (o.type === "image" || o.type === "registry"));
-  const env = await createDenoEnvironment({
-    storePath: values.store,
-    openStore: needsStore,
-    workers,
-    layerCache: !values["no-cache"],
-    onProgress: renderer.listener,
-  });
   try {
-    // registry.insecure=true covers that registry for pulling --from too, as BuildKit's per-host config does.
-    const insecureHosts = outputs.filter((o) => o.insecureRegistry)
-      .flatMap((o) => o.names.map((n) => registryHost(parseReference(n))));
-    const inputs: PlatformInput[] = [];
-    for (const platform of platforms) {
-      const dir = platformContexts.get(formatPlatform(platform)) ?? context;
-      const base = values.from && values.from !== "scratch"
-        ? await resolveBaseImage(values.from, platform, env, { insecureHosts })
-        : undefined;
-      inputs.push({
-        platform,
-        base,
-        layers: [{
-          entries: () => directoryEntries(denoFileSystem, dir, { exclude: excludes.get(dir) }),
-          source: sourceName(dir),
-          // Not the folder's path: history must not depend on where the tree sits (SPEC §5),
-          // as BuildKit records the Dockerfile line `COPY . /`, not the context path.
-          createdBy: "COPY . / # buildkit",
-        }],
-      });
-    }
-    const results = await exportImage(
-      {
-        platforms: inputs,
-        config,
-        annotations,
-        attest,
-        sourceDateEpoch,
-      },
+    const result = await buildImage({
+      ...(values.from !== undefined ? { from: values.from } : {}),
+      platforms,
+      layers,
+      config,
       outputs,
-      env,
-    );
+      ...(values.store !== undefined ? { store: values.store } : {}),
+      ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+      progress: renderer.listener,
+      pull: values.pull === true,
+      annotations,
+      attest,
+      ...(workers !== undefined ? { workers } : {}),
+      cache: !values["no-cache"],
+      platformContexts: Object.fromEntries(platformContexts),
+    });
     renderer.close();
-    const last = results[results.length - 1]!;
     if (metadataFile) {
       const metadata: Record<string, unknown> = {
-        "containerimage.digest": last.digest,
-        "containerimage.descriptor": last.descriptor,
-        "containerimage.config.digest": last.configDigest,
+        "containerimage.digest": result.digest,
+        "containerimage.descriptor": result.descriptor,
+        "containerimage.config.digest": result.configDigest,
       };
-      if (last.names.length > 0) metadata["image.name"] = last.names.join(",");
+      if (result.names.length > 0) metadata["image.name"] = result.names.join(",");
       await Deno.writeTextFile(metadataFile, JSON.stringify(metadata, null, 2) + "\n");
     }
     return 0;
   } finally {
     renderer.close();
-    await env.close();
   }
 }
 
@@ -292,26 +275,4 @@ function configOverrides(values: Record<string, unknown>): ConfigOverrides {
   }
   if (Array.isArray(values.expose)) c.exposedPorts = values.expose as string[];
   return c;
-}
-
-/** The patterns of `ignoreFile` if given, else of `DIR/.dockerignore` when there is one. */
-async function readIgnoreFile(dir: string, ignoreFile: string | undefined): Promise<string[]> {
-  const file = ignoreFile ?? `${dir.replace(/\/+$/, "")}/.dockerignore`;
-  try {
-    return parseIgnoreFile(await Deno.readTextFile(file));
-  } catch (e) {
-    if (ignoreFile === undefined && e instanceof Deno.errors.NotFound) return [];
-    throw new TypeError(
-      `Cannot read ignore file ${file}: ${(e as Error).message}; fix the path or its permissions`,
-    );
-  }
-}
-
-/** A folder's canonical path, naming it for the layer cache (the path given when it is missing). */
-function sourceName(dir: string): string {
-  try {
-    return Deno.realPathSync(dir);
-  } catch {
-    return dir;
-  }
 }

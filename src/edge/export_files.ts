@@ -27,6 +27,8 @@ import {
   type MemorySourceOptions,
 } from "../sources/memory_source.ts";
 import { createEdgeEnvironment } from "./edge.ts";
+import { parseChmod, parseChown } from "../exporter/layer_spec.ts";
+import type { TarEntry } from "../types/tar_entry.ts";
 
 /** Options of {@linkcode exportFiles}. */
 export interface ExportFilesOptions extends MemorySourceOptions {
@@ -40,6 +42,15 @@ export interface ExportFilesOptions extends MemorySourceOptions {
   sourceDateEpoch?: number;
   /** History `created_by` of the layer. Default `"ocistream: files from memory"`. */
   createdBy?: string;
+  /**
+   * Where the files go in the image, e.g. `"/usr/share/nginx/html"` (wins over `prefix`); the
+   * folders it creates get mode 0755 (or the `chmod` bits) and the `chown` owner, as `COPY`.
+   */
+  dest?: string;
+  /** Owner of every entry, as `COPY --chown`: `UID[:GID]` (GID defaults to UID) or a number. */
+  chown?: string | number;
+  /** Mode of every entry but symlinks, as `COPY --chmod`: octal string (`"755"`) or number. */
+  chmod?: string | number;
 }
 
 /**
@@ -55,7 +66,7 @@ export interface ExportFilesOptions extends MemorySourceOptions {
  * const { digest } = await exportFiles(
  *   [{ path: "index.html", content: "<h1>hi</h1>" }],
  *   "type=registry,name=127.0.0.1:5000/site:1,registry.insecure=true",
- *   { prefix: "usr/share/nginx/html", config: { labels: { site: "demo" } } },
+ *   { dest: "/usr/share/nginx/html", chown: "101:101", config: { labels: { site: "demo" } } },
  * );
  * console.log(digest);
  * ```
@@ -66,7 +77,34 @@ export async function exportFiles(
   options: ExportFilesOptions = {},
 ): Promise<ExportResult> {
   const spec = typeof output === "string" ? parseOutputSpec(output) : output;
-  const { environment, platform, config, sourceDateEpoch, createdBy, ...source } = options;
+  const { environment, platform, config, sourceDateEpoch, createdBy, dest, chown, chmod, ...rest } =
+    options;
+  const owner = chown === undefined ? undefined : parseChown(chown, "exportFiles()");
+  const mode = chmod === undefined ? undefined : parseChmod(chmod, "exportFiles()");
+  const source: MemorySourceOptions = {
+    ...rest,
+    ...(dest !== undefined ? { prefix: dest } : {}),
+    ...(mode !== undefined ? { directoryMode: mode & 0o777 } : {}),
+  };
+  const created = new Set<string>();
+  const parts = (source.prefix ?? "").split("/").filter((p) => p !== "" && p !== ".");
+  for (let i = 1; i <= parts.length; i++) created.add(parts.slice(0, i).join("/"));
+  const entries = () => {
+    const stream = memoryEntries(files, source);
+    if (owner === undefined && mode === undefined) return stream;
+    // COPY --chown/--chmod: every entry, whatever the file said; created folders keep 0755/bits.
+    return stream.pipeThrough(
+      new TransformStream<TarEntry, TarEntry>({
+        transform(entry, controller) {
+          const changed = { ...entry, ...(owner ?? {}) };
+          if (mode !== undefined && entry.type !== "symlink" && !created.has(entry.path)) {
+            changed.mode = mode;
+          }
+          controller.enqueue(changed);
+        },
+      }),
+    );
+  };
   // Validate the files now, not halfway through an export.
   await memoryEntries(files, source).cancel();
   const [result] = await exportImage(
@@ -74,7 +112,7 @@ export async function exportFiles(
       platforms: [{
         platform: platform ?? { os: "linux", architecture: "amd64" },
         layers: [{
-          entries: () => memoryEntries(files, source),
+          entries,
           createdBy: createdBy ?? "ocistream: files from memory",
         }],
       }],

@@ -1,5 +1,6 @@
 /**
  * Resolves `--from` for one platform: `scratch`, `oci-layout://PATH[:TAG|@DIGEST]`,
+ * a name the local store holds (as Docker uses an image it has; `pull` skips the store),
  * or a registry reference (SPEC §4).
  *
  * @example
@@ -10,12 +11,19 @@
  * @module
  */
 import type { Platform } from "../types/descriptor.ts";
-import { formatReference, parseReference, registryHost } from "../types/reference.ts";
+import {
+  formatReference,
+  parseReference,
+  type Reference,
+  registryHost,
+  withDefaultTag,
+} from "../types/reference.ts";
 import { type BaseImage, selectPlatformImage } from "../image/base_image.ts";
 import { OciLayout } from "../sinks/oci_layout.ts";
 import { RegistryRepository } from "../sinks/registry_repository.ts";
 import { denoFileSystem } from "./deno_file_system.ts";
 import type { DenoEnvironment } from "./deno_environment.ts";
+import { defaultStorePath } from "./store_location.ts";
 
 const LAYOUT_PREFIX = "oci-layout://";
 
@@ -29,11 +37,36 @@ export async function resolveBaseImage(
     insecure?: boolean;
     /** Registry hosts marked `registry.insecure` (by the outputs): the base may use them insecurely. */
     insecureHosts?: string[];
+    /** Go to the registry even when the store holds the name (`--pull`). */
+    pull?: boolean;
+    /**
+     * The store to look the name up in first; default `env.store`, else the store at
+     * `storePath` (default location) when it exists. Never created.
+     */
+    storePath?: string;
   } = {},
 ): Promise<BaseImage | undefined> {
   if (ref === "scratch") return undefined;
   if (ref.startsWith(LAYOUT_PREFIX)) return await resolveLayoutImage(ref, platform, env);
-  const parsed = parseReference(ref);
+  if (/^(\.{1,2}(\/|$)|\/|~)/.test(ref)) {
+    throw new TypeError(
+      `--from ${ref} is a path, not an image name: write ${LAYOUT_PREFIX}${ref} for an OCI layout`,
+    );
+  }
+  let parsed: Reference;
+  try {
+    parsed = parseReference(ref);
+  } catch (e) {
+    const folder = await Deno.stat(ref).then((i) => i.isDirectory, () => false);
+    if (!folder) throw e;
+    throw new TypeError(
+      `--from ${ref} is a folder, not an image name: write ${LAYOUT_PREFIX}${ref} for an OCI layout`,
+    );
+  }
+  if (!options.pull) {
+    const found = await resolveStoreImage(parsed, ref, platform, env, options.storePath);
+    if (found) return found;
+  }
   const host = registryHost(parsed);
   const insecure = options.insecure ?? options.insecureHosts?.includes(host) ?? false;
   const client = env.registryClient(host, insecure);
@@ -47,6 +80,33 @@ export async function resolveBaseImage(
   const image = await selectPlatformImage(repository, root, platform, formatReference(parsed));
   // Pushes to this registry then mount the base layers instead of moving their bytes.
   return { ...image, origin: { host, repository: parsed.repository } };
+}
+
+/** The store's image named `parsed` (short forms compared in full), or undefined. */
+async function resolveStoreImage(
+  parsed: Reference,
+  ref: string,
+  platform: Platform,
+  env: DenoEnvironment,
+  storePath: string | undefined,
+): Promise<BaseImage | undefined> {
+  const store = env.store ??
+    await OciLayout.open(denoFileSystem, storePath ?? defaultStorePath(), env.codecs, {
+      create: false,
+    }).catch(() => undefined);
+  if (!store) return undefined;
+  const want = formatReference(withDefaultTag(parsed));
+  const images = await store.images();
+  const image = images.find((i) => i.name === ref) ?? images.find((i) => {
+    if (i.name === undefined) return false;
+    try {
+      return formatReference(withDefaultTag(parseReference(i.name))) === want;
+    } catch {
+      return false;
+    }
+  });
+  if (!image) return undefined;
+  return await selectPlatformImage(store, image.descriptor, platform, ref);
 }
 
 async function resolveLayoutImage(

@@ -78,3 +78,38 @@ Deno.test("exportFiles() in an edge environment refuses archives and bad files b
   );
   assert.equal(requests, 0);
 });
+
+Deno.test("exportFiles() places files at dest with chown and chmod as COPY does; umoci unpacks them", async () => {
+  const registry = await startRegistry();
+  const work = await Deno.makeTempDir({ prefix: "ocistream-edge-dest-" });
+  try {
+    const ref = `${registry.host}/edge/dest:1`;
+    await exportFiles(
+      [...Object.entries(SITE).map(([path, content]) => ({ path, content, mode: 0o600 })), {
+        path: "latest",
+        type: "symlink" as const,
+        linkName: "index.html",
+      }],
+      `type=registry,name=${ref},oci-mediatypes=true`,
+      { dest: "/usr/share/site", chown: "101", chmod: "0640", sourceDateEpoch: 0 },
+    );
+    await run("skopeo", ["copy", "--src-tls-verify=false", `docker://${ref}`, `oci:${work}/l:t`]);
+    await run("umoci", ["unpack", "--image", `${work}/l:t`, `${work}/b`]);
+    const facts = async (path: string) => {
+      const info = await Deno.lstat(`${work}/b/rootfs/${path}`);
+      return `${((info.mode ?? 0) & 0o7777).toString(8)} ${info.uid}:${info.gid}`;
+    };
+    assert.equal(await facts("usr"), "640 101:101");
+    assert.equal(await facts("usr/share/site"), "640 101:101");
+    assert.equal(await facts("usr/share/site/index.html"), "640 101:101");
+    assert.equal(await facts("usr/share/site/css"), "640 101:101");
+    assert.equal((await facts("usr/share/site/latest")).split(" ")[1], "101:101");
+    await assert.rejects(
+      exportFiles(SITE, `type=registry,name=${ref}`, { chown: "www-data" }),
+      { name: "TypeError", message: /numeric UID/ },
+    );
+  } finally {
+    await registry.stop();
+    await Deno.remove(work, { recursive: true });
+  }
+});
