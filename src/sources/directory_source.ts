@@ -132,6 +132,9 @@ function unreadable(file: string, cause: unknown): Error {
   );
 }
 
+/** Pattern results of a folder walked without patterns (shared: no allocation per entry). */
+const NO_MATCH: MatchInfo = [];
+
 /** How many entries one read makes (metadata only: bodies are read later). */
 const ENTRIES_AHEAD = 64;
 
@@ -207,8 +210,13 @@ export function directoryEntries(
     pending?: TarEntry;
   }[] = [];
   let started = false;
+  // How many folders on the stack are excluded and not written yet (see `pending`).
+  let pendingFolders = 0;
 
-  const list = async (rel: string, match: MatchInfo = []): Promise<(typeof stack)[number]> => {
+  const list = async (
+    rel: string,
+    match: MatchInfo = NO_MATCH,
+  ): Promise<(typeof stack)[number]> => {
     const dir = abs(rel);
     try {
       if (!fs.readDirInfo) {
@@ -370,13 +378,13 @@ export function directoryEntries(
       const top = stack.at(-1);
       if (top === undefined) break;
       if (top.index >= top.names.length) {
-        stack.pop();
+        if (stack.pop()!.pending !== undefined) pendingFolders--;
         continue;
       }
       const at = top.index++;
       const rel = join(top.rel, top.names[at]!);
       let excluded = false;
-      let match: MatchInfo = [];
+      let match = NO_MATCH;
       if (excludes) {
         ({ matched: excluded, info: match } = excludes.match(rel, top.match));
         // Nothing inside can come back: not even an lstat for it.
@@ -391,16 +399,22 @@ export function directoryEntries(
       statOfEntry.set(entry, info);
       if (!excluded) {
         // Excluded folders above it are written after all, as Docker's walk does.
-        for (const frame of stack) {
-          if (frame.pending === undefined) continue;
-          batch.push(frame.pending);
-          frame.pending = undefined;
+        if (pendingFolders > 0) {
+          for (const frame of stack) {
+            if (frame.pending === undefined) continue;
+            batch.push(frame.pending);
+            frame.pending = undefined;
+          }
+          pendingFolders = 0;
         }
         batch.push(entry);
       }
       if (info.type === "directory") {
         const frame = await list(rel, match);
-        if (excluded) frame.pending = entry;
+        if (excluded) {
+          frame.pending = entry;
+          pendingFolders++;
+        }
         stack.push(frame);
       }
     }
