@@ -58,6 +58,7 @@ export * from "./src/image/manifest_builder.ts";
 export * from "./src/image/base_image.ts";
 export * from "./src/image/copy_image.ts";
 export * from "./src/image/create_index.ts";
+export * from "./src/image/read_image.ts";
 export * from "./src/image/walk_image.ts";
 export * from "./src/image/layer_files.ts";
 export * from "./src/image/attestations.ts";

@@ -27,8 +27,9 @@ of an index), blob by blob. Blobs the destination has are skipped; within one
 registry they are mounted instead of sent.
 
 SRC is any of:
-  REF or docker://REF                a registry image (host/repo[:tag|@digest]);
-                                     a plain name the store holds is the store's image
+  REF or docker://REF                a registry image (host/repo[:tag|@digest]); a plain
+                                     REF is the store's image with --store, or when the
+                                     default store holds it
   store:NAME                         an image of the local store
   oci-layout://PATH[:TAG|@DIGEST]    an OCI image layout folder
   oci-archive:PATH[:NAME]            an OCI archive file

@@ -2,8 +2,8 @@
  * Where an image is, as the registry tools (`copy`, `tag`, `index create`, `inspect`, `ls`,
  * `export`, `digest`) name it:
  *
- * - `docker://REF` or a plain `REF`: a registry (a plain name that the local store holds is
- *   the store's image when it is a source);
+ * - `docker://REF` or a plain `REF`: a registry. As a source, a plain name is the store's
+ *   image when `--store DIR` is given, or when the default store holds it;
  * - `store:NAME`: the local store (`--store DIR` or the default);
  * - `oci-layout://PATH[:TAG|@DIGEST]`: an OCI image layout folder;
  * - `oci-archive:PATH[:NAME]`, `docker-archive:PATH[:NAME]`: archive files (sources only).
@@ -19,6 +19,7 @@
 import type { ContentSink, ContentSource } from "../types/content.ts";
 import type { Descriptor, Platform } from "../types/descriptor.ts";
 import {
+  isValidDigest,
   parseReference,
   type Reference,
   registryHost,
@@ -71,7 +72,8 @@ export function parseLocation(text: string): ImageLocation {
         : { kind: "archive", format, path, name: rest.slice(colon + 1), text };
     }
   }
-  // Validates the name (a one-line error for a bad one).
+  // A bare digest names a store image; anything else must be a valid name.
+  if (isValidDigest(text)) return { kind: "store", name: text, text };
   parseReference(text);
   return { kind: "name", name: text, text };
 }
@@ -104,7 +106,7 @@ export interface LocationContext {
 export async function openSourceImage(text: string, ctx: LocationContext): Promise<SourceImage> {
   let loc = parseLocation(text);
   if (loc.kind === "name") {
-    loc = (await storeHas(loc.name, ctx))
+    loc = ctx.storePath !== undefined || (await storeHas(loc.name, ctx))
       ? { kind: "store", name: loc.name, text }
       : { kind: "registry", ref: parseReference(loc.name), text };
   }

@@ -1,6 +1,7 @@
 /**
  * `ocistream inspect REF`: prints the manifest or index (`--config` for the
- * config of the chosen platform) as stored, byte for byte.
+ * config of the chosen platform) of an image in the store, a layout, an
+ * archive or a registry.
  *
  * @example
  * ```ts ignore
@@ -11,17 +12,18 @@
  */
 import { parseFlags } from "./args.ts";
 import { UsageError } from "./errors.ts";
-import { openImageSource } from "./image_source.ts";
-import { nativeCodecs } from "../runtime/native_codecs.ts";
-import { hostPlatform } from "../runtime/deno_environment.ts";
+import { openSourceImage } from "./image_location.ts";
+import { createDenoEnvironment, hostPlatform } from "../runtime/deno_environment.ts";
 import { selectPlatformImage } from "../image/base_image.ts";
 import { parsePlatform } from "../types/platform.ts";
 import { readDocumentBytes } from "../image/read_json.ts";
 
-const HELP = `Usage: ocistream inspect REF [--store DIR] [--config] [--platform P]
+const HELP = `Usage: ocistream inspect REF [--store DIR] [--config] [--platform P] [--insecure]
 
-Prints the stored manifest or index of REF (a store name, name@digest, a digest,
-or oci-layout://PATH[:TAG]). --config prints the config of one platform.`;
+Prints the manifest or index of REF: a store name, name@digest, a digest,
+oci-layout://PATH[:TAG], an archive, or a registry reference (docker://REF, or a
+plain REF that the store does not hold). --config prints the config of one
+platform (default: the host's).`;
 
 /** Runs `ocistream inspect`. */
 export async function inspectCommand(args: string[]): Promise<number> {
@@ -29,25 +31,32 @@ export async function inspectCommand(args: string[]): Promise<number> {
     store: { type: "string" },
     config: { type: "boolean" },
     platform: { type: "string" },
+    insecure: { type: "boolean" },
   });
   if (values.help) {
     console.log(HELP);
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError("inspect takes one REF: see --help");
-  const { layout, root } = await openImageSource(positionals[0]!, {
-    storePath: values.store,
-    codecs: nativeCodecs,
-  });
-  let bytes: Uint8Array;
-  if (values.config) {
-    const platform = values.platform ? parsePlatform(values.platform) : hostPlatform();
-    const image = await selectPlatformImage(layout, root, platform, positionals[0]!);
-    bytes = await readDocumentBytes(layout, image.manifest.config);
-  } else {
-    bytes = await readDocumentBytes(layout, root);
+  const platform = values.platform ? parsePlatform(values.platform) : hostPlatform();
+  const env = await createDenoEnvironment({ openStore: false });
+  try {
+    const image = await openSourceImage(positionals[0]!, {
+      env,
+      storePath: values.store,
+      insecure: values.insecure ?? false,
+    });
+    let bytes: Uint8Array;
+    if (values.config) {
+      const chosen = await selectPlatformImage(image.source, image.root, platform, image.text);
+      bytes = await readDocumentBytes(image.source, chosen.manifest.config);
+    } else {
+      bytes = await readDocumentBytes(image.source, image.root);
+    }
+    const text = new TextDecoder().decode(bytes);
+    console.log(JSON.stringify(JSON.parse(text), null, 2));
+    return 0;
+  } finally {
+    await env.close();
   }
-  const text = new TextDecoder().decode(bytes);
-  console.log(JSON.stringify(JSON.parse(text), null, 2));
-  return 0;
 }

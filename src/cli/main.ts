@@ -24,6 +24,9 @@ Usage:
   ocistream tag SRC NEWNAME             name a registry image again (:TAG or host/repo:tag)
   ocistream index create --tag NAME SRC...  merge manifests and indexes into one index and push it
   ocistream inspect REF                 print an image's manifest or index (--config for its config)
+  ocistream ls REF                      list an image's files (--layer N for one layer)
+  ocistream export REF -o FILE          write an image's filesystem as one tar
+  ocistream digest REF                  print an image's digest
   ocistream unpack REF DIR              unpack an image's rootfs into DIR
   ocistream images                      list the images in the store
   ocistream rm NAME...                  remove names from the store
@@ -44,6 +47,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   tag: async () => (await import("./tag_command.ts")).tagCommand,
   index: async () => (await import("./index_command.ts")).indexCommand,
   inspect: async () => (await import("./inspect_command.ts")).inspectCommand,
+  ls: async () => (await import("./ls_command.ts")).lsCommand,
+  export: async () => (await import("./export_command.ts")).exportCommand,
+  digest: async () => (await import("./digest_command.ts")).digestCommand,
   unpack: async () => (await import("./unpack_command.ts")).unpackCommand,
   images: async () => (await import("./images_command.ts")).imagesCommand,
   rm: async () => (await import("./rm_command.ts")).rmCommand,
