@@ -83,9 +83,11 @@ export async function createIndex(
       entries.push({ descriptor: { ...d }, from });
       return;
     }
+    // As buildx merges: a later mention adds its platform and annotations and is the source.
     const old = entries[i]!.descriptor;
     if (d.platform) old.platform = d.platform;
     if (d.annotations) old.annotations = { ...old.annotations, ...d.annotations };
+    entries[i]!.from = from;
   };
   for (const src of sources) {
     const d = src.descriptor;

@@ -105,6 +105,21 @@ Deno.test("ocistream copy and tag between the store, registries, layouts and arc
       await verifyPushed(`${reg.host}/e/app:arm`, arm64);
     });
 
+    await t.step("registry → store:NAME of another store", async () => {
+      const other = `${work}/store2`;
+      const out = await cli([
+        "copy",
+        "--store",
+        other,
+        `docker://${reg.host}/a/app:1`,
+        "store:example.com/copied:1",
+      ], env);
+      assert.equal(out, root);
+      const images = await cli(["images", "--store", other], env);
+      assert.match(images, /example\.com\/copied:1\s+sha256:/);
+      assert.ok(images.includes(root));
+    });
+
     await t.step("registry → OCI layout → registry", async () => {
       assert.equal(
         await cli(["copy", `${reg.host}/a/app:1`, `oci-layout://${work}/layout:v1`], env),
