@@ -356,6 +356,8 @@ async function unmountUnder(dir: string): Promise<void> {
 export interface Containerd extends Engine {
   /** The gRPC socket, for dockerd's `--containerd`. */
   socket: string;
+  /** The namespace `ctr` works in (unique: runc's state folder is named after it). */
+  namespace: string;
 }
 
 /** Options of {@linkcode startContainerd}. */
@@ -393,12 +395,16 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
     async () => (await exists(socket)) && (await run("ctr", ["-a", socket, "version"])).code === 0,
   );
   const snapshotter = options.snapshotter ?? "overlayfs";
-  const cli = (args: string[]) => run("ctr", ["-a", socket, "-n", "ocistream", ...args]);
+  // runc keeps its state under /run/containerd/runc/<namespace> for every containerd on the
+  // machine: a namespace of its own keeps concurrent test runs apart.
+  const namespace = dir.slice(dir.lastIndexOf("/") + 1);
+  const cli = (args: string[]) => run("ctr", ["-a", socket, "-n", namespace, ...args]);
   let names = 0;
   return {
     name: "ctr",
     dir,
     socket,
+    namespace,
     cli,
     load: (_kind, path) => cli(["images", "import", "--snapshotter", snapshotter, path]),
     pull: (ref) => cli(["images", "pull", "--plain-http", "--snapshotter", snapshotter, ref]),
@@ -447,9 +453,9 @@ export async function startDockerd(options: DockerdOptions): Promise<Engine> {
     "--containerd",
     options.containerd.socket,
     "--containerd-namespace",
-    "ocistream-moby",
+    `${options.containerd.namespace}-moby`,
     "--containerd-plugins-namespace",
-    "ocistream-moby-plugins",
+    `${options.containerd.namespace}-moby-plugins`,
     "--exec-opt",
     "native.cgroupdriver=cgroupfs",
     ...(options.insecureRegistries ?? []).flatMap((r) => ["--insecure-registry", r]),

@@ -122,7 +122,11 @@ export interface EngineImages {
   /** The matrix: `cell(transport, format)` → image. */
   matrix: Record<string, MatrixImage>;
   /** The layered image and the listing its `/t` must give. */
-  layered: ImageRefs & { listing: string };
+  layered: ImageRefs & {
+    listing: string;
+    /** The same image with every layer (base ones too) as eStargz, in the registry. */
+    estargz: string;
+  };
   /** The two-platform image with attestations: each platform prints its name. */
   multi: ImageRefs;
   /** The image with user, workdir, env, entrypoint and cmd. */
@@ -291,7 +295,11 @@ async function buildLayered(dir: string, registry: string): Promise<EngineImages
   }
   const { specs, refs } = outputs(dir, registry, "layered", "");
   await build(ctx, ["--from", `oci-layout://${base}:base`], specs);
-  return { ...refs, listing };
+  const estargz = `${registry}/layered-estargz:1`;
+  await build(ctx, ["--from", `oci-layout://${base}:base`], [
+    `type=registry,name=${estargz},compression=estargz,force-compression=true,oci-mediatypes=true`,
+  ]);
+  return { ...refs, listing, estargz };
 }
 
 /** The config image: `/entry.sh` prints user, folder, environment and its arguments. */
