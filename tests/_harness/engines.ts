@@ -53,6 +53,12 @@ export interface Engine {
    * it, and returns what it printed. buildah has no default process: it needs `args`.
    */
   run(ref: string, options?: RunOptions): Promise<RunResult>;
+  /**
+   * What the engine knows image `ref` by: its ID (the config digest, `sha256:…`; ctr has
+   * no image ID) and the manifest digests it recorded (none for podman and docker after a
+   * load).
+   */
+  identify(ref: string): Promise<{ id?: string; digests: string[] }>;
   /** The daemon's log so far (empty for daemonless engines), for failure messages. */
   log(): string;
   /** Stops the daemon by PID (if any) and removes the private folder. */
@@ -190,6 +196,13 @@ export async function startPodman(options: PodmanOptions = {}): Promise<Engine> 
         ref,
         ...(o.args ?? []),
       ]),
+    identify: async (ref) => {
+      const r = await cli(["image", "inspect", ref]);
+      if (r.code !== 0) throw new Error(`podman image inspect ${ref}: ${r.stderr}`);
+      const [image] = JSON.parse(r.stdout);
+      const digests: string[] = (image.RepoDigests ?? []).map((d: string) => d.replace(/.*@/, ""));
+      return { id: `sha256:${image.Id}`, digests };
+    },
     log: () => "",
     stop: async () => {
       await cli(["system", "reset", "--force"]);
@@ -221,6 +234,12 @@ export async function startBuildah(): Promise<Engine> {
       } finally {
         await cli(["rm", container]);
       }
+    },
+    identify: async (ref) => {
+      const r = await cli(["inspect", "--type", "image", ref]);
+      if (r.code !== 0) throw new Error(`buildah inspect ${ref}: ${r.stderr}`);
+      const image = JSON.parse(r.stdout);
+      return { id: `sha256:${image.FromImageID}`, digests: [image.FromImageDigest] };
     },
     log: () => "",
     stop: async () => {
@@ -410,6 +429,12 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
     pull: (ref) => cli(["images", "pull", "--plain-http", "--snapshotter", snapshotter, ref]),
     run: (ref, o = {}) =>
       cli(["run", "--rm", "--snapshotter", snapshotter, ref, `ose-${names++}`, ...(o.args ?? [])]),
+    identify: async (ref) => {
+      const r = await cli(["images", "ls", `name==${ref}`]);
+      if (r.code !== 0) throw new Error(`ctr images ls: ${r.stderr}`);
+      const row = r.stdout.split("\n").find((l) => l.startsWith(`${ref} `));
+      return { digests: row ? [row.split(/\s+/)[2]] : [] };
+    },
     log: daemon.logText,
     stop: async () => {
       await daemon.stop();
@@ -478,6 +503,13 @@ export async function startDockerd(options: DockerdOptions): Promise<Engine> {
     pull: (ref) => cli(["pull", "--quiet", ref]),
     run: (ref, o = {}) =>
       cli(["run", "--rm", "--network", "none", "--name", `ose-${names++}`, ref, ...(o.args ?? [])]),
+    identify: async (ref) => {
+      const r = await cli(["image", "inspect", ref]);
+      if (r.code !== 0) throw new Error(`docker image inspect ${ref}: ${r.stderr}`);
+      const [image] = JSON.parse(r.stdout);
+      const digests: string[] = (image.RepoDigests ?? []).map((d: string) => d.replace(/.*@/, ""));
+      return { id: image.Id, digests };
+    },
     log: daemon.logText,
     stop: async () => {
       await daemon.stop();

@@ -52,7 +52,8 @@ export const BUSYBOX = "/bin/busybox";
 const EPOCH = "1700000000";
 
 /** Runs `ocistream build` and throws with its stderr on failure. */
-async function build(context: string, flags: string[], outputs: string[]): Promise<void> {
+async function build(context: string, flags: string[], outputs: string[]): Promise<Digests> {
+  const metadata = `${context}.metadata.json`;
   const r = await runCli([
     "build",
     context,
@@ -60,10 +61,22 @@ async function build(context: string, flags: string[], outputs: string[]): Promi
     "quiet",
     "--source-date-epoch",
     EPOCH,
+    "--metadata-file",
+    metadata,
     ...flags,
     ...outputs.flatMap((o) => ["--output", o]),
   ]);
   if (r.code !== 0) throw new Error(`ocistream build ${context} failed:\n${r.stderr}`);
+  const m = JSON.parse(await Deno.readTextFile(metadata));
+  return { digest: m["containerimage.digest"], config: m["containerimage.config.digest"] };
+}
+
+/** The digests a build reported in its metadata file. */
+export interface Digests {
+  /** The manifest digest (`containerimage.digest`). */
+  digest: string;
+  /** The config digest (`containerimage.config.digest`), the image ID engines show. */
+  config: string;
 }
 
 /** Outputs that write both archives and push, all under `name`. */
@@ -107,7 +120,7 @@ async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>
 }
 
 /** One matrix cell's image. */
-export interface MatrixImage extends ImageRefs {
+export interface MatrixImage extends ImageRefs, Digests {
   /** What the default process prints: the cell and the sha256 of busybox and the cell file. */
   expected: string;
 }
@@ -373,12 +386,16 @@ export async function buildEngineImages(dir: string, registry: string): Promise<
     const text = `cell ${key}\n`;
     await writeFile(`${ctx}/etc/cell`, text);
     const { specs, refs } = outputs(dir, registry, name, FORMATS[f]);
-    await build(ctx, ["--entrypoint", '["/bin/busybox"]', "--cmd", JSON.stringify(MATRIX_CMD)], [
-      specs[TRANSPORTS.indexOf(t)],
-    ]);
+    const digests = await build(ctx, [
+      "--entrypoint",
+      '["/bin/busybox"]',
+      "--cmd",
+      JSON.stringify(MATRIX_CMD),
+    ], [specs[TRANSPORTS.indexOf(t)]]);
     const cellSha = (await fileSha256(`${ctx}/etc/cell`)).slice("sha256:".length);
     matrix[key] = {
       ...refs,
+      ...digests,
       expected: `${text}${busyboxSha}  /bin/busybox\n${cellSha}  /etc/cell\n`,
     };
   });

@@ -129,6 +129,13 @@ async function matrixCell(engine: Engine, w: World, t: Transport, f: Format): Pr
     return;
   }
   ok(engine, `${t} ${f}`, brought);
+  // The engine knows the image by our digests: the config's as its ID, the manifest's as
+  // pulled (and as imported, for ctr, which keeps the archive's manifest).
+  const known = await engine.identify(refAfter(t, image));
+  if (known.id !== undefined) assert.equal(known.id, image.config, "image ID");
+  if (t === "registry" || engine.name === "ctr") {
+    assert.ok(known.digests.includes(image.digest), `${image.digest} in ${known.digests}`);
+  }
   const out = ok(
     engine,
     `run ${cell(t, f)}`,
