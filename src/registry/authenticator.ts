@@ -15,6 +15,8 @@ import type { AuthChallenge } from "./auth_challenge.ts";
 import type { Credentials, CredentialStore } from "./credentials.ts";
 import { RegistryError } from "./registry_error.ts";
 import { registerSecret } from "./redact.ts";
+import { readCapped, readErrorText } from "./read_capped.ts";
+import { quote } from "../types/quote.ts";
 
 /** What an {@linkcode Authenticator} needs. */
 export interface AuthenticatorOptions {
@@ -28,6 +30,8 @@ export interface AuthenticatorOptions {
   userAgent?: string;
   /** Clock in milliseconds (tests move it to force renewals). */
   now?: () => number;
+  /** The user marked this registry insecure: a plain-HTTP token realm on its own host name is allowed. */
+  insecure?: boolean;
 }
 
 interface CachedToken {
@@ -124,15 +128,7 @@ export class Authenticator {
         detail: "its Bearer challenge has no realm",
       });
     }
-    let url: URL;
-    try {
-      url = new URL(realm);
-    } catch {
-      throw new RegistryError(`Cannot authenticate to ${registry}`, {
-        registry,
-        detail: "its Bearer realm is not a URL",
-      });
-    }
+    const url = checkRealm(realm, registry, this.#options.insecure ?? false);
     const service = challenge.params.service;
     const headers = new Headers();
     if (this.#options.userAgent) headers.set("User-Agent", this.#options.userAgent);
@@ -160,23 +156,39 @@ export class Authenticator {
     const what = `Cannot get a token for ${registry} from ${url.host}`;
     let res: Response;
     try {
-      res = await this.#options.fetch(url, init);
+      // A token answer is a small document: bounded in time as a whole, not only between bytes.
+      res = await this.#options.fetch(url, { ...init, wait: "document" } as RequestInit);
     } catch (cause) {
       throw new RegistryError(what, { registry, cause });
     }
     if (!res.ok) {
-      const text = await res.text().catch(() => "");
+      const text = await readErrorText(res);
       const { code, detail } = parseErrorBody(text);
       throw new RegistryError(what, { registry, status: res.status, code, detail });
     }
     let body: { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
+    let bytes: Uint8Array;
     try {
-      body = await res.json();
+      bytes = await readCapped(res.body, MAX_TOKEN_ANSWER);
+    } catch (cause) {
+      if (cause instanceof RangeError) {
+        throw new RegistryError(what, { registry, detail: `its answer ${cause.message}` });
+      }
+      throw new RegistryError(what, { registry, cause });
+    }
+    try {
+      body = JSON.parse(new TextDecoder().decode(bytes));
     } catch {
       throw new RegistryError(what, { registry, detail: "the token server answered no JSON" });
     }
+    if (typeof body !== "object" || body === null) {
+      throw new RegistryError(what, {
+        registry,
+        detail: "the token server answered no JSON object",
+      });
+    }
     const token = body.token || body.access_token;
-    if (!token) {
+    if (typeof token !== "string" || !token) {
       throw new RegistryError(what, { registry, detail: "the answer has no token" });
     }
     this.tokensFetched++;
@@ -193,6 +205,57 @@ export class Authenticator {
     this.#tokens.push(cached);
     return cached;
   }
+}
+
+/** The largest token answer read (Docker Hub's are a few KiB). */
+const MAX_TOKEN_ANSWER = 1024 * 1024;
+
+/**
+ * Checks a Bearer challenge's realm before anything is sent to it: an `https:` URL, or `http:`
+ * only on a loopback address or on the registry's own host name when the user marked the
+ * registry insecure. Any other scheme (`file:`, `data:`, ...) would let a registry read local
+ * files or probe internal services through us, and a cleartext realm would carry credentials
+ * in the clear.
+ */
+export function checkRealm(realm: string, registry: string, insecure: boolean): URL {
+  const fail = (detail: string) =>
+    new RegistryError(`Cannot authenticate to ${registry}`, { registry, detail });
+  let url: URL;
+  try {
+    url = new URL(realm);
+  } catch {
+    throw fail(`its Bearer realm ${quote(clip(realm))} is not a URL`);
+  }
+  if (url.protocol === "https:") return url;
+  if (url.protocol === "http:") {
+    const sameHost = url.hostname === hostnameOf(registry);
+    if (isLoopbackHost(url.host) || (insecure && sameHost)) return url;
+    throw fail(
+      `its Bearer realm ${quote(clip(realm))} is plain http on ${
+        sameHost ? "this" : "another"
+      } host; ocistream sends credentials over http only to loopback addresses${
+        sameHost ? " and registries marked insecure (registry.insecure=true, --insecure)" : ""
+      }`,
+    );
+  }
+  throw fail(
+    `its Bearer realm ${quote(clip(realm))} is not an https URL; a token realm must be https ` +
+      "(or http on a loopback address)",
+  );
+}
+
+function clip(text: string): string {
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+function hostnameOf(host: string): string {
+  return host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0]!;
+}
+
+/** Whether a host (`name[:port]`) is a loopback name, where plain HTTP is allowed as Docker does. */
+export function isLoopbackHost(host: string): boolean {
+  const name = hostnameOf(host);
+  return name === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(name) || name === "[::1]";
 }
 
 /** `repository:a:pull,push` → {`repository:a:pull`, `repository:a:push`}, so a push token serves pulls. */

@@ -24,7 +24,10 @@ import type { Descriptor } from "../types/descriptor.ts";
 import { DOCKER_INDEX, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from "../types/media_types.ts";
 import { isValidDigest } from "../types/reference.ts";
 import { parseAuthChallenge } from "./auth_challenge.ts";
-import { Authenticator, parseErrorBody } from "./authenticator.ts";
+import { Authenticator, isLoopbackHost, parseErrorBody } from "./authenticator.ts";
+import { readCapped, readErrorText } from "./read_capped.ts";
+
+export { isLoopbackHost };
 import { type Credentials, type CredentialStore, staticCredentials } from "./credentials.ts";
 import { RegistryError } from "./registry_error.ts";
 import {
@@ -38,6 +41,7 @@ import { Semaphore, type Slot } from "./_semaphore.ts";
 import {
   type RegistryTimeouts,
   registryTimeouts,
+  type RequestWait,
   type TimedFetch,
   timedFetch,
 } from "./timeouts.ts";
@@ -134,15 +138,10 @@ export interface FetchedManifest {
 export const MANIFEST_ACCEPT = [OCI_INDEX, OCI_MANIFEST, DOCKER_INDEX, DOCKER_MANIFEST];
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const MAX_TAGS_BYTES = 16 * 1024 * 1024;
 const DEFAULT_CHUNK = 4 * 1024 * 1024;
 
 type Body = { replay: () => BodyInit | null } | { stream: ReadableStream<Uint8Array> };
-
-/** Whether a host is a loopback name, where plain HTTP is allowed as Docker does. */
-export function isLoopbackHost(host: string): boolean {
-  const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0]!;
-  return name === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(name) || name === "[::1]";
-}
 
 /** A client for one registry host. Share one per host so concurrency and tokens are shared. */
 export class RegistryClient {
@@ -189,6 +188,7 @@ export class RegistryClient {
       credentials: store,
       userAgent: options.userAgent ?? "ocistream",
       now: options.now,
+      insecure: options.insecure ?? false,
     });
   }
 
@@ -308,6 +308,7 @@ export class RegistryClient {
           what,
           scopes: [pullScope(repository)],
           headers: { Accept: accept.join(", ") },
+          wait: "document",
         });
         if (res.status !== 200) throw await this.#fail(what, res);
         const length = Number(res.headers.get("content-length") ?? "0");
@@ -320,7 +321,7 @@ export class RegistryClient {
           break;
         } catch (cause) {
           if (cause instanceof RangeError) {
-            throw new RegistryError(what, { registry: this.host, detail: cause.message });
+            throw new RegistryError(what, { registry: this.host, detail: `it ${cause.message}` });
           }
           // The answer broke off mid-body (dropped connection, idle timeout): ask again.
           if (attempt >= this.#retry.attempts) {
@@ -382,14 +383,23 @@ export class RegistryClient {
       const res = await this.#send("GET", `${base}/v2/${repository}/tags/list`, {
         what,
         scopes: [pullScope(repository)],
+        wait: "document",
       });
       if (res.status === 404) {
         await res.body?.cancel();
         return [];
       }
       if (res.status !== 200) throw await this.#fail(what, res);
-      const j = await res.json();
-      return Array.isArray(j?.tags) ? j.tags : [];
+      let j: { tags?: unknown };
+      try {
+        j = JSON.parse(new TextDecoder().decode(await readCapped(res.body, MAX_TAGS_BYTES)));
+      } catch (cause) {
+        throw new RegistryError(what, {
+          registry: this.host,
+          detail: cause instanceof RangeError ? `the tag list ${cause.message}` : "it is not JSON",
+        });
+      }
+      return Array.isArray(j?.tags) ? j.tags.filter((t): t is string => typeof t === "string") : [];
     });
   }
 
@@ -776,15 +786,20 @@ export class RegistryClient {
       body?: Body;
       /** Never retried here (the caller resumes); a 401 still gets one fresh token. */
       once?: boolean;
+      wait?: RequestWait;
     },
   ): Promise<Response> {
     const oneShot = init.body !== undefined && "stream" in init.body;
     const retries = !oneShot && !init.once;
+    // Credentials are bound to the registry's own origin (scheme, host and port), as containerd
+    // drops its authorizer when an upload Location names another host or scheme: a Location or
+    // mount session elsewhere gets no Authorization header, and its 401 challenges are ignored.
+    const own = new URL(url).origin === new URL(await this.#baseUrl(init.what)).origin;
     let reauthenticated = false;
     for (let attempt = 1;; attempt++) {
       const headers = new Headers(init.headers);
       headers.set("User-Agent", this.#options.userAgent ?? "ocistream");
-      const authorization = await this.#auth.authorization(init.scopes);
+      const authorization = own ? await this.#auth.authorization(init.scopes) : undefined;
       if (authorization) headers.set("Authorization", authorization);
       let body: BodyInit | null | undefined;
       if (init.body) body = "stream" in init.body ? init.body.stream : init.body.replay();
@@ -795,7 +810,7 @@ export class RegistryClient {
           headers,
           body,
           // A PUT makes the registry work (verify a whole blob, check a manifest's blobs).
-          wait: method === "PUT" ? "work" : "quick",
+          wait: init.wait ?? (method === "PUT" ? "work" : "quick"),
           ...(oneShot ? { duplex: "half" } : {}),
         } as RequestInit);
       } catch (cause) {
@@ -805,7 +820,7 @@ export class RegistryClient {
         await sleep(retryDelay(this.#retry, attempt));
         continue;
       }
-      if (res.status === 401) {
+      if (res.status === 401 && own) {
         // A new challenge or an expired token: fetch a fresh token and try once more.
         this.#auth.setChallenge(parseAuthChallenge(res.headers.get("www-authenticate")));
         this.#auth.invalidate(init.scopes);
@@ -826,7 +841,7 @@ export class RegistryClient {
   }
 
   async #fail(what: string, res: Response): Promise<RegistryError> {
-    const text = await res.text().catch(() => "");
+    const text = await readErrorText(res);
     let { code, detail } = parseErrorBody(text);
     if (!code && !text) {
       // HEAD answers carry no body: name the code the registry would have sent.
@@ -891,29 +906,6 @@ function countBytes(
       },
     }),
   );
-}
-
-/** Reads a small body whole, refusing more than `max` bytes without buffering them (chunked answers). */
-async function readCapped(
-  body: ReadableStream<Uint8Array> | null,
-  max: number,
-): Promise<Uint8Array<ArrayBuffer>> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  if (body) {
-    for await (const chunk of body) {
-      total += chunk.byteLength;
-      if (total > max) throw new RangeError(`it is larger than ${max / 1024 / 1024} MiB`);
-      chunks.push(chunk);
-    }
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
 }
 
 /** Network errors can quote URLs whose queries carry upload state or signatures: drop queries. */

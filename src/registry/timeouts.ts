@@ -13,6 +13,9 @@
  *   default, so such a request is not cut off early.
  * - `requestMs`: the whole request, body and answer included; 0 (default)
  *   means no limit, since big layers over slow links take what they take.
+ * - `documentMs`: the whole of a request whose answer is a small document
+ *   (a manifest, a token, a tag list), so a registry that trickles one byte
+ *   at a time within the idle timeout cannot hold a pull forever.
  *
  * A timed-out request fails like a network error (and is retried like one).
  *
@@ -26,7 +29,7 @@
  * @module
  */
 
-/** The four timeouts, in milliseconds. */
+/** The timeouts, in milliseconds. */
 export interface RegistryTimeouts {
   /** Reaching the registry and quick answers (default 30 s). */
   connectMs: number;
@@ -36,6 +39,8 @@ export interface RegistryTimeouts {
   responseMs: number;
   /** The whole request; 0 = no limit (default). */
   requestMs: number;
+  /** The whole of a request for a small document: manifest, token, tag list (default 2 min). */
+  documentMs: number;
 }
 
 /** The defaults. */
@@ -44,10 +49,14 @@ export const DEFAULT_TIMEOUTS: RegistryTimeouts = {
   idleMs: 60_000,
   responseMs: 600_000,
   requestMs: 0,
+  documentMs: 120_000,
 };
 
-/** How long a request may wait for its answer's headers once sent: quickly, or while the registry works. */
-export type RequestWait = "quick" | "work";
+/**
+ * How long a request may wait for its answer's headers once sent: quickly, or while the
+ * registry works; `document` is quick and also bounds the whole answer by `documentMs`.
+ */
+export type RequestWait = "quick" | "work" | "document";
 
 /** Checks timeouts and fills defaults. */
 export function registryTimeouts(partial?: Partial<RegistryTimeouts>): RegistryTimeouts {
@@ -57,7 +66,7 @@ export function registryTimeouts(partial?: Partial<RegistryTimeouts>): RegistryT
       throw new RangeError(`Invalid timeout ${k}=${v}: use milliseconds, 0 or more`);
     }
   }
-  for (const k of ["connectMs", "idleMs", "responseMs"] as const) {
+  for (const k of ["connectMs", "idleMs", "responseMs", "documentMs"] as const) {
     if (t[k] === 0) {
       throw new RangeError(`Invalid timeout ${k}=0: only requestMs may be 0 (no limit)`);
     }
@@ -84,6 +93,7 @@ export function parseTimeouts(text: string, where?: string): Partial<RegistryTim
     idle: "idleMs",
     response: "responseMs",
     request: "requestMs",
+    document: "documentMs",
   };
   for (const field of text.split(",").map((f) => f.trim()).filter((f) => f !== "")) {
     const eq = field.indexOf("=");
@@ -91,7 +101,7 @@ export function parseTimeouts(text: string, where?: string): Partial<RegistryTim
     const seconds = eq < 0 ? NaN : Number(field.slice(eq + 1));
     if (!key) {
       throw new TypeError(
-        `Unknown registry timeout "${field}"${at}: use connect=, idle=, response= or request= (seconds)`,
+        `Unknown registry timeout "${field}"${at}: use connect=, idle=, response=, request= or document= (seconds)`,
       );
     }
     if (!Number.isFinite(seconds) || seconds < 0) {
@@ -110,7 +120,7 @@ export function parseTimeouts(text: string, where?: string): Partial<RegistryTim
 /** The error a timed-out request fails with (its `name` is `TimeoutError`). */
 export class RegistryTimeoutError extends Error {
   /** Which timeout fired. */
-  readonly timeout: "connect" | "idle" | "response" | "request";
+  readonly timeout: "connect" | "idle" | "response" | "request" | "document";
   /** Creates the error. */
   constructor(timeout: RegistryTimeoutError["timeout"], ms: number) {
     const what = {
@@ -118,6 +128,7 @@ export class RegistryTimeoutError extends Error {
       idle: "no data moved",
       response: "no answer",
       request: "the request did not finish",
+      document: "the answer did not arrive whole",
     }[timeout];
     super(`${what} within ${formatMs(ms)} (${timeout} timeout)`);
     this.name = "TimeoutError";
@@ -159,10 +170,13 @@ export function timedFetch(inner: typeof fetch, timeouts: RegistryTimeouts): Tim
       if (whole !== undefined) clearTimeout(whole);
       whole = undefined;
     };
-    if (timeouts.requestMs > 0) {
+    const document = wait === "document" &&
+      (timeouts.requestMs === 0 || timeouts.documentMs < timeouts.requestMs);
+    const wholeMs = document ? timeouts.documentMs : timeouts.requestMs;
+    if (wholeMs > 0) {
       whole = setTimeout(
-        () => abort.abort(new RegistryTimeoutError("request", timeouts.requestMs)),
-        timeouts.requestMs,
+        () => abort.abort(new RegistryTimeoutError(document ? "document" : "request", wholeMs)),
+        wholeMs,
       );
     }
     const outer = rest.signal;

@@ -49,7 +49,7 @@ Deno.test("ocistream build names $OCISTREAM_REGISTRY_TIMEOUTS when it is wrong, 
     assert.equal(out.code, 1);
     assert.equal(
       out.stderr.trim(),
-      'error: Unknown registry timeout "conect=5" in $OCISTREAM_REGISTRY_TIMEOUTS: use connect=, idle=, response= or request= (seconds)',
+      'error: Unknown registry timeout "conect=5" in $OCISTREAM_REGISTRY_TIMEOUTS: use connect=, idle=, response=, request= or document= (seconds)',
     );
     assert.equal(await Deno.lstat(`${dir}/store`).then(() => true, () => false), false);
   } finally {
