@@ -148,6 +148,8 @@ export async function buildCommand(args: string[]): Promise<number> {
     );
   }
   for (const spec of values.layer ?? []) layers.push({ ...defaults, ...parseLayerSpec(spec) });
+  if (metadataFile) await checkMetadataFolder(metadataFile);
+
   const renderer = createProgressRenderer(
     progressMode,
     (line) => console.error(line),
@@ -275,4 +277,22 @@ function configOverrides(values: Record<string, unknown>): ConfigOverrides {
   }
   if (Array.isArray(values.expose)) c.exposedPorts = values.expose as string[];
   return c;
+}
+
+/**
+ * Checks, before anything is built or pushed, that the metadata file can be written where it
+ * was asked: its folder exists and it is not itself a folder.
+ */
+async function checkMetadataFolder(file: string): Promise<void> {
+  const slash = file.lastIndexOf("/");
+  const folder = slash < 0 ? "." : file.slice(0, slash) || "/";
+  const info = await Deno.stat(folder).catch(() => undefined);
+  if (!info?.isDirectory) {
+    throw new TypeError(
+      `Cannot write --metadata-file ${file}: folder ${folder} does not exist; create it first`,
+    );
+  }
+  if ((await Deno.stat(file).catch(() => undefined))?.isDirectory) {
+    throw new TypeError(`Cannot write --metadata-file ${file}: it is a folder; give a file path`);
+  }
 }

@@ -14,6 +14,7 @@ import { denoFileSystem } from "../runtime/deno_file_system.ts";
 import { nativeCodecs } from "../runtime/native_codecs.ts";
 import { defaultStorePath } from "../runtime/store_location.ts";
 import { isIndexMediaType } from "../types/media_types.ts";
+import { escapeControls, printable, safeJson } from "../types/quote.ts";
 
 const HELP = `Usage: ocistream images [--store DIR] [--json]
 
@@ -27,15 +28,30 @@ export async function imagesCommand(args: string[]): Promise<number> {
     return 0;
   }
   const path = values.store ?? defaultStorePath();
+  // No store yet lists nothing; a path that is something else (a file, a folder that is not a
+  // store) is an error, not an empty list.
   const layout = await OciLayout.open(denoFileSystem, path, nativeCodecs, { create: false })
-    .catch(() => undefined);
+    .catch(async (e) => {
+      const missing = await Deno.lstat(path).then(
+        () => false,
+        (s) => s instanceof Deno.errors.NotFound,
+      );
+      if (missing) return undefined;
+      throw new TypeError(
+        `Cannot open the store at ${printable(path)}: ${
+          (e as Error).message
+        }; pass --store a folder made by ocistream (or a path that does not exist yet)`,
+      );
+    });
   const images = layout ? await layout.images() : [];
   if (values.json) {
-    console.log(JSON.stringify(images.map((i) => ({ name: i.name ?? null, ...i.descriptor }))));
+    console.log(
+      safeJson(JSON.stringify(images.map((i) => ({ name: i.name ?? null, ...i.descriptor })))),
+    );
     return 0;
   }
   const rows = images.map((i) => [
-    i.name ?? "<none>",
+    i.name === undefined ? "<none>" : escapeControls(i.name),
     i.descriptor.digest,
     isIndexMediaType(i.descriptor.mediaType) ? "index" : "image",
   ]);

@@ -17,6 +17,7 @@ import { createDenoEnvironment, hostPlatform } from "../runtime/deno_environment
 import { selectPlatformImage } from "../image/base_image.ts";
 import { parsePlatform } from "../types/platform.ts";
 import { readDocumentBytes } from "../image/read_json.ts";
+import { safeJson } from "../types/quote.ts";
 
 const HELP = `Usage: ocistream inspect REF [--store DIR] [--config] [--platform P] [--insecure]
 
@@ -54,7 +55,7 @@ export async function inspectCommand(args: string[]): Promise<number> {
       bytes = await readDocumentBytes(image.source, image.root);
     }
     const text = new TextDecoder().decode(bytes);
-    console.log(JSON.stringify(JSON.parse(text), null, 2));
+    console.log(safeJson(JSON.stringify(JSON.parse(text), null, 2)));
     return 0;
   } finally {
     await env.close();

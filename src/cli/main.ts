@@ -14,6 +14,7 @@
  */
 import { UsageError } from "./errors.ts";
 import { redactSecrets } from "../registry/redact.ts";
+import { escapeControls, quote } from "../types/quote.ts";
 
 const USAGE = `ocistream: export container images like BuildKit's image and registry exporters
 
@@ -70,20 +71,30 @@ export async function main(args: string[]): Promise<number> {
   }
   const load = COMMANDS[name];
   if (!load) {
-    console.error(`error: unknown command "${name}": run 'ocistream --help' for the list`);
+    console.error(`error: unknown command ${quote(name)}: run 'ocistream --help' for the list`);
     return 2;
   }
   try {
     const command = await load();
     return await command(rest);
   } catch (e) {
-    const message = redactSecrets(describe(e));
+    // Messages quote registries and layers: secrets are masked and terminal controls escaped.
+    const message = clipLine(escapeControls(redactSecrets(describe(e))));
     console.error(`error: ${message}`);
     if (Deno.env.get("OCISTREAM_DEBUG") && e instanceof Error && e.stack) {
-      console.error(redactSecrets(e.stack));
+      console.error(escapeControls(redactSecrets(e.stack), true));
     }
     return e instanceof UsageError ? 2 : 1;
   }
+}
+
+/** The longest error line printed: a 32 MiB path from a hostile layer must not become one. */
+const MAX_ERROR_LINE = 4096;
+
+function clipLine(text: string): string {
+  return text.length <= MAX_ERROR_LINE
+    ? text
+    : `${text.slice(0, MAX_ERROR_LINE)}… (${text.length} characters in all)`;
 }
 
 /** A one-line description of an error, with its causes. */

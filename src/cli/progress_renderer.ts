@@ -13,6 +13,7 @@
  * @module
  */
 import type { ProgressEvent, ProgressListener } from "../exporter/progress.ts";
+import { escapeControls, safeJson } from "../types/quote.ts";
 
 /** Progress modes of `--progress`. */
 export type ProgressMode = "auto" | "tty" | "plain" | "json" | "quiet";
@@ -48,7 +49,7 @@ export function createProgressRenderer(
 ): ProgressRenderer {
   if (mode === "quiet") return { listener: () => {}, close: () => {} };
   if (mode === "json") {
-    return { listener: (e) => write(JSON.stringify(e)), close: () => {} };
+    return { listener: (e) => write(safeJson(JSON.stringify(e))), close: () => {} };
   }
   const start = now();
   const elapsed = () => ((now() - start) / 1000).toFixed(1).padStart(5) + "s";
@@ -58,7 +59,7 @@ export function createProgressRenderer(
     return {
       listener(e) {
         const line = plainLine(e, state);
-        if (line !== undefined) write(`[${elapsed()}] ${line}`);
+        if (line !== undefined) write(`[${elapsed()}] ${escapeControls(line)}`);
       },
       close: () => {},
     };
@@ -82,7 +83,16 @@ export function createProgressRenderer(
     // A wrapped block line would break the in-place redraw: clip to the terminal width.
     const clip = (line: string) =>
       columns > 1 && line.length >= columns ? line.slice(0, columns - 2) + "…" : line;
-    for (const line of [...permanent, ...block.map(clip)]) text += `\x1b[2K${line}\n`;
+    // Lines carry names from registries and layers: escape their controls before ours go in.
+    const lines = [...permanent, ...block].map((l) => escapeControls(l));
+    for (
+      const line of [
+        ...lines.slice(0, permanent.length),
+        ...lines.slice(permanent.length).map(clip),
+      ]
+    ) {
+      text += `\x1b[2K${line}\n`;
+    }
     writeRaw(text + "\x1b[J");
     drawn = block.length;
   };
@@ -112,7 +122,7 @@ export function createProgressRenderer(
         }
         case "done":
           finish();
-          write(`exported ${e.digest} in ${elapsed().trim()}`);
+          write(escapeControls(`exported ${e.digest} in ${elapsed().trim()}`));
           return;
         default: {
           const line = plainLine(e, { layers, lastLogged: new Map(), uploads: new Map(), now });

@@ -16,6 +16,7 @@ import { DEFAULT_PRUNE_GRACE_MS, pruneStore } from "../image/store_maintenance.t
 import { denoFileSystem } from "../runtime/deno_file_system.ts";
 import { nativeCodecs } from "../runtime/native_codecs.ts";
 import { defaultStorePath } from "../runtime/store_location.ts";
+import { escapeControls } from "../types/quote.ts";
 
 const HELP = `Usage: ocistream prune [--store DIR] [--grace MINUTES] [--dry-run]
 
@@ -62,8 +63,10 @@ export async function pruneCommand(args: string[]): Promise<number> {
   const dryRun = values["dry-run"] ?? false;
   const result = await pruneStore(layout, { fs: denoFileSystem, graceMs, dryRun });
   const verb = dryRun ? "would delete" : "deleted";
-  for (const d of result.removed) console.log(`${verb} ${d}`);
-  for (const p of [...result.tempRemoved, ...result.unpackedRemoved]) console.log(`${verb} ${p}`);
+  for (const d of result.removed) console.log(escapeControls(`${verb} ${d}`));
+  for (const p of [...result.tempRemoved, ...result.unpackedRemoved]) {
+    console.log(escapeControls(`${verb} ${p}`));
+  }
   console.error(
     `${verb} ${result.removed.length} blob(s), ${result.freedBytes} bytes` +
       (result.keptRecent.length > 0

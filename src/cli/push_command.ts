@@ -17,6 +17,7 @@ import { createDenoEnvironment } from "../runtime/deno_environment.ts";
 import { copyImage } from "../image/copy_image.ts";
 import { copyProgress } from "../exporter/progress.ts";
 import { parseReference } from "../types/reference.ts";
+import { escapeControls } from "../types/quote.ts";
 
 const HELP = `Usage: ocistream push SRC NAME [options]
 
@@ -66,7 +67,9 @@ export async function pushCommand(args: string[]): Promise<number> {
       pushByDigest: values["push-by-digest"] ?? false,
       onProgress: copyProgress(progress, `${ref.registry}/${ref.repository}`),
     });
-    if (mode !== "quiet") console.error(`pushed ${root.digest} to ${positionals[1]}`);
+    if (mode !== "quiet") {
+      console.error(escapeControls(`pushed ${root.digest} to ${positionals[1]}`));
+    }
     return 0;
   } finally {
     renderer.close();

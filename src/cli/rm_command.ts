@@ -16,6 +16,7 @@ import { denoFileSystem } from "../runtime/deno_file_system.ts";
 import { nativeCodecs } from "../runtime/native_codecs.ts";
 import { defaultStorePath } from "../runtime/store_location.ts";
 import { formatReference, parseReference } from "../types/reference.ts";
+import { escapeControls } from "../types/quote.ts";
 
 const HELP = `Usage: ocistream rm NAME... [--store DIR]
 
@@ -53,12 +54,14 @@ export async function rmCommand(args: string[]): Promise<number> {
     }
   }
   const removed = await layout.removeNames([...wanted.keys()]);
-  for (const name of removed) console.log(`removed ${name}`);
+  for (const name of removed) console.log(escapeControls(`removed ${name}`));
   const found = new Set(removed.map((n) => wanted.get(n)));
   const missing = positionals.filter((n) => !found.has(n));
   for (const name of missing) {
     console.error(
-      `error: no image named "${name}" in ${path}: run 'ocistream images' to list them`,
+      escapeControls(
+        `error: no image named "${name}" in ${path}: run 'ocistream images' to list them`,
+      ),
     );
   }
   return missing.length > 0 ? 1 : 0;

@@ -21,12 +21,20 @@ import type { ImageConfig } from "../types/config.ts";
 import type { ImageManifest } from "../types/manifest.ts";
 import { isIndexMediaType } from "../types/media_types.ts";
 import { parsePlatform } from "../types/platform.ts";
+import { escapeControls } from "../types/quote.ts";
 
 const HELP = `Usage: ocistream unpack REF DIR [--platform P] [--store DIR]
 
 Applies the image's layers in order (whiteouts, hardlinks, symlinks, modes,
 times; owners and device files when run as root) into DIR, which must be
 missing or empty. Nothing is ever written outside DIR.
+
+DIR keeps its own mode: an existing DIR keeps the mode it has, a new DIR is
+created 0700 (as umoci makes its bundles), whatever the image's root entry
+says, so setuid programs and device nodes from the image are not reachable by
+other local users unless you open DIR up yourself. The layers are applied in
+a private DIR.tmp-* folder moved into place at the end; one that a killed
+unpack left behind is removed by the next unpack into DIR.
 
 REF is a store name (example.com/app:1), name@sha256:..., a digest, or
 oci-layout://PATH[:TAG].
@@ -67,9 +75,9 @@ export async function unpackCommand(args: string[]): Promise<number> {
   const rootfs = await unpackImage(layout, root, platform, {
     codecs,
     target: dir,
-    onNote: (n) => console.error(`note: ${n}`),
+    onNote: (n) => console.error(escapeControls(`note: ${n}`)),
     onReport: (r) => console.error(`unpacked ${r.layers} layer(s), ${r.entries} entries`),
   });
-  console.error(`rootfs in ${rootfs}`);
+  console.error(escapeControls(`rootfs in ${rootfs}`));
   return 0;
 }

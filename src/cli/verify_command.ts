@@ -17,6 +17,7 @@ import { verifyStore } from "../image/store_maintenance.ts";
 import { denoFileSystem } from "../runtime/deno_file_system.ts";
 import { nativeCodecs } from "../runtime/native_codecs.ts";
 import { defaultStorePath } from "../runtime/store_location.ts";
+import { escapeControls, safeJson } from "../types/quote.ts";
 
 const HELP = `Usage: ocistream verify [--store DIR] [--json]
 
@@ -47,10 +48,10 @@ export async function verifyCommand(args: string[]): Promise<number> {
     });
   const result = await verifyStore(layout, { fs: denoFileSystem, codecs: nativeCodecs });
   if (values.json) {
-    console.log(JSON.stringify(result));
+    console.log(safeJson(JSON.stringify(result)));
   } else {
-    for (const n of result.notes) console.error(`note: ${n}`);
-    for (const p of result.problems) console.log(`problem: ${p}`);
+    for (const n of result.notes) console.error(escapeControls(`note: ${n}`));
+    for (const p of result.problems) console.log(escapeControls(`problem: ${p}`));
     console.error(
       `${result.images} image(s), ${result.blobs} blob(s) checked: ${
         result.problems.length === 0 ? "ok" : `${result.problems.length} problem(s)`

@@ -53,6 +53,7 @@ import { putBytes } from "../sinks/put_bytes.ts";
 import { type AttestationOptions, attestPlatform } from "./attest.ts";
 import { FileInventoryStream, type InventoryFile } from "../stages/file_inventory_stream.ts";
 import { listLayerFiles } from "../image/layer_files.ts";
+import { MAX_DOCUMENT_SIZE } from "../image/read_json.ts";
 import type { SbomFile } from "../image/sbom.ts";
 import type { LayerCache, LayerLookup } from "./layer_cache.ts";
 
@@ -341,8 +342,25 @@ async function buildPlatform(
   // Base layers: kept as they are, or re-compressed with force-compression.
   // A conversion to eStargz changes a layer's diffID (landmark and TOC entries are
   // added), so the config gets the diffIDs of the layers as carried.
+  const baseLayers = input.base?.manifest.layers ?? [];
+  if (baseLayers.length + input.layers.length > MAX_LAYERS) {
+    throw new RangeError(
+      `Cannot build ${platformName}: the image would have ${
+        baseLayers.length + input.layers.length
+      } layers (${baseLayers.length} from the base), over the limit of ${MAX_LAYERS}; ` +
+        "use a base with fewer layers",
+    );
+  }
+  if (baseDiffIds.length !== baseLayers.length) {
+    throw new TypeError(
+      `Cannot build ${platformName} on ${
+        input.base!.name
+      }: its manifest has ${baseLayers.length} ` +
+        `layers but its config lists ${baseDiffIds.length} diff_ids; the base image is corrupt`,
+    );
+  }
   const carriedDiffIds: string[] = [];
-  for (const [i, layer] of (input.base?.manifest.layers ?? []).entries()) {
+  for (const [i, layer] of baseLayers.entries()) {
     const carried = await carryBaseLayer(layer, baseDiffIds[i]!, input.base!, ctx);
     layers.push(carried.descriptor);
     carriedDiffIds.push(carried.diffId);
@@ -350,7 +368,13 @@ async function buildPlatform(
       // The SBOM reads the layer again: from the local store when it was just copied there
       // as it is, rather than downloading it a second time.
       const local = target === env.store && carried.descriptor.digest === layer.digest;
-      await listLayerFiles(local ? target : input.base!.source, layer, env.codecs, files);
+      await listLayerFiles(
+        local ? target : input.base!.source,
+        layer,
+        env.codecs,
+        files,
+        baseDiffIds[i],
+      );
     }
   }
   const baseConfig = input.base && carriedDiffIds.some((d, i) => d !== baseDiffIds[i])
@@ -393,6 +417,13 @@ async function buildPlatform(
     annotations: ctx.manifestAnnotations,
     codecs: env.codecs,
   });
+  if (manifest.bytes.byteLength > MAX_DOCUMENT_SIZE) {
+    // Readers (verify, inspect, unpack, registries) refuse bigger manifests: never store one.
+    throw new RangeError(
+      `Cannot build ${platformName}: its manifest would be ${manifest.bytes.byteLength} bytes, ` +
+        `over the ${MAX_DOCUMENT_SIZE}-byte limit; use fewer layers or annotations`,
+    );
+  }
   await ctx.memory.put(manifest.bytes, manifest.descriptor);
   await target.putManifest(manifest.bytes, manifest.descriptor);
   const built: ExportedManifest = {
@@ -566,6 +597,9 @@ async function carryBaseLayer(
   return { descriptor: converted, diffId };
 }
 
+/** The most layers an image may have (base and new); overlay file systems mount far fewer. */
+export const MAX_LAYERS = 1000;
+
 /** The layer annotation that marks an eStargz blob. */
 const ESTARGZ_TOC_DIGEST = "containerd.io/snapshot/stargz/toc.digest";
 
@@ -656,6 +690,16 @@ async function deliver(
   const source = memory.over(target);
   const names = [...output.names];
 
+  // Unpacking checks every layer against its diff_id: do it before anything is pushed or
+  // named, so a base whose config lies leaves no name and no pushed image behind.
+  if (
+    env.store && output.store && (output.type === "image" || output.type === "registry") &&
+    output.unpack
+  ) {
+    if (!env.unpack) throw new TypeError("unpack=true is not available in this runtime");
+    await env.unpack(env.store, root, ctx.manifests[0]!.platform);
+  }
+
   if (output.type === "oci" || output.type === "docker") {
     await env.writeArchive!(output, source, root, names);
   }
@@ -692,10 +736,6 @@ async function deliver(
       storeNames.push(`${output.danglingNamePrefix}@${root.digest}`);
     }
     await env.store.setNames(root, storeNames);
-    if (output.unpack) {
-      if (!env.unpack) throw new TypeError("unpack=true is not available in this runtime");
-      await env.unpack(env.store, root, ctx.manifests[0]!.platform);
-    }
   }
   return names;
 }

@@ -77,6 +77,9 @@ const IMAGE_FORMAT_KEYS = [
 ] as const;
 
 /** Keys of `type=image` and `type=registry`. */
+/** Keys that say where an image goes: given twice, they are an error rather than a warning. */
+const WHERE_KEYS = ["type", "name", "dest", "push", "registry.insecure", "dangling-name-prefix"];
+
 const IMAGE_KEYS = [
   "name",
   "push",
@@ -202,6 +205,14 @@ function parseSpec(text: string): OutputSpec {
       continue;
     }
     const key = rawKey.toLowerCase();
+    if (values.has(key) && WHERE_KEYS.includes(key)) {
+      // Where the image goes must not depend on which copy wins: a spec put together from
+      // user input could otherwise be steered to another repository or folder.
+      throw new TypeError(
+        `Output key "${key}" is given twice in --output: give it once (several names go in one ` +
+          `quoted field: "name=a:1,b:1")`,
+      );
+    }
     if (values.has(key)) warnings.push(`${key} is given twice in --output: the later value wins`);
     values.set(key, value);
   }

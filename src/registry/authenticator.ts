@@ -14,7 +14,7 @@
 import type { AuthChallenge } from "./auth_challenge.ts";
 import type { Credentials, CredentialStore } from "./credentials.ts";
 import { RegistryError } from "./registry_error.ts";
-import { registerSecret } from "./redact.ts";
+import { registerCredentials, registerSecret } from "./redact.ts";
 import { readCapped, readErrorText } from "./read_capped.ts";
 import { quote } from "../types/quote.ts";
 
@@ -79,11 +79,8 @@ export class Authenticator {
   #getCredentials(): Promise<Credentials | undefined> {
     this.#credentials ??= (this.#options.credentials?.get(this.#options.registry) ??
       Promise.resolve(undefined)).then((c) => {
-        if (c) {
-          for (const v of Object.values(c)) {
-            if (v !== (c as { username?: string }).username) registerSecret(v);
-          }
-        }
+        if (c && "username" in c) registerCredentials(c.username, c.password);
+        else if (c) { for (const v of Object.values(c)) registerSecret(v); }
         return c;
       });
     return this.#credentials;

@@ -2,9 +2,12 @@
  * Unpacks one platform's rootfs from an OCI layout onto the local disk
  * (`unpack=true` and `ocistream unpack`, SPEC §9), via `unpackLayers`.
  *
- * The layers are applied in a temporary sibling folder that is renamed into
- * place at the end, so a killed or failed unpack never leaves a half-filled
- * rootfs at the final path.
+ * The layers are applied in a private (0700) temporary sibling folder that is
+ * renamed into place at the end, so a killed or failed unpack never leaves a
+ * half-filled rootfs at the final path, and other local users cannot reach
+ * the image's setuid programs or device nodes meanwhile. A target keeps its
+ * own mode (0700 when it is created), whatever the image's root entry says;
+ * staging folders a killed unpack left (`TARGET.tmp-*`) are removed on start.
  *
  * @example
  * ```ts ignore
@@ -60,6 +63,7 @@ export async function unpackImage(
   let final: string;
   let staging: string;
   let rootfs: string;
+  let targetMode = 0o700;
   if (options.target === undefined) {
     const bundle = `${layout.root}/unpacked/${hex}`;
     final = bundle;
@@ -67,7 +71,11 @@ export async function unpackImage(
     if (await isDir(rootfs)) return rootfs;
     await Deno.mkdir(`${layout.root}/unpacked`, { recursive: true });
     staging = `${layout.root}/unpacked/.tmp-${crypto.randomUUID().slice(0, 12)}`;
-    await Deno.mkdir(`${staging}/rootfs`, { recursive: true, mode: 0o755 });
+    // The bundle is private, as umoci makes it: the image's setuid programs and device
+    // nodes are not reachable by other local users through it.
+    await Deno.mkdir(staging, { mode: 0o700 });
+    await chmod(staging, 0o700);
+    await Deno.mkdir(`${staging}/rootfs`, { mode: 0o755 });
   } else {
     final = options.target.replace(/\/+$/, "") || "/";
     rootfs = final;
@@ -75,23 +83,37 @@ export async function unpackImage(
       if ((await Array.fromAsync(Deno.readDir(final))).length > 0) {
         throw new TypeError(`Cannot unpack into ${final}: it is not empty; give a new folder`);
       }
+      // An existing target keeps its own mode (a private 0700 folder stays private).
+      targetMode = (await Deno.stat(final)).mode! & 0o7777;
     } else if (await exists(final)) {
       throw new TypeError(`Cannot unpack into ${final}: it exists and is not a folder`);
     }
     const parent = final.includes("/") ? final.slice(0, final.lastIndexOf("/")) || "/" : ".";
     await Deno.mkdir(parent, { recursive: true });
+    await removeStaleStaging(parent, final.slice(final.lastIndexOf("/") + 1));
+    // The rootfs is built inside a private (0700) staging folder and moved out at the end.
     staging = `${final}.tmp-${crypto.randomUUID().slice(0, 12)}`;
-    await Deno.mkdir(staging, { mode: 0o755 });
+    await Deno.mkdir(staging, { mode: 0o700 });
+    await chmod(staging, 0o700);
+    await Deno.mkdir(`${staging}/rootfs`, { mode: 0o700 });
   }
   try {
-    const into = options.target === undefined ? `${staging}/rootfs` : staging;
+    const into = `${staging}/rootfs`;
     const report = await unpackLayers(layout, image.manifest, image.config, into, {
       fs: denoFileSystem,
       codecs: options.codecs,
       onNote: options.onNote,
     });
     options.onReport?.(report);
-    if (options.target !== undefined) await Deno.remove(final).catch(() => {});
+    if (options.target !== undefined) {
+      // The image's root entry does not set the target's mode: the target keeps its own
+      // (or 0700 when it is new, as umoci makes its bundles).
+      await chmod(into, targetMode);
+      await Deno.remove(final).catch(() => {});
+      await Deno.rename(into, final);
+      await Deno.remove(staging, { recursive: true }).catch(() => {});
+      return rootfs;
+    }
     try {
       await Deno.rename(staging, final);
     } catch (e) {
@@ -106,6 +128,27 @@ export async function unpackImage(
   } catch (e) {
     await Deno.remove(staging, { recursive: true }).catch(() => {});
     throw e;
+  }
+}
+
+/** `chmod`, where the platform has modes (not on Windows). */
+async function chmod(path: string, mode: number): Promise<void> {
+  if (Deno.build.os !== "windows") await Deno.chmod(path, mode);
+}
+
+/**
+ * Removes staging folders (`NAME.tmp-*`) that a killed unpack into `parent/NAME` left behind.
+ * An unpack into the same target running right now would fail anyway: the target must be empty.
+ */
+async function removeStaleStaging(parent: string, name: string): Promise<void> {
+  const prefix = `${name}.tmp-`;
+  for await (const e of Deno.readDir(parent)) {
+    if (
+      e.isDirectory && e.name.startsWith(prefix) &&
+      /^[0-9a-f-]{12}$/.test(e.name.slice(prefix.length))
+    ) {
+      await Deno.remove(`${parent}/${e.name}`, { recursive: true }).catch(() => {});
+    }
   }
 }
 

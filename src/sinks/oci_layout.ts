@@ -110,8 +110,24 @@ export class OciLayout implements ContentSource, ContentSink {
    */
   async fetch(descriptor: Descriptor, options?: FetchOptions): Promise<ReadableStream<Uint8Array>> {
     let stream: ReadableStream<Uint8Array>;
+    const path = this.blobPath(descriptor.digest);
     try {
-      stream = await this.#fs.openRead(this.blobPath(descriptor.digest));
+      // Only a regular file of the declared size: a blob that is a symlink (to a secret, to
+      // /dev/zero) or longer than its descriptor is never read, even with verify: false.
+      const info = await this.#fs.lstat(path);
+      if (info.type !== "file") {
+        throw new TypeError(
+          `Cannot read blob ${descriptor.digest} in ${this.root}: it is a ${info.type}, not a ` +
+            "regular file; a layout's blobs must be regular files",
+        );
+      }
+      if (typeof descriptor.size === "number" && info.size !== descriptor.size) {
+        throw new DigestMismatchError(
+          `Cannot read blob ${descriptor.digest} in ${this.root}: it is ${info.size} bytes, ` +
+            `but its descriptor says ${descriptor.size}`,
+        );
+      }
+      stream = await this.#fs.openRead(path);
     } catch (e) {
       if (e instanceof NotFoundError) {
         throw new NotFoundError(`blob ${descriptor.digest} in ${this.root}`, { cause: e });
@@ -180,6 +196,20 @@ export class OciLayout implements ContentSource, ContentSink {
     }
     if (!Array.isArray(index.manifests)) {
       throw new SyntaxError(`${this.root}/index.json has no manifests array`);
+    }
+    for (const [i, d] of (index.manifests as unknown[]).entries()) {
+      const e = d as Partial<Descriptor> | null;
+      if (
+        typeof e !== "object" || e === null || typeof e.digest !== "string" ||
+        typeof e.mediaType !== "string" || typeof e.size !== "number" ||
+        (e.annotations !== undefined &&
+          (typeof e.annotations !== "object" || e.annotations === null))
+      ) {
+        throw new SyntaxError(
+          `${this.root}/index.json: manifests[${i}] is not a descriptor (mediaType, digest, ` +
+            "size); fix or remove that entry",
+        );
+      }
     }
     return index;
   }

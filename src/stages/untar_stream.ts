@@ -21,6 +21,7 @@ import type { TarEntry, TarEntryType } from "../types/tar_entry.ts";
 import { ByteReader } from "./_tar_byte_reader.ts";
 import { decodeHeaderBlock, parsePaxRecords, type RawHeader } from "./_tar_decode.ts";
 import { trimTarPath } from "./tar_header.ts";
+import { printable, quote } from "../types/quote.ts";
 
 /** A parsed entry with its body. Read the body to its end, or cancel it, to get the next entry. */
 export type TarEntryWithBody = TarEntry & {
@@ -40,8 +41,18 @@ const TYPES: Record<string, TarEntryType> = {
   "6": "fifo",
 };
 
-// Metadata blocks (PAX, GNU long names) are read whole; cap them so bad input cannot eat memory.
-const MAX_META_SIZE = 64 * 1024 * 1024;
+// Metadata blocks (PAX, GNU long names) are read whole; cap them so bad input cannot eat memory
+// (Go's archive/tar allows 1 MiB too).
+const MAX_META_SIZE = 1024 * 1024;
+
+/** The longest path or link target accepted, in characters (Linux's PATH_MAX is 4096 bytes). */
+export const MAX_TAR_PATH = 64 * 1024;
+
+/** The largest uid or gid accepted (32-bit, as Linux's uid_t). */
+const MAX_ID = 2 ** 32 - 1;
+
+/** The largest time accepted in seconds either side of 1970 (what a JavaScript Date holds). */
+const MAX_TIME = 8.64e12;
 
 /**
  * A tar reader stage: tar bytes in, {@link TarEntryWithBody} out. Understands ustar, GNU
@@ -130,10 +141,10 @@ export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody
   }
 
   async #meta(header: RawHeader): Promise<Uint8Array> {
-    if (header.size > MAX_META_SIZE) {
+    if (!(header.size >= 0 && header.size <= MAX_META_SIZE)) {
       throw new RangeError(
-        `Tar metadata block "${header.name}" (type ${header.flag}) is ${header.size} bytes, ` +
-          `over the ${MAX_META_SIZE} byte limit`,
+        `Tar metadata block ${printable(header.name)} (type ${header.flag}) is ${header.size} ` +
+          `bytes, over the ${MAX_META_SIZE} byte limit; the layer is corrupt or hostile`,
       );
     }
     const padded = Math.ceil(header.size / 512) * 512;
@@ -191,40 +202,70 @@ export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody
     longLink: string | undefined,
   ): TarEntryWithBody {
     let rawPath = pax.get("path") ?? longName ?? header.name;
+    const linkName = pax.get("linkpath") ?? longLink ?? header.linkName;
+    for (const [what, value] of [["path", rawPath], ["link target", linkName]]) {
+      if (value!.length > MAX_TAR_PATH) {
+        throw new RangeError(
+          `Cannot read tar entry ${printable(rawPath)}: its ${what} is ${value!.length} ` +
+            `characters long, over the ${MAX_TAR_PATH} limit; the layer is corrupt or hostile`,
+        );
+      }
+    }
     let type = TYPES[header.flag];
     if (type === undefined) {
       throw new TypeError(
-        `Cannot read tar entry ${rawPath}: unsupported type flag "${header.flag}"`,
+        `Cannot read tar entry ${printable(rawPath)}: unsupported type flag ${
+          printable(header.flag)
+        }`,
       );
     }
     // Old (V7) archives mark folders with a trailing slash on a file entry.
     if (type === "file" && header.flag !== "7" && rawPath.endsWith("/")) type = "directory";
     rawPath = normalizePath(rawPath);
-    this.#lastPath = rawPath;
-    const num = (key: string, fallback: number): number => {
+    this.#lastPath = printable(rawPath);
+    const bad = (key: string, v: string | number, want: string) =>
+      new SyntaxError(
+        `Invalid ${
+          typeof v === "string" ? `PAX ${key} ${quote(v.slice(0, 40))}` : `tar header ${key} ${v}`
+        } for tar entry ${printable(rawPath)}: ${want}; the layer is corrupt or hostile`,
+      );
+    // Sizes and ids are whole numbers in range; times may have a fraction and a sign.
+    const count = (key: string, fallback: number, max: number): number => {
       const v = pax.get(key);
-      if (v === undefined || v === "") return fallback;
-      const n = Number(v);
-      if (!Number.isFinite(n)) {
-        throw new SyntaxError(`Invalid PAX ${key} "${v}" for tar entry ${rawPath}`);
+      const n = v === undefined || v === "" ? fallback : /^[0-9]+$/.test(v) ? Number(v) : NaN;
+      if (!(Number.isSafeInteger(n) && n >= 0 && n <= max)) {
+        throw bad(key, v ?? fallback, `use a whole number from 0 to ${max}`);
       }
       return n;
     };
-    const size = type === "file" ? num("size", header.size) : 0;
+    const time = (key: string, fallback: number): number => {
+      const v = pax.get(key);
+      const n = v === undefined || v === ""
+        ? fallback
+        : /^-?[0-9]+(\.[0-9]+)?$/.test(v)
+        ? Number(v)
+        : NaN;
+      if (!(Number.isFinite(n) && Math.abs(n) <= MAX_TIME)) {
+        throw bad(key, v ?? fallback, "use seconds since 1970, within what a date can hold");
+      }
+      return n;
+    };
+    const size = type === "file"
+      ? count("size", header.size, Number.MAX_SAFE_INTEGER)
+      : (count("size", 0, Number.MAX_SAFE_INTEGER), 0);
     const entry: TarEntry = {
       path: rawPath,
       type,
       mode: header.mode & 0o7777,
-      uid: num("uid", header.uid),
-      gid: num("gid", header.gid),
+      uid: count("uid", header.uid, MAX_ID),
+      gid: count("gid", header.gid, MAX_ID),
       uname: pax.get("uname") ?? header.uname,
       gname: pax.get("gname") ?? header.gname,
-      mtime: num("mtime", header.mtime),
+      mtime: time("mtime", header.mtime),
     };
     if (type === "file") entry.size = size;
-    if (pax.has("atime")) entry.atime = num("atime", 0);
-    if (pax.has("ctime")) entry.ctime = num("ctime", 0);
-    const linkName = pax.get("linkpath") ?? longLink ?? header.linkName;
+    if (pax.has("atime")) entry.atime = time("atime", 0);
+    if (pax.has("ctime")) entry.ctime = time("ctime", 0);
     if (type === "symlink") entry.linkName = linkName;
     if (type === "hardlink") entry.linkName = normalizePath(linkName);
     if (type === "char" || type === "block") {
@@ -240,7 +281,7 @@ export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody
       }
     }
     if (hasXattrs) entry.xattrs = xattrs;
-    return { ...entry, body: this.#body(rawPath, size) };
+    return { ...entry, body: this.#body(printable(rawPath), size) };
   }
 
   #body(path: string, size: number): ReadableStream<Uint8Array> {
