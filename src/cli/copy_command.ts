@@ -78,7 +78,7 @@ export async function copyCommand(args: string[]): Promise<number> {
       onProgress: copyProgress({ onProgress: renderer.listener }, target.text),
     });
     await target.finish(root);
-    if (mode !== "quiet") console.error(`copied ${root.digest} to ${positionals[1]}`);
+    if (mode === "plain") console.error(`copied ${root.digest} to ${positionals[1]}`);
     console.log(root.digest);
     return 0;
   } finally {

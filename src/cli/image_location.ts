@@ -27,6 +27,10 @@ import {
 } from "../types/reference.ts";
 import { formatReference } from "../types/reference.ts";
 import { selectPlatformImage } from "../image/base_image.ts";
+import { readJson } from "../image/read_json.ts";
+import type { ImageIndex } from "../types/manifest.ts";
+import { isIndexMediaType } from "../types/media_types.ts";
+import { formatPlatform, samePlatform } from "../types/platform.ts";
 import type { DenoEnvironment } from "../runtime/deno_environment.ts";
 import { RegistryRepository } from "../sinks/registry_repository.ts";
 import { OciLayout } from "../sinks/oci_layout.ts";
@@ -170,8 +174,25 @@ async function storeHas(name: string, ctx: LocationContext): Promise<boolean> {
 
 /** The manifest of one platform of `image` (the root itself when it is a manifest of it). */
 export async function selectPlatform(image: SourceImage, platform: Platform): Promise<Descriptor> {
-  const chosen = await selectPlatformImage(image.source, image.root, platform, image.text);
-  return chosen.descriptor;
+  if (!isIndexMediaType(image.root.mediaType)) {
+    // A lone manifest must be of that platform (its config says).
+    const chosen = await selectPlatformImage(image.source, image.root, platform, image.text)
+      .catch((e: Error) => {
+        throw new TypeError(e.message.replace(/^Base image /, "Image "));
+      });
+    return chosen.descriptor;
+  }
+  const index = await readJson<ImageIndex>(image.source, image.root);
+  const images = (index.manifests ?? []).filter((m) => m.platform && m.platform.os !== "unknown");
+  const match = images.find((m) => samePlatform(m.platform!, platform));
+  if (!match) {
+    throw new TypeError(
+      `${image.text} has no ${formatPlatform(platform)} image (it has ${
+        images.map((m) => formatPlatform(m.platform!)).join(", ") || "none"
+      }): pick one of those with --platform`,
+    );
+  }
+  return match;
 }
 
 /** An image destination opened for writing. */

@@ -128,7 +128,7 @@ async function createCommand(args: string[]): Promise<number> {
         });
       }
       await target.putManifest(index.bytes, index.descriptor, tag.tag ?? "latest");
-      if (mode !== "quiet") console.error(`pushed index ${index.descriptor.digest} to ${name}`);
+      if (mode === "plain") console.error(`pushed index ${index.descriptor.digest} to ${name}`);
     }
     console.log(index.descriptor.digest);
     return 0;

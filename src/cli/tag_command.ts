@@ -84,7 +84,7 @@ export async function tagCommand(args: string[]): Promise<number> {
       });
       digest = image.root.digest;
     }
-    if (mode !== "quiet") console.error(`tagged ${digest} as ${name}`);
+    if (mode === "plain") console.error(`tagged ${digest} as ${name}`);
     console.log(digest);
     return 0;
   } finally {

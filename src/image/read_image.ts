@@ -187,6 +187,37 @@ export async function readImage(
     }
   };
 
+  /**
+   * The flattened entries with each hardlink after the file it shares data with: reading top
+   * down, a link in an upper layer can come before its target in a lower one (an unpacked tree
+   * or an extracted tar needs the target first). `size` is a hardlink's target's size.
+   */
+  const linked = async function* (): AsyncGenerator<
+    { entry: TarEntryWithBody; layer: number; size: number }
+  > {
+    const files = new Map<string, number>();
+    const later: { entry: TarEntryWithBody; layer: number }[] = [];
+    for await (const item of flattened()) {
+      const { entry } = item;
+      if (entry.type === "file") files.set(entry.path, entry.size ?? 0);
+      if (entry.type === "hardlink") {
+        const size = files.get(normalize(entry.linkName ?? ""));
+        if (size === undefined) {
+          later.push(item);
+          continue;
+        }
+        yield { ...item, size };
+        continue;
+      }
+      yield { ...item, size: entry.type === "file" ? entry.size ?? 0 : 0 };
+    }
+    // A link whose target no layer leaves behind (removed above it) cannot be made: left out.
+    for (const item of later) {
+      const size = files.get(normalize(item.entry.linkName ?? ""));
+      if (size !== undefined) yield { ...item, size };
+    }
+  };
+
   const toFile = (entry: TarEntry, layer: number, size: number): ImageFile => {
     const f: ImageFile = {
       path: entry.path,
@@ -223,22 +254,13 @@ export async function readImage(
         return;
       }
       // Hardlinks show their target's size, as an unpacked tree does.
-      const sizes = new Map<string, number>();
-      for await (const { entry, layer } of flattened()) {
-        const size = entry.type === "file"
-          ? entry.size ?? 0
-          : entry.type === "hardlink"
-          ? sizes.get(entry.linkName ?? "") ?? 0
-          : 0;
-        if (entry.type === "file") sizes.set(entry.path, size);
-        yield toFile(entry, layer, size);
-      }
+      for await (const { entry, layer, size } of linked()) yield toFile(entry, layer, size);
     },
     async readFile(path) {
       return await openFile(path, 0);
     },
     exportTar() {
-      const entries = flattened();
+      const entries = linked();
       return new ReadableStream<TarEntry>({
         async pull(controller) {
           const next = await entries.next();

@@ -103,6 +103,37 @@ Deno.test("ocistream copy and tag between the store, registries, layouts and arc
       ], env);
       assert.equal(out, arm64);
       await verifyPushed(`${reg.host}/e/app:arm`, arm64);
+      const none = await runCli([
+        "copy",
+        "--platform",
+        "linux/s390x",
+        `${reg.host}/a/app:1`,
+        `${reg.host}/e/app:s390x`,
+      ], { env });
+      assert.equal(none.code, 1);
+      assert.match(
+        none.stderr,
+        /^error: \S+ has no linux\/s390x image \(it has linux\/amd64, linux\/arm64\)/,
+      );
+    });
+
+    await t.step("--progress json reports each blob and manifest", async () => {
+      const r = await runCli([
+        "copy",
+        "--progress",
+        "json",
+        `${reg.host}/a/app:1`,
+        `${reg.host}/p/app:1`,
+      ], { env });
+      assert.equal(r.code, 0, r.stderr);
+      const events = r.stderr.trim().split("\n").map((l) => JSON.parse(l));
+      const blobs = events.filter((e) => e.type === "blob-done");
+      const manifests = events.filter((e) => e.type === "manifest");
+      // Two images and two attestations: configs, layers, statements; then 4 manifests + index.
+      assert.ok(blobs.length >= 4 && blobs.every((e) => e.skipped === true), r.stderr);
+      assert.equal(manifests.length, 5);
+      assert.equal(manifests.at(-1).digest, root);
+      assert.equal(manifests.at(-1).tag, "1");
     });
 
     await t.step("registry → store:NAME of another store", async () => {

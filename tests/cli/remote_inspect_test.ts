@@ -105,6 +105,8 @@ Deno.test("ls, export, digest and inspect read registry images; ls and export eq
         symlink("etc-link", "etc"),
         symlink("abs-keep", "/etc/keep"),
         file(".wh.usr-bin-tool", ""),
+        // A link to a file of a lower layer: read top down, it comes before its target.
+        hardlink("etc/keep-link", "etc/keep"),
       ],
     ]);
     const arm64 = await writeImage(layout, [[file("only-arm", "arm\n")]], {
@@ -152,6 +154,7 @@ Deno.test("ls, export, digest and inspect read registry images; ls and export eq
         "etc-link -> etc",
         "abs-keep -> /etc/keep",
         ".wh.usr-bin-tool",
+        "etc/keep-link link to etc/keep",
       ]);
       const bad = await runCli(["ls", "--platform", "linux/amd64", "--layer", "3", ref], { env });
       assert.equal(bad.code, 1);
