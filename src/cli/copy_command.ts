@@ -19,6 +19,7 @@ import { createDenoEnvironment } from "../runtime/deno_environment.ts";
 import { copyImage } from "../image/copy_image.ts";
 import { copyProgress } from "../exporter/progress.ts";
 import { parsePlatform } from "../types/platform.ts";
+import { escapeControls } from "../types/quote.ts";
 
 const HELP = `Usage: ocistream copy SRC DST [options]
 
@@ -78,8 +79,10 @@ export async function copyCommand(args: string[]): Promise<number> {
       onProgress: copyProgress({ onProgress: renderer.listener }, target.text),
     });
     await target.finish(root);
-    if (mode === "plain") console.error(`copied ${root.digest} to ${positionals[1]}`);
-    console.log(root.digest);
+    if (mode === "plain") {
+      console.error(escapeControls(`copied ${root.digest} to ${positionals[1]}`));
+    }
+    console.log(escapeControls(root.digest));
     return 0;
   } finally {
     renderer.close();

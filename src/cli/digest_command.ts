@@ -15,6 +15,7 @@ import { UsageError } from "./errors.ts";
 import { openSourceImage, selectPlatform } from "./image_location.ts";
 import { createDenoEnvironment } from "../runtime/deno_environment.ts";
 import { parsePlatform } from "../types/platform.ts";
+import { escapeControls } from "../types/quote.ts";
 
 const HELP = `Usage: ocistream digest REF [--platform P] [options]
 
@@ -47,7 +48,7 @@ export async function digestCommand(args: string[]): Promise<number> {
       insecure: values.insecure ?? false,
     });
     const d = platform ? await selectPlatform(image, platform) : image.root;
-    console.log(d.digest);
+    console.log(escapeControls(d.digest));
     return 0;
   } finally {
     await env.close();

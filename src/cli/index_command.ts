@@ -27,6 +27,7 @@ import {
   parseReference,
   type Reference,
 } from "../types/reference.ts";
+import { safeJson } from "../types/quote.ts";
 
 const HELP = `Usage: ocistream index create --tag NAME [--tag NAME...] SRC... [options]
 
@@ -138,9 +139,13 @@ async function createCommand(args: string[]): Promise<number> {
   }
 }
 
+/** Writes the index and a newline; C1 controls and separators in it are escaped (still JSON). */
 async function writeAll(bytes: Uint8Array): Promise<void> {
-  const line = new Uint8Array(bytes.byteLength + 1);
-  line.set(bytes);
-  line[bytes.byteLength] = 0x0a;
+  const text = new TextDecoder().decode(bytes);
+  const safe = safeJson(text);
+  const body = safe === text ? bytes : new TextEncoder().encode(safe);
+  const line = new Uint8Array(body.byteLength + 1);
+  line.set(body);
+  line[body.byteLength] = 0x0a;
   for (let off = 0; off < line.byteLength;) off += await Deno.stdout.write(line.subarray(off));
 }

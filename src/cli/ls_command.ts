@@ -14,6 +14,7 @@ import { parseFlags } from "./args.ts";
 import { UsageError } from "./errors.ts";
 import { openImageReader } from "./image_reader.ts";
 import type { ImageFile } from "../image/read_image.ts";
+import { escapeControls } from "../types/quote.ts";
 
 const HELP = `Usage: ocistream ls REF [--platform P] [--layer N] [options]
 
@@ -54,7 +55,8 @@ export async function lsCommand(args: string[]): Promise<number> {
     const files: ImageFile[] = [];
     for await (const f of image.files({ layer })) files.push(f);
     if (layer === undefined) files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    const lines = files.map(formatFile);
+    // Paths come from layers: terminal controls in them are escaped.
+    const lines = files.map((f) => escapeControls(formatFile(f)));
     const out = new TextEncoder().encode(lines.length ? lines.join("\n") + "\n" : "");
     for (let off = 0; off < out.byteLength;) off += await Deno.stdout.write(out.subarray(off));
     return 0;

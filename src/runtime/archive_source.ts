@@ -171,7 +171,11 @@ async function scanTar(path: string): Promise<Map<string, Member>> {
   const header = new Uint8Array(512);
   let offset = 0;
   let longName: string | undefined;
+  let longLink: string | undefined;
   let paxPath: string | undefined;
+  let paxLink: string | undefined;
+  // docker save writes one copy of a layer shared by several images and links the others to it.
+  const links: { name: string; target: string }[] = [];
   const readExact = async (into: Uint8Array) => {
     let got = 0;
     while (got < into.length) {
@@ -193,25 +197,59 @@ async function scanTar(path: string): Promise<Map<string, Member>> {
     if (dataOffset + entrySize > size) {
       throw new TypeError(`${path} ends inside a member: the archive is truncated`);
     }
-    if (type === "L" || type === "x") {
+    if (type === "L" || type === "K" || type === "x") {
       if (entrySize > 1024 * 1024) throw new TypeError(`${path}: a tar name record is too long`);
       const body = new Uint8Array(entrySize);
       await readExact(body);
       const text = new TextDecoder().decode(body);
       if (type === "L") longName = text.replace(/\0.*$/s, "");
-      else paxPath = paxRecord(text, "path") ?? paxPath;
+      else if (type === "K") longLink = text.replace(/\0.*$/s, "");
+      else {
+        paxPath = paxRecord(text, "path") ?? paxPath;
+        paxLink = paxRecord(text, "linkpath") ?? paxLink;
+      }
     } else {
       let name = longName ?? paxPath ?? headerName(header);
-      longName = undefined;
-      paxPath = undefined;
+      const link = longLink ?? paxLink ?? field(header, 157, 257);
+      longName =
+        longLink =
+        paxPath =
+        paxLink =
+          undefined;
       name = name.replace(/^(\.\/)+/, "");
       if (type === "0" || type === "\0" || type === "7") {
         members.set(name, { offset: dataOffset, size: entrySize });
+      } else if (type === "1") {
+        links.push({ name, target: link.replace(/^(\.\/)+/, "") });
+      } else if (type === "2") {
+        const dir = name.includes("/") ? name.slice(0, name.lastIndexOf("/") + 1) : "";
+        links.push({ name, target: link.startsWith("/") ? link.slice(1) : dir + link });
       }
     }
     offset = dataOffset + Math.ceil(entrySize / 512) * 512;
   }
+  // Links resolve to the member they name (links to links too, a bounded number of times).
+  for (let round = 0; round < 8; round++) {
+    for (const { name, target } of links) {
+      const m = members.get(normalizePath(target));
+      if (m && !members.has(name)) members.set(name, m);
+    }
+  }
   return members;
+}
+
+function normalizePath(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return out.join("/");
+}
+
+function field(h: Uint8Array, from: number, to: number): string {
+  return new TextDecoder().decode(h.subarray(from, to)).replace(/\0.*$/s, "");
 }
 
 function headerName(h: Uint8Array): string {

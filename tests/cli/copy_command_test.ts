@@ -207,6 +207,27 @@ Deno.test("ocistream copy and tag between the store, registries, layouts and arc
           `${reg.host}/g/app:legacy`,
         ], env);
         await verifyPushed(`${reg.host}/g/app:legacy`, legacy);
+        // docker save links a layer shared by images to one copy: the same archive with its
+        // manifest.json naming the symlink instead (and "./" names, as tar -C writes them).
+        const unpacked = `${work}/legacy-dir`;
+        await Deno.mkdir(unpacked);
+        await runOk("tar", ["-xf", `${work}/legacy.tar`, "-C", unpacked]);
+        const list = readJson(`${unpacked}/manifest.json`);
+        const linkPaths: string[] = [];
+        for await (const e of Deno.readDir(unpacked)) {
+          if (e.isDirectory) linkPaths.push(`${e.name}/layer.tar`);
+        }
+        assert.equal(linkPaths.length, list[0].Layers.length);
+        list[0].Layers = linkPaths;
+        await Deno.writeTextFile(`${unpacked}/manifest.json`, JSON.stringify(list));
+        await runOk("tar", ["-cf", `${work}/legacy-link.tar`, "-C", unpacked, "."]);
+        assert.equal(
+          await cli(
+            ["copy", `docker-archive:${work}/legacy-link.tar`, `${reg.host}/g/app:link`],
+            env,
+          ),
+          legacy,
+        );
         const pushed = JSON.parse(
           (await runOk("skopeo", [
             "inspect",
