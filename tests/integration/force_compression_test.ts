@@ -245,3 +245,37 @@ Deno.test("build with compression=estargz,force-compression=true converts gzip a
     await Deno.remove(work, { recursive: true });
   }
 });
+
+Deno.test("force-compression re-compresses base layers at the compression-level asked for, as a fresh build at that level does", async () => {
+  const work = await Deno.makeTempDir({ prefix: "ocistream-force-level-" });
+  try {
+    await makeTrees(work);
+    const base = await makeBase(work, "gzip");
+    const sizes: number[] = [];
+    for (const level of [1, 19]) {
+      const image = await buildOn(
+        work,
+        base,
+        `compression=zstd,compression-level=${level},force-compression=true`,
+      );
+      // tree-a alone, built fresh at the same level: the same tar, so the same zstd bytes.
+      const fresh = `${work}/fresh-${level}`;
+      const alone = await build(
+        `${work}/tree-a`,
+        undefined,
+        `type=oci,tar=false,dest=${fresh},name=fresh:1,compression=zstd,compression-level=${level},oci-mediatypes=true`,
+        fresh,
+      );
+      const converted = image.manifest.layers[0];
+      assert.equal(alone.config.rootfs.diff_ids[0], image.config.rootfs.diff_ids[0]);
+      assert.equal(converted.digest, alone.manifest.layers[0].digest, `level ${level}`);
+      sizes.push(converted.size);
+    }
+    assert.ok(
+      sizes[1]! < sizes[0]!,
+      `level 19 (${sizes[1]} B) smaller than level 1 (${sizes[0]} B)`,
+    );
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});

@@ -9,9 +9,8 @@
 import assert from "node:assert/strict";
 import { lutimes } from "node:fs/promises";
 import { FIXTURE_MTIME, makeFixtureTree, pseudoRandomBytes } from "../fixtures/fixture_tree.ts";
-import { runCli } from "../_harness/cli.ts";
+import { runCli, runOk } from "../_harness/cli.ts";
 import { blobPath, type Json, readBlob, readJson, runBuild } from "../_harness/store.ts";
-import { UntarStream } from "../../src/stages/untar_stream.ts";
 
 const EPOCH = FIXTURE_MTIME; // 2023-11-14T22:13:20Z
 const EPOCH_RFC3339 = "2023-11-14T22:13:20Z";
@@ -53,16 +52,42 @@ async function blobSet(store: string): Promise<Record<string, number>> {
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
-/** Path → [mtime, atime, ctime] of every entry of a gzip layer. */
+/**
+ * Path → [mtime, atime, ctime] of every entry of a gzip layer, as GNU tar reads them: mtimes
+ * from `tar --full-time -tv`; atime and ctime of regular files from the `TAR_ATIME` and
+ * `TAR_CTIME` that `--to-command` is given. A layer without those PAX records gets GNU
+ * tar's own clock there, which this reports as `undefined`.
+ */
 async function layerTimes(path: string) {
   const out: Record<string, [number, number | undefined, number | undefined]> = {};
-  const file = await Deno.open(path);
-  const entries = file.readable.pipeThrough(new DecompressionStream("gzip")).pipeThrough(
-    new UntarStream(),
-  );
-  for await (const e of entries) {
-    out[e.path] = [e.mtime, e.atime, e.ctime];
-    await e.body.cancel();
+  const listing = await runOk("tar", ["--numeric-owner", "--full-time", "-tvzf", path], {
+    env: { TZ: "UTC", LC_ALL: "C.UTF-8" },
+  });
+  for (const line of listing.stdout.trimEnd().split("\n")) {
+    const m = line.match(/^(\S)\S+ +\S+ +\S+ +(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(\.\d+)? (.*)$/);
+    assert.ok(m, `unexpected GNU tar line: ${line}`);
+    let name = m[5]!;
+    if (m[1] === "l") name = name.slice(0, name.indexOf(" -> "));
+    if (m[1] === "h") name = name.slice(0, name.indexOf(" link to "));
+    const mtime = Date.parse(`${m[2]}T${m[3]}Z`) / 1000 + Number(m[4] ?? 0);
+    out[name.replace(/\/$/, "")] = [mtime, undefined, undefined];
+  }
+  const started = Date.now() / 1000;
+  const files = await runOk("tar", [
+    "-xzf",
+    path,
+    "--to-command",
+    'printf "%s\\0%s\\0%s\\0" "$TAR_FILENAME" "$TAR_ATIME" "$TAR_CTIME"',
+  ], { env: { TZ: "UTC", LC_ALL: "C.UTF-8" } });
+  const ended = Date.now() / 1000;
+  // GNU tar's clock, not the archive's: no time in these tests is that recent.
+  const own = (t: number) => (t >= started - 5 && t <= ended + 5 ? undefined : t);
+  const fields = files.stdout.split("\0");
+  for (let i = 0; i + 2 < fields.length; i += 3) {
+    const entry = out[fields[i]!];
+    assert.ok(entry, `GNU tar extracted ${fields[i]} but did not list it`);
+    entry[1] = own(Number(fields[i + 1]));
+    entry[2] = own(Number(fields[i + 2]));
   }
   return out;
 }
@@ -288,7 +313,11 @@ Deno.test("build rewrite-timestamp annotates new layers in OCI mode only and lea
     const context = `${work}/context`;
     await Deno.mkdir(context);
     await Deno.writeTextFile(`${context}/app.txt`, "app\n");
+    await Deno.writeTextFile(`${context}/old.txt`, "older than the epoch\n");
     await touchTree(context, late, late);
+    // Clamped, not set: a time earlier than the epoch stays as it is.
+    const old = 1_000_000_000;
+    await Deno.utime(`${context}/old.txt`, old, old);
 
     for (const oci of [true, false]) {
       const store = `${work}/store-${oci}`;
@@ -317,6 +346,7 @@ Deno.test("build rewrite-timestamp annotates new layers in OCI mode only and lea
       // The new layer: clamped, and annotated only with OCI media types.
       assert.deepEqual(await layerTimes(blobPath(store, added.digest)), {
         "app.txt": [EPOCH, undefined, undefined],
+        "old.txt": [old, undefined, undefined],
       });
       if (oci) {
         assert.deepEqual(added.annotations, { "buildkit/rewritten-timestamp": String(EPOCH) });

@@ -90,14 +90,38 @@ Deno.test("parallelCompressStream() validates its options", () => {
   assert.throws(() => parallelCompressStream("gzip", 6, { blockSize: 65 * MIB }), RangeError);
 });
 
-Deno.test("parallelCompressStream() can be cancelled mid-stream", async () => {
-  const data = dataBytes(8 * MIB, 8);
-  const reader = chunked(data, MIB).pipeThrough(parallelCompressStream("gzip", 6, { workers: 2 }))
+Deno.test("parallelCompressStream() can be cancelled mid-stream: the source is cancelled with the reason and read no further", async () => {
+  const chunk = dataBytes(MIB, 8);
+  const total = 32; // MiB: far more than the blocks in flight, so a cancel stops it early
+  let pulled = 0;
+  let cancelled: unknown = "not cancelled";
+  const source = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (pulled >= total) return controller.close();
+      pulled++;
+      controller.enqueue(chunk.slice());
+    },
+    cancel(reason) {
+      cancelled = reason;
+    },
+  }, { highWaterMark: 0 });
+  const reader = source.pipeThrough(parallelCompressStream("gzip", 6, { workers: 2 }))
     .getReader();
-  await reader.read(); // header
-  await reader.read(); // first block
+  const header = await reader.read();
+  assert.deepEqual([...header.value!.subarray(0, 3)], [0x1f, 0x8b, 8]);
+  const block = await reader.read();
+  assert.ok(!block.done && block.value.byteLength > 0, "a first compressed block");
   await reader.cancel("stop");
-  // The source side errors with the reason, and nothing is left running.
+  // pipeThrough passes the reason back to the source, and stops pulling from it.
+  for (let i = 0; i < 50 && cancelled === "not cancelled"; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(cancelled, "stop");
+  assert.ok(pulled < total, `the source was read to its end (${pulled} MiB) despite the cancel`);
+  const seen = pulled;
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(pulled, seen, "the source is read no further after the cancel");
+  assert.deepEqual(await reader.closed, undefined);
   await CompressPool.terminateAll();
 });
 
