@@ -51,6 +51,10 @@ export function parseReference(text: string): Reference {
     throw new TypeError(`Invalid image name ${quote(text)}: ${why}`);
   };
   if (text === "") fail("it is empty");
+  // As Docker's parser: a bare 64-digit hex string is an image ID, never a name.
+  if (/^[a-f0-9]{64}$/.test(text)) {
+    fail("64 hex digits alone are an image ID, not a name: give a repository name");
+  }
   let rest = text;
   let digest: string | undefined;
   const at = rest.indexOf("@");

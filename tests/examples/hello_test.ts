@@ -49,10 +49,19 @@ Deno.test("deno task demo stores example.com/hello:1, whose entrypoint runs", as
       env: { OCISTREAM_STORE: store },
     });
     assert.equal(unpacked.code, 0, unpacked.stderr);
-    if (Deno.build.os === "linux" && Deno.build.arch === "x86_64") {
-      const hello = await run(`${rootfs}${config.config.Entrypoint[0]}`, []);
-      assert.equal(hello.stdout, "Hello from ocistream!\n");
-    }
+    // The entrypoint is a static x86-64 Linux binary (ELF, e_machine 62): run it, which
+    // needs such a host; elsewhere this fails saying so rather than passing unchecked.
+    const entrypoint = `${rootfs}${config.config.Entrypoint[0]}`;
+    const elf = (await Deno.readFile(entrypoint)).subarray(0, 20);
+    assert.deepEqual([...elf.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46]);
+    assert.equal(elf[18]! | (elf[19]! << 8), 62, "an x86-64 binary");
+    assert.ok(
+      Deno.build.os === "linux" && Deno.build.arch === "x86_64",
+      `this test runs the x86-64 entrypoint, so it needs a linux x86_64 host, not ${Deno.build.os} ${Deno.build.arch}`,
+    );
+    const hello = await run(entrypoint, []);
+    assert.equal(hello.code, 0, hello.stderr);
+    assert.equal(hello.stdout, "Hello from ocistream!\n");
     assert.equal(
       await Deno.readTextFile(`${rootfs}/etc/motd`),
       "hello-world image built by ocistream\n",

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { assertRoot } from "../_harness/root.ts";
 import { LayerCache, type LayerCacheOptions } from "../../src/exporter/layer_cache.ts";
 import { exportImage } from "../../src/exporter/export_image.ts";
 import { parseOutputSpec } from "../../src/exporter/output_spec.ts";
@@ -327,15 +328,14 @@ Deno.test("LayerCache.key() changes with every attribute of every entry", async 
     await Deno.remove(`${dir}/empty`);
     await Deno.utime(`${dir}/sub`, OLD, OLD + 7);
     await expectNew("folder mtime");
-    if (Deno.uid() === 0) {
-      await Deno.chown(`${dir}/sub/b.bin`, 1234, 5678);
-      // Owners are 0:0 in the layer unless preserved, but the key still sees the inode's change.
-      const preserved = (d: string) =>
-        directoryEntries(denoFileSystem, d, { preserveOwnership: true });
-      const k1 = await cache.key(preserved(dir), { compression: "gzip" });
-      await Deno.chown(`${dir}/sub/b.bin`, 1234, 5679);
-      assert.notEqual(await cache.key(preserved(dir), { compression: "gzip" }), k1, "gid");
-    }
+    assertRoot("changing a file's owner");
+    await Deno.chown(`${dir}/sub/b.bin`, 1234, 5678);
+    // Owners are 0:0 in the layer unless preserved, but the key still sees the inode's change.
+    const preserved = (d: string) =>
+      directoryEntries(denoFileSystem, d, { preserveOwnership: true });
+    const k1 = await cache.key(preserved(dir), { compression: "gzip" });
+    await Deno.chown(`${dir}/sub/b.bin`, 1234, 5679);
+    assert.notEqual(await cache.key(preserved(dir), { compression: "gzip" }), k1, "gid");
   });
 });
 

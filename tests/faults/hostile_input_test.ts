@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { run, runCli } from "../_harness/cli.ts";
 import { parseOutputSpec } from "../../src/exporter/output_spec.ts";
 import { parseAnnotationFlag } from "../../src/exporter/annotations.ts";
-import { parseReference } from "../../src/types/reference.ts";
+import { formatReference, parseReference } from "../../src/types/reference.ts";
 import { exportImage } from "../../src/exporter/export_image.ts";
 import { directoryEntries } from "../../src/sources/directory_source.ts";
 import { denoFileSystem } from "../../src/runtime/deno_file_system.ts";
@@ -117,15 +117,28 @@ function fuzzStrings(seed: number, count: number): string[] {
   return out;
 }
 
-function fuzz(
+/**
+ * Fuzzes `parse` with 3000 seeded strings: every rejection must be a one-line TypeError or
+ * RangeError, every acceptance must pass `accepted` (what the parser returned must follow
+ * from the text), and both must happen often (a parser that accepts, or refuses,
+ * everything fails).
+ */
+function fuzz<T>(
   name: string,
-  parse: (text: string) => unknown,
+  parse: (text: string) => T,
   seed: number,
-  options: { oneLineAlways: boolean },
+  options: {
+    oneLineAlways: boolean;
+    accepted: (text: string, result: T) => void;
+    strings?: (seed: number, count: number) => string[];
+  },
 ): void {
-  for (const text of fuzzStrings(seed, 3000)) {
+  let accepted = 0;
+  const strings = (options.strings ?? fuzzStrings)(seed, 3000);
+  for (const text of strings) {
+    let result: T;
     try {
-      parse(text);
+      result = parse(text);
     } catch (e) {
       const ok = e instanceof TypeError || e instanceof RangeError;
       assert.ok(ok, `${name}(${JSON.stringify(text)}) threw ${(e as Error)?.name}: ${e}`);
@@ -137,20 +150,159 @@ function fuzz(
           `${name}(${JSON.stringify(text)}) threw a multi-line message: ${JSON.stringify(message)}`,
         );
       }
+      continue;
+    }
+    accepted++;
+    try {
+      options.accepted(text, result);
+    } catch (e) {
+      throw new Error(
+        `${name}(${JSON.stringify(text)}) accepted it as ${JSON.stringify(result)}: ${e}`,
+      );
     }
   }
+  assert.ok(
+    accepted >= 30 && accepted <= strings.length - 30,
+    `${name} accepted ${accepted} of ${strings.length}: the fuzzing no longer reaches both sides`,
+  );
 }
 
-Deno.test("parseOutputSpec() on 3000 seeded random specs throws only one-line TypeError or RangeError", () => {
-  fuzz("parseOutputSpec", parseOutputSpec, 8, { oneLineAlways: true });
+/** The keys BuildKit's image, registry, oci and docker exporters know (SPEC §1, §2). */
+const KNOWN_OUTPUT_KEYS = new Set([
+  "type",
+  "name",
+  "push",
+  "push-by-digest",
+  "registry.insecure",
+  "dangling-name-prefix",
+  "name-canonical",
+  "compression",
+  "compression-level",
+  "force-compression",
+  "rewrite-timestamp",
+  "oci-mediatypes",
+  "oci-artifact",
+  "unpack",
+  "store",
+  "source-date-epoch",
+  "dest",
+  "tar",
+]);
+
+const ANNOTATION_TYPES = ["manifest", "index", "manifest-descriptor", "index-descriptor"];
+
+const SPEC_VALUES = [
+  "true",
+  "false",
+  "TRUE",
+  "image",
+  "registry",
+  "oci",
+  "docker",
+  "gzip",
+  "zstd",
+  "estargz",
+  "uncompressed",
+  "0",
+  "5",
+  "22",
+  "99",
+  "-1",
+  "example.com/a:1",
+  "a:1,b:2",
+  "/tmp/out.tar",
+  "-",
+  "",
+  "1700000000",
+];
+
+/**
+ * Output specs made of fields, mostly known keys with plausible values and sometimes a
+ * random token in any place, so about half are valid and the rest wrong in one spot.
+ */
+function specStrings(seed: number, count: number): string[] {
+  const r = prng(seed);
+  const pick = <T>(list: readonly T[]) => list[Math.floor(r() * list.length)]!;
+  const keys = [
+    ...KNOWN_OUTPUT_KEYS,
+    "annotation.a",
+    "annotation-index.b",
+    "annotation[linux/amd64].c",
+  ];
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const parts: string[] = [];
+    if (r() < 0.9) {
+      parts.push(`type=${r() < 0.9 ? pick(["image", "oci", "docker", "registry"]) : pick(TOKENS)}`);
+    }
+    const n = Math.floor(r() * 4);
+    for (let j = 0; j < n; j++) {
+      const key = r() < 0.92 ? pick(keys) : pick(TOKENS);
+      parts.push(r() < 0.15 ? key : `${key}=${r() < 0.9 ? pick(SPEC_VALUES) : pick(TOKENS)}`);
+    }
+    if (parts.some((p) => p.startsWith("type=registry") || p.startsWith("type=image"))) {
+      if (r() < 0.7) parts.push("name=example.com/x:1");
+    }
+    out.push(parts.join(","));
+  }
+  return out;
+}
+
+Deno.test("parseOutputSpec() on 3000 seeded random specs throws only one-line TypeError or RangeError, and accepts only specs of known keys", () => {
+  fuzz("parseOutputSpec", parseOutputSpec, 8, {
+    oneLineAlways: true,
+    strings: (seed, count) => [
+      ...fuzzStrings(seed, count / 2),
+      ...specStrings(seed, count / 2),
+    ],
+    accepted(text, spec) {
+      assert.ok(["image", "registry", "oci", "docker"].includes(spec.type), spec.type);
+      if (/["']/.test(text)) return; // quoted fields: the CSV rules are tested on their own
+      const last = new Map<string, string | undefined>(); // a repeated key: the later wins
+      for (const field of text.split(",")) {
+        const eq = field.indexOf("=");
+        const key = (eq < 0 ? field : field.slice(0, eq)).trim().toLowerCase();
+        if (key === "") continue;
+        assert.ok(
+          KNOWN_OUTPUT_KEYS.has(key) || /^annotation[-.[]/.test(key),
+          `unknown key ${JSON.stringify(key)} accepted`,
+        );
+        last.set(key, eq < 0 ? undefined : field.slice(eq + 1).trim().toLowerCase());
+      }
+      assert.equal(spec.type, last.get("type") ?? "image");
+      if (last.has("compression")) assert.equal(spec.compression, last.get("compression"));
+    },
+  });
 });
 
-Deno.test("parseReference() on 3000 seeded random names throws only one-line TypeError or RangeError", () => {
-  fuzz("parseReference", parseReference, 42, { oneLineAlways: true });
+Deno.test("parseReference() on 3000 seeded random names throws only one-line TypeError or RangeError, and what it accepts prints and parses back the same", () => {
+  fuzz("parseReference", parseReference, 42, {
+    oneLineAlways: true,
+    accepted(text, ref) {
+      assert.deepEqual(parseReference(formatReference(ref)), ref);
+      assert.ok(text.includes(ref.repository.replace(/^library\//, "")), "repository");
+      if (ref.tag !== undefined) assert.ok(text.includes(`:${ref.tag}`), "tag from the text");
+      if (ref.digest !== undefined) assert.ok(text.endsWith(`@${ref.digest}`), "digest at the end");
+    },
+  });
 });
 
-Deno.test("parseAnnotationFlag() on 3000 seeded random flags throws only one-line TypeError or RangeError", () => {
-  fuzz("parseAnnotationFlag", parseAnnotationFlag, 7, { oneLineAlways: true });
+Deno.test("parseAnnotationFlag() on 3000 seeded random flags throws only one-line TypeError or RangeError, and splits what it accepts at the first =", () => {
+  fuzz("parseAnnotationFlag", parseAnnotationFlag, 7, {
+    oneLineAlways: true,
+    accepted(text, specs) {
+      assert.ok(specs.length > 0, "no annotation");
+      const eq = text.indexOf("=");
+      assert.ok(eq > 0, "accepted without KEY=");
+      for (const spec of specs) {
+        assert.ok(ANNOTATION_TYPES.includes(spec.type), spec.type);
+        assert.equal(spec.value, text.slice(eq + 1));
+        assert.ok(spec.key !== "" && !/\s/.test(spec.key), `key ${JSON.stringify(spec.key)}`);
+        assert.ok(text.slice(0, eq).endsWith(spec.key), "the key ends the text before =");
+        assert.equal(spec.source, text);
+      }
+    },
+  });
 });
 
 // ---- hostile folders ----------------------------------------------------------

@@ -12,7 +12,7 @@ import { nativeCodecs as codecs } from "../../src/runtime/native_codecs.ts";
 import { run } from "../sinks/_image_fixture.ts";
 
 const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
-const KILLS = 20;
+const KILLS = 12;
 
 function buildArgs(context: string, store: string, name: string, extra: string[] = []): string[] {
   return [
@@ -66,44 +66,97 @@ async function assertSound(store: string, when: string): Promise<void> {
   assert.deepEqual(result.problems, [], `verify after ${when}`);
 }
 
-Deno.test("an export killed with SIGKILL at 20 random moments leaves a valid store; a rerun succeeds", async () => {
+/**
+ * skopeo reads every named image of the store whole (manifest, config, each layer checked
+ * against its digest) and copies it: a peer's view, not only our own verifyStore's.
+ */
+async function assertSkopeoReads(store: string, when: string): Promise<string[]> {
+  const index = JSON.parse(await Deno.readTextFile(`${store}/index.json`));
+  const names: string[] = index.manifests
+    .map((m: { annotations?: Record<string, string> }) =>
+      m.annotations?.["org.opencontainers.image.ref.name"]
+    )
+    .filter((n: string | undefined) => n !== undefined);
+  const copy = await Deno.makeTempDir({ prefix: "ocistream-crash-copy-" });
+  try {
+    for (const [i, name] of names.entries()) {
+      const r = await new Deno.Command("skopeo", {
+        args: ["copy", "--quiet", "--preserve-digests", `oci:${store}:${name}`, `oci:${copy}:${i}`],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.ok(
+        r.success,
+        `skopeo cannot read ${name} after ${when}: ${new TextDecoder().decode(r.stderr)}`,
+      );
+    }
+  } finally {
+    await Deno.remove(copy, { recursive: true });
+  }
+  return names;
+}
+
+const PAUSED_CLI = new URL("./_paused_cli.ts", import.meta.url).pathname;
+
+Deno.test(`an export killed with SIGKILL at ${KILLS} moments spread over its progress events leaves a store skopeo reads after every kill; a rerun succeeds`, async () => {
   const tmp = await Deno.makeTempDir({ prefix: "ocistream-crash-" });
   const seed = Number(Deno.env.get("CRASH_SEED") ?? Date.now() % 100000);
   const next = random(seed);
+  const args = (i: number) =>
+    buildArgs(`${tmp}/ctx`, store, `example.com/crash:${i % 3}`, [
+      "--progress",
+      "json",
+      // Every run does the whole work (no layer-cache hit), with the same progress events.
+      "--no-cache",
+      "--output",
+      `type=image,name=example.com/crash-zstd:${i % 2},compression=zstd,oci-mediatypes=true`,
+    ]);
+  const store = `${tmp}/store`;
   try {
     await makeContext(`${tmp}/ctx`, 1);
-    const store = `${tmp}/store`;
-    // One full export first, to learn how long one takes here.
-    const started = performance.now();
-    const first = await cli(buildArgs(`${tmp}/ctx`, store, "example.com/crash:first"));
+    // One full export first: the store then holds an image every kill must leave readable,
+    // and the run shows how many progress events an export gives.
+    const first = await cli(args(0));
     assert.equal(first.code, 0, first.stderr);
-    const span = Math.max(200, (performance.now() - started) * 1.2);
-    await Deno.remove(store, { recursive: true });
+    const total = first.stderr.split("\n").filter((l) => l.startsWith("{")).length;
+    assert.ok(total >= 6, `only ${total} progress events:\n${first.stderr}`);
+    const before = await assertSkopeoReads(store, "the first export");
 
+    const moments: string[] = [];
     for (let i = 0; i < KILLS; i++) {
+      // Stratified over the events up to the last but one (`done` ends the export).
+      const at = 1 + Math.floor(((i + next()) / KILLS) * (total - 1));
+      // The CLI paused for good at event `at` (its main thread blocked), then killed.
       const child = new Deno.Command(Deno.execPath(), {
-        args: buildArgs(`${tmp}/ctx`, store, `example.com/crash:${i % 3}`, [
-          "--output",
-          `type=image,name=example.com/crash-zstd:${i % 2},compression=zstd`,
-        ]),
-        stdout: "null",
+        args: ["run", "-A", "--no-check", PAUSED_CLI, String(at), ...args(i + 1).slice(4)],
+        stdout: "piped",
         stderr: "null",
       }).spawn();
-      const delay = Math.floor(next() * span);
-      await new Promise((r) => setTimeout(r, delay));
+      let paused = "";
+      for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
+        paused += text;
+        if (paused.includes("\n")) break;
+      }
+      const event = paused.startsWith("paused {") ? JSON.parse(paused.slice(7)).type : "";
       try {
         child.kill("SIGKILL");
       } catch {
-        // It already finished: that is one of the moments too.
+        // It had already exited: the status check below says so.
       }
       const status = await child.status;
-      if (Deno.env.get("CRASH_DEBUG")) {
-        console.log(`kill at ${delay} ms: ${status.signal ?? `exit ${status.code}`}`);
-      }
-      if (await Deno.lstat(`${store}/oci-layout`).catch(() => undefined)) {
-        await assertSound(store, `a kill at ${delay} ms (seed ${seed})`);
-      }
+      const when = `a kill at event ${at}/${total} (${event}; seed ${seed})`;
+      assert.equal(
+        status.signal,
+        "SIGKILL",
+        `${when}: the export was not paused there (${JSON.stringify(status)}, ${paused})`,
+      );
+      moments.push(`${at}:${event}`);
+      await assertSound(store, when);
+      const names = await assertSkopeoReads(store, when);
+      for (const name of before) assert.ok(names.includes(name), `${when} lost ${name}`);
     }
+    // The kills covered more than one phase of the export.
+    assert.ok(new Set(moments.map((m) => m.split(":")[1])).size >= 2, moments.join(" "));
 
     const rerun = await cli(buildArgs(`${tmp}/ctx`, store, "example.com/crash:final"));
     assert.equal(rerun.code, 0, rerun.stderr);
@@ -131,6 +184,7 @@ Deno.test("an export killed with SIGKILL at 20 random moments leaves a valid sto
     const left = (await Array.fromAsync(Deno.readDir(`${store}/blobs/sha256`))).map((e) => e.name);
     assert.ok(!left.some((n) => n.includes(".tmp-")), left.join(", "));
     await assertSound(store, "prune");
+    await assertSkopeoReads(store, "prune");
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

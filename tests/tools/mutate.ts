@@ -104,6 +104,53 @@ export const MUTATIONS: Mutation[] = [
     to: "",
     tests: ["tests/integration/layer_cache_test.ts"],
   },
+  {
+    name: "output spec accepts unknown keys",
+    file: "src/exporter/output_spec.ts",
+    from: "    if (allowed.includes(key)) continue;",
+    to: "    continue;",
+    tests: ["tests/faults/hostile_input_test.ts", "tests/exporter/output_spec_test.ts"],
+  },
+  {
+    name: "image reference tag not validated",
+    file: "src/types/reference.ts",
+    from: "if (!TAG_RE.test(tag)) {",
+    to: "if (tag === undefined) {",
+    tests: ["tests/types/reference_test.ts", "tests/faults/hostile_input_test.ts"],
+  },
+  {
+    name: "image reference: a bare 64-hex image ID accepted as a name",
+    file: "src/types/reference.ts",
+    from: "if (/^[a-f0-9]{64}$/.test(text)) {",
+    to: "if (text === undefined) {",
+    tests: ["tests/types/reference_test.ts"],
+  },
+  {
+    name: "CompressPool.terminate() leaves the workers' jobs pending",
+    file: "src/runtime/parallel_pool.ts",
+    from: '      this.#fail(w, new Error("Compression worker was terminated"));',
+    to: "",
+    tests: ["tests/runtime/native_codecs_test.ts"],
+  },
+  {
+    name: "cancelling a compressed stream does not reach its source",
+    file: "src/runtime/parallel_compress.ts",
+    from:
+      "  return new TransformStream(new BlockCompressor(algorithm, level, workers, blockSize));",
+    to: `  const t = new TransformStream(new BlockCompressor(algorithm, level, workers, blockSize));
+  const reader = t.readable.getReader();
+  return {
+    writable: t.writable,
+    readable: new ReadableStream({
+      async pull(c) {
+        const r = await reader.read();
+        if (r.done) c.close();
+        else c.enqueue(r.value);
+      },
+    }),
+  } as TransformStream<Uint8Array, Uint8Array>;`,
+    tests: ["tests/runtime/parallel_compress_test.ts"],
+  },
 ];
 const decoder = new TextDecoder();
 
