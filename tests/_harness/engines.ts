@@ -428,7 +428,17 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
     load: (_kind, path) => cli(["images", "import", "--snapshotter", snapshotter, path]),
     pull: (ref) => cli(["images", "pull", "--plain-http", "--snapshotter", snapshotter, ref]),
     run: (ref, o = {}) =>
-      cli(["run", "--rm", "--snapshotter", snapshotter, ref, `ose-${names++}`, ...(o.args ?? [])]),
+      cli([
+        "run",
+        "--rm",
+        "--fifo-dir",
+        `${dir}/fifo`,
+        "--snapshotter",
+        snapshotter,
+        ref,
+        `ose-${names++}`,
+        ...(o.args ?? []),
+      ]),
     identify: async (ref) => {
       const r = await cli(["images", "ls", `name==${ref}`]);
       if (r.code !== 0) throw new Error(`ctr images ls: ${r.stderr}`);
@@ -438,6 +448,8 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
     log: daemon.logText,
     stop: async () => {
       await daemon.stop();
+      // runc's state folder of this namespace (empty once every container is gone).
+      await Deno.remove(`/run/containerd/runc/${namespace}`).catch(() => {});
       await unmountUnder(dir);
       await Deno.remove(dir, { recursive: true });
     },
