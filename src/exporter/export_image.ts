@@ -481,7 +481,7 @@ async function buildNewLayer(
   } else {
     let entries = layer.entries();
     // The recorder keys the very walk being encoded (first, on the source's own entries).
-    if (cached.recorder) entries = entries.pipeThrough(cached.recorder.stream);
+    if (cached.recorder) entries = cached.recorder.record(entries);
     if (output.rewriteTimestamp) {
       entries = entries.pipeThrough(new ClampTimestampsStream(ctx.epoch!));
     }

@@ -38,6 +38,7 @@ import {
 import type { Compression } from "../types/media_types.ts";
 import type { TarEntry } from "../types/tar_entry.ts";
 import { entryBatches, entryFileInfo } from "../sources/directory_source.ts";
+import { observeBatches } from "../stages/entry_batches.ts";
 import { DEFAULT_LEVELS } from "../stages/layer_encoder.ts";
 import { sha256Digest } from "../image/manifest_builder.ts";
 import type { InventoryFile } from "../stages/file_inventory_stream.ts";
@@ -144,6 +145,11 @@ export interface LayerCacheSettings {
 export interface LayerKeyRecorder {
   /** The pass-through stage; put it first, on the source's own entries. */
   stream: TransformStream<TarEntry, TarEntry>;
+  /**
+   * The source's own entries, keyed on their way: batch by batch for a folder walk (no stage
+   * per entry), else through {@link stream}. Use either this or `stream`, once.
+   */
+  record(entries: ReadableStream<TarEntry>): ReadableStream<TarEntry>;
   /** The key once the entries ended; `undefined` when they are not cacheable. */
   key: Promise<string | undefined>;
   /** {@link LayerCacheOptions.source}, remembered by {@link LayerCache.save}. */
@@ -303,8 +309,14 @@ export class LayerCache {
         resolve(cacheable ? keyer.finish() : undefined);
       },
     });
+    const observe = (batch: TarEntry[] | undefined) => {
+      if (batch === undefined) resolve(cacheable ? keyer.finish() : undefined);
+      else if (cacheable) { for (const entry of batch) if (!(cacheable = keyer.add(entry))) break; }
+    };
     return Promise.resolve({
       stream,
+      record: (entries: ReadableStream<TarEntry>) =>
+        observeBatches(entries, observe) ?? entries.pipeThrough(stream),
       key,
       ...(options.source !== undefined ? { source: options.source } : {}),
     });

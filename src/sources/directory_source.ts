@@ -19,6 +19,7 @@ import type { TarEntry } from "../types/tar_entry.ts";
 import { splitDevice } from "../stages/_tar_device.ts";
 import { readAheadSafe } from "../stages/tar_stream.ts";
 import { type MatchInfo, PatternMatcher } from "./pattern_matcher.ts";
+import { batchedEntries, entryBatches as batchesOf } from "../stages/entry_batches.ts";
 
 /** Options of {@link directoryEntries}. */
 export interface DirectorySourceOptions {
@@ -72,12 +73,6 @@ const utf8 = new TextEncoder();
 // on the shared TarEntry: the layer cache uses it to prove an entry's body is the file's
 // current content (inode, size, mtime); entries made or rewritten elsewhere are not in it.
 const statOfEntry = new WeakMap<TarEntry, FileInfo>();
-
-// The batch walk behind each unread `directoryEntries` stream (see `entryBatches`).
-const batchReaders = new WeakMap<
-  ReadableStream<TarEntry>,
-  () => Promise<TarEntry[] | undefined>
->();
 
 /**
  * The `lstat` result behind an entry that {@link directoryEntries} produced (the very object,
@@ -421,18 +416,8 @@ export function directoryEntries(
     return batch.length > 0 ? batch : undefined;
   };
 
-  // Nothing is walked before the first read (high-water mark 0), so `entryBatches` can take
-  // the walk over; a read then makes a whole batch, as one pull per entry costs more than it.
-  const stream = new ReadableStream<TarEntry>({
-    async pull(controller) {
-      batchReaders.delete(stream);
-      const batch = await nextBatch();
-      if (batch === undefined) return controller.close();
-      for (const entry of batch) controller.enqueue(entry);
-    },
-  }, { highWaterMark: 0 });
-  batchReaders.set(stream, nextBatch);
-  return stream;
+  // Read a batch at a time through `entryBatches` (see stages/entry_batches.ts).
+  return batchedEntries(nextBatch);
 }
 
 /**
@@ -452,12 +437,4 @@ export function directoryEntries(
  * console.log(entryBatches(new ReadableStream())); // undefined
  * ```
  */
-export function entryBatches(
-  entries: ReadableStream<TarEntry>,
-): (() => Promise<TarEntry[] | undefined>) | undefined {
-  const next = batchReaders.get(entries);
-  if (next === undefined || entries.locked) return undefined;
-  batchReaders.delete(entries);
-  entries.getReader(); // nobody else reads these entries
-  return next;
-}
+export const entryBatches: typeof batchesOf = batchesOf;

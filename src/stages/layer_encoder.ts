@@ -23,7 +23,7 @@ import type { Compression } from "../types/media_types.ts";
 import type { TarEntry } from "../types/tar_entry.ts";
 import { declareDigest, DigestStream } from "./digest_stream.ts";
 import { EstargzStream } from "./estargz_stream.ts";
-import { TarStream } from "./tar_stream.ts";
+import { tarStream } from "./tar_stream.ts";
 import { type TarEntryWithBody, UntarStream } from "./untar_stream.ts";
 
 /** Default compression levels (SPEC §1). */
@@ -104,7 +104,7 @@ export function encodeLayer(
     return { blob, result };
   }
   const tarDigest = new DigestStream(codecs);
-  const tar = entries.pipeThrough(new TarStream()).pipeThrough(tarDigest);
+  const tar = tarStream(entries).pipeThrough(tarDigest);
   return compressTar(tar, tarDigest, options.compression, level, codecs);
 }
 

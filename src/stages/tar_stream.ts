@@ -17,6 +17,7 @@
 
 import type { TarEntry } from "../types/tar_entry.ts";
 import { encodeTarHeader, TAR_BLOCK_SIZE, TAR_END, writeTarHeader } from "./tar_header.ts";
+import { entryBatches, type NextBatch } from "./entry_batches.ts";
 
 /** Output chunk size: small headers and bodies are packed into chunks this large. */
 const OUT_CHUNK = 256 * 1024;
@@ -131,15 +132,7 @@ export class TarStream implements TransformStream<TarEntry, Uint8Array> {
       { highWaterMark: 0 },
     );
     this.#writable = writable;
-    const writer = new TarWriter(readable.getReader());
-    this.#readable = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        const chunk = await writer.next();
-        if (chunk === undefined) controller.close();
-        else controller.enqueue(chunk);
-      },
-      cancel: (reason) => writer.cancel(reason),
-    }, { highWaterMark: 0 });
+    this.#readable = tarOutput(new TarWriter(new ReaderSource(readable.getReader())));
   }
 
   /** Tar bytes out. */
@@ -153,9 +146,95 @@ export class TarStream implements TransformStream<TarEntry, Uint8Array> {
   }
 }
 
+/**
+ * The tar of `entries`, as `entries.pipeThrough(new TarStream())` gives it; entries a folder
+ * walk makes in batches (see `entry_batches.ts`) are taken a batch at a time, not read from the
+ * stream one by one.
+ *
+ * @example
+ * ```ts
+ * import { tarStream } from "./tar_stream.ts";
+ * const tar = tarStream(ReadableStream.from([
+ *   { path: "etc", type: "directory" as const, mode: 0o755, uid: 0, gid: 0, mtime: 0 },
+ * ]));
+ * console.log((await new Response(tar).arrayBuffer()).byteLength); // 1536
+ * ```
+ */
+export function tarStream(entries: ReadableStream<TarEntry>): ReadableStream<Uint8Array> {
+  const next = entryBatches(entries);
+  if (next === undefined) return entries.pipeThrough(new TarStream());
+  return tarOutput(new TarWriter(new BatchSource(next)));
+}
+
+function tarOutput(writer: TarWriter): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const chunk = await writer.next();
+      if (chunk === undefined) controller.close();
+      else controller.enqueue(chunk);
+    },
+    cancel: (reason) => writer.cancel(reason),
+  }, { highWaterMark: 0 });
+}
+
+/** Where the writer's entries come from: the next one (`undefined` at the end), maybe later. */
+interface EntrySource {
+  read(): TarEntry | undefined | Promise<TarEntry | undefined>;
+  cancel(reason: unknown): Promise<void>;
+}
+
+/** Entries read one by one from a stream. */
+class ReaderSource implements EntrySource {
+  readonly #reader: ReadableStreamDefaultReader<TarEntry>;
+  constructor(reader: ReadableStreamDefaultReader<TarEntry>) {
+    this.#reader = reader;
+  }
+  read(): Promise<TarEntry | undefined> {
+    return this.#reader.read().then((r) => r.done ? undefined : r.value);
+  }
+  cancel(reason: unknown): Promise<void> {
+    return this.#reader.cancel(reason);
+  }
+}
+
+/** Entries taken from batches: synchronous but once per batch. */
+class BatchSource implements EntrySource {
+  readonly #next: NextBatch;
+  #batch: TarEntry[] = [];
+  #at = 0;
+  #done = false;
+  constructor(next: NextBatch) {
+    this.#next = next;
+  }
+  read(): TarEntry | undefined | Promise<TarEntry | undefined> {
+    if (this.#at < this.#batch.length) return this.#batch[this.#at++];
+    if (this.#done) return undefined;
+    return this.#more();
+  }
+  async #more(): Promise<TarEntry | undefined> {
+    for (;;) {
+      const batch = await this.#next();
+      if (batch === undefined) {
+        this.#done = true;
+        this.#batch = [];
+        return undefined;
+      }
+      if (batch.length === 0) continue;
+      this.#batch = batch;
+      this.#at = 1;
+      return batch[0];
+    }
+  }
+  cancel(): Promise<void> {
+    this.#done = true;
+    this.#batch = [];
+    return Promise.resolve();
+  }
+}
+
 /** The writer's state: input entries, read-ahead queue, output packing. */
 class TarWriter {
-  readonly #entries: ReadableStreamDefaultReader<TarEntry>;
+  readonly #entries: EntrySource;
   readonly #ahead: Pending[] = [];
   #aheadBytes = 0;
   #inputDone = false;
@@ -167,7 +246,7 @@ class TarWriter {
   #out?: Uint8Array;
   #outLength = 0;
 
-  constructor(entries: ReadableStreamDefaultReader<TarEntry>) {
+  constructor(entries: EntrySource) {
     this.#entries = entries;
   }
 
@@ -254,8 +333,9 @@ class TarWriter {
       !this.#inputDone && this.#ahead.length < READ_AHEAD_ENTRIES &&
       this.#aheadBytes < READ_AHEAD_BYTES
     ) {
-      const { value: entry, done } = await this.#entries.read();
-      if (done) {
+      const read = this.#entries.read();
+      const entry = read instanceof Promise ? await read : read;
+      if (entry === undefined) {
         this.#inputDone = true;
         break;
       }
