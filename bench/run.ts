@@ -6,7 +6,7 @@
  *
  * Groups: compression of (a) and (b) into a fresh store vs `tar | sha256sum/gzip/pigz/zstd`,
  * `umoci repack` and `estargz-build`; layer-cache re-export vs first export; push from the
- * store vs `skopeo copy`; end-to-end folder → registry vs `umoci repack` + `skopeo copy` and
+ * store vs `skopeo copy`; unpack of (a) vs `umoci unpack` and `tar -xzf`; end-to-end folder → registry vs `umoci repack` + `skopeo copy` and
  * `containerify`; linear cost at 1×, 2×, 4×; memory on the 1 GiB file. The table and machine go
  * to `bench/RESULTS.md`.
  *
@@ -14,6 +14,7 @@
  * deno task bench              # full, 3 runs each
  * deno task bench --runs 5
  * deno task bench --quick      # small workloads, 1 run (under a minute once prepared)
+ * deno task bench --only unpack   # only the groups whose name contains "unpack"
  * ```
  * @example
  * ```ts ignore
@@ -31,6 +32,11 @@ const quick = args.includes("--quick");
 const runsFlag = args.indexOf("--runs");
 const RUNS = runsFlag >= 0 ? Number(args[runsFlag + 1]) : quick ? 1 : 3;
 if (!Number.isInteger(RUNS) || RUNS < 1) throw new RangeError("--runs takes a whole number ≥ 1");
+const onlyFlag = args.indexOf("--only");
+/** `--only WORD`: only the groups whose name contains WORD (RESULTS.md is left alone). */
+const ONLY = onlyFlag >= 0 ? args[onlyFlag + 1] : undefined;
+if (onlyFlag >= 0 && !ONLY) throw new RangeError("--only takes a word of a group's name");
+const wanted = (group: string) => ONLY === undefined || group.includes(ONLY);
 const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
 // As installed (README): the V8 flag keeps the young generation small (less memory, no loss).
 const OCI = `deno run -A --v8-flags=--max-semi-space-size=4 ${q(MAIN)}`;
@@ -140,6 +146,7 @@ try {
   // 1. Compression into a fresh store vs the usual pipelines.
   for (const [label, dir] of [["(a) node_modules", w.nodeModules], ["(b) binaries", w.binaries]]) {
     const group = `compress ${label}`;
+    if (!wanted(group)) continue;
     const tar = `tar -C ${q(dir!)} -cf - .`;
     const tarFile = `${work}/tree.tar`;
     await output("sh", ["-c", `${tar} > ${q(tarFile)}`]);
@@ -189,7 +196,7 @@ try {
   }
 
   // 2. Layer cache: re-export of the unchanged tree vs the first export.
-  {
+  if (wanted("layer cache (a)")) {
     const group = "layer cache (a)";
     const out = "type=image,name=bench/x:1,compression=gzip";
     await runGroup(group, [
@@ -219,10 +226,72 @@ try {
     ratio(group, "re-export --no-cache", "first export (gzip)");
   }
 
+  // 2b. Unpack (issue 23): the image of (a) into a new folder vs `umoci unpack` and `tar -xzf`
+  // of the same gzip layer. Untimed: building the image; the result is compared with umoci's.
+  if (wanted("unpack (a), gzip")) {
+    const group = "unpack (a), gzip";
+    const unpackStore = `${work}/unpack-store`;
+    const name = "bench.example/unpack:1";
+    await output("sh", [
+      "-c",
+      `${OCI} build ${q(w.nodeModules)} --progress quiet --store ${
+        q(unpackStore)
+      } --source-date-epoch 0 ` + `--output type=image,oci-mediatypes=true,name=${name}`,
+    ]);
+    const index = JSON.parse(await Deno.readTextFile(`${unpackStore}/index.json`));
+    const refName: string = index.manifests[0].annotations["org.opencontainers.image.ref.name"];
+    const manifest = JSON.parse(
+      await Deno.readTextFile(
+        `${unpackStore}/blobs/sha256/${index.manifests[0].digest.slice(7)}`,
+      ),
+    );
+    const blob = `${unpackStore}/blobs/sha256/${manifest.layers[0].digest.slice(7)}`;
+    const ours = `${work}/unpack-ours`;
+    const bundle = `${work}/unpack-umoci`;
+    const tarOut = `${work}/unpack-tar`;
+    const rootless = Deno.uid() === 0 ? "" : "--rootless ";
+    await runGroup(group, [
+      {
+        name: "ocistream unpack",
+        setup: () => rmrf(ours),
+        script: () => `${OCI} unpack --store ${q(unpackStore)} ${name} ${q(ours)}`,
+      },
+      {
+        name: "umoci unpack",
+        setup: () => rmrf(bundle),
+        script: () =>
+          `umoci unpack ${rootless}--image ${q(`${unpackStore}:${refName}`)} ${q(bundle)}`,
+      },
+      {
+        name: "tar -xzf",
+        setup: () => rmrf(tarOut),
+        script: () => `mkdir ${q(tarOut)} && tar -xzf ${q(blob)} -C ${q(tarOut)}`,
+      },
+    ]);
+    ratio(group, "ocistream unpack", "umoci unpack", { max: 0.5 });
+    ratio(group, "ocistream unpack", "tar -xzf", { max: 2 });
+    // The same tree as umoci's: names, types, modes, owners, mtimes, sizes, link targets, bytes.
+    const listing = (dir: string) =>
+      output("sh", [
+        "-c",
+        `cd ${q(dir)} && find . -printf '%p %y %m %U:%G %s %l %T@\\n' | LC_ALL=C sort && ` +
+        `find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum`,
+      ]);
+    const same = (await listing(ours)) === (await listing(`${bundle}/rootfs`));
+    const row = rows.find((r) => r.group === group && r.name === "ocistream unpack")!;
+    row.extra = same ? "tree identical to umoci's" : "tree DIFFERS from umoci's";
+    if (!same) misses.push(`${group}: the unpacked tree differs from umoci's`);
+    await rmrf(ours);
+    await rmrf(bundle);
+    await rmrf(tarOut);
+    await rmrf(unpackStore);
+  }
+
   // 3. Push from the store vs skopeo copy, each to a fresh registry: a small image, where
   // start-up counts, and a large one, where moving the bytes does.
   for (const [label, dir] of [["(a)", w.nodeModules], ["(b)", w.binaries]] as const) {
     const group = `push ${label}`;
+    if (!wanted(group)) continue;
     const pushStore = `${work}/push-store`;
     const name = "bench.example/app:1";
     await output("sh", [
@@ -253,7 +322,7 @@ try {
   }
 
   // 4. End to end: the npm project folder → registry, on the same tiny base image.
-  {
+  if (wanted("end-to-end (a) → registry")) {
     const group = "end-to-end (a) → registry";
     const tiny = `${work}/tiny`;
     await Deno.mkdir(tiny);
@@ -322,7 +391,7 @@ try {
   }
 
   // 5. Linear cost: (a) at 1×, 2×, 4×.
-  {
+  if (wanted("linear (a), gzip")) {
     const group = "linear (a), gzip";
     const sizes = await Promise.all(w.scaled.map((d) => treeStats(d)));
     const medians = await runGroup(
@@ -342,7 +411,7 @@ try {
   }
 
   // 6. Memory: (c) into the store, and streamed to a registry with store=false.
-  {
+  if (wanted(`memory (c) ${(stats.c.bytes / MIB).toFixed(0)} MiB file`)) {
     const group = `memory (c) ${(stats.c.bytes / MIB).toFixed(0)} MiB file`;
     let host = "";
     await runGroup(group, [
@@ -376,8 +445,9 @@ try {
 
   const report = await renderReport(stats);
   console.log(report);
-  if (!quick) await Deno.writeTextFile(new URL("./RESULTS.md", import.meta.url), report);
-  else console.error("(--quick: bench/RESULTS.md not rewritten)");
+  if (!quick && ONLY === undefined) {
+    await Deno.writeTextFile(new URL("./RESULTS.md", import.meta.url), report);
+  } else console.error("(--quick or --only: bench/RESULTS.md not rewritten)");
 } finally {
   await registry?.stop();
   await rmrf(work);

@@ -17,12 +17,13 @@
  * ```
  * @module
  */
-import type { Codecs } from "../types/codecs.ts";
+import type { Codecs, StreamCompression } from "../types/codecs.ts";
 import type { Descriptor, Platform } from "../types/descriptor.ts";
 import { selectPlatformImage } from "../image/base_image.ts";
 import type { OciLayout } from "../sinks/oci_layout.ts";
 import { unpackLayers, type UnpackReport } from "../sinks/unpack_layers.ts";
 import { denoFileSystem } from "./deno_file_system.ts";
+import { workerDecompress } from "./worker_decompress.ts";
 
 /** Options of {@link unpackImage}. */
 export interface UnpackImageOptions {
@@ -34,6 +35,14 @@ export interface UnpackImageOptions {
   onNote?: (message: string) => void;
   /** Receives the report when done. */
   onReport?: (report: UnpackReport) => void;
+  /**
+   * Decompress (and hash) each layer on a worker thread (`workerDecompress`), overlapping with
+   * the file writes on this thread, instead of `codecs.decompress` on this thread (default
+   * false). Measured on the 12,264-file node_modules image on 2 busy cores (issue 23): the
+   * worker takes about 0.1 s off this thread but costs 0.25 s more CPU in all and 65 MiB more
+   * memory, so it only pays with an idle core, and more so for layers of few large files.
+   */
+  decompressWorker?: boolean;
 }
 
 /**
@@ -99,9 +108,15 @@ export async function unpackImage(
   }
   try {
     const into = `${staging}/rootfs`;
+    const codecs = options.codecs;
     const report = await unpackLayers(layout, image.manifest, image.config, into, {
       fs: denoFileSystem,
-      codecs: options.codecs,
+      codecs: !options.decompressWorker || typeof Worker === "undefined" ? codecs : {
+        sha256: () => codecs.sha256(),
+        compress: (algorithm: StreamCompression, level: number) =>
+          codecs.compress(algorithm, level),
+        decompress: workerDecompress,
+      },
       onNote: options.onNote,
     });
     options.onReport?.(report);

@@ -158,11 +158,12 @@ async function apply(
   const applier = new LayerApplier(target, options, tree);
   let entries = 0;
   for await (const entry of tar.pipeThrough(new UntarStream())) {
+    let read = false;
     try {
-      await applier.apply(entry);
+      read = await applier.apply(entry);
     } finally {
-      // A body left unread would stall the reader; cancelling a finished body is a no-op.
-      await entry.body.cancel().catch(() => {});
+      // A body left unread would stall the reader (an empty one never does).
+      if (!read && (entry.size ?? 0) > 0) await entry.body.cancel().catch(() => {});
     }
     entries++;
   }
@@ -240,15 +241,19 @@ class LayerApplier {
     );
   }
 
-  async apply(entry: TarEntryWithBody): Promise<void> {
+  /** Applies one entry; true when it read the entry's body to its end. */
+  async apply(entry: TarEntryWithBody): Promise<boolean> {
     const parts = this.#split(entry.path, entry.path);
     if (parts.length === 0) {
       // The root folder entry ("./"): its metadata applies to the target itself.
       if (entry.type === "directory") await this.#directoryMeta(this.#tree, entry);
-      return;
+      return false;
     }
     const name = parts.pop()!;
-    if (name.startsWith(WHITEOUT)) return await this.#whiteout(parts, name, entry.path);
+    if (name.startsWith(WHITEOUT)) {
+      await this.#whiteout(parts, name, entry.path);
+      return false;
+    }
 
     // Hardlink targets are resolved before anything at the new path is removed.
     let linkTarget: string | undefined;
@@ -267,29 +272,29 @@ class LayerApplier {
           node = parent.folder(name);
         }
         await this.#directoryMeta(node, entry);
-        return;
+        return false;
       }
       case "file": {
         const data = await this.#data(entry);
         await this.#replace(parent, name, path, () => this.#createFile(path, data, entry));
-        return;
+        return true;
       }
       case "symlink": {
         const target = entry.linkName ?? "";
         await this.#replace(parent, name, path, () => fs.symlink(target, path));
         parent.kids.set(name, new Known(parent, name, target));
         await this.#meta(path, entry, true);
-        return;
+        return false;
       }
       case "hardlink":
         await this.#replace(parent, name, path, () => fs.link(linkTarget!, path));
-        return;
+        return false;
       case "fifo":
       case "char":
       case "block": {
         if (!fs.mknod) {
           this.#note(`${entry.type} nodes not created: this file system cannot make them`, entry);
-          return;
+          return false;
         }
         const dev = joinDevice(entry.devMajor ?? 0, entry.devMinor ?? 0);
         try {
@@ -304,12 +309,13 @@ class LayerApplier {
             `${entry.type} nodes not created (run as root to create them): ${firstLine(e)}`,
             entry,
           );
-          return;
+          return false;
         }
         await this.#meta(path, entry, false);
-        return;
+        return false;
       }
     }
+    return false;
   }
 
   /**
@@ -348,27 +354,25 @@ class LayerApplier {
     const size = entry.size ?? 0;
     if (size === 0) return EMPTY;
     if (size > WHOLE_BODY) return entry.body;
+    // Read to its end, the body closes: its reader is dropped, not released (releasing costs
+    // an error object per file).
     const reader = entry.body.getReader();
-    try {
-      const parts: Uint8Array[] = [];
-      let length = 0;
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        parts.push(value);
-        length += value.length;
-      }
-      if (parts.length === 1) return parts[0]!;
-      const whole = new Uint8Array(length);
-      let at = 0;
-      for (const p of parts) {
-        whole.set(p, at);
-        at += p.length;
-      }
-      return whole;
-    } finally {
-      reader.releaseLock();
+    const parts: Uint8Array[] = [];
+    let length = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      length += value.length;
     }
+    if (parts.length === 1) return parts[0]!;
+    const whole = new Uint8Array(length);
+    let at = 0;
+    for (const p of parts) {
+      whole.set(p, at);
+      at += p.length;
+    }
+    return whole;
   }
 
   /** Creates a new file with its owner, mode and times (the path is free: see #replace). */
