@@ -3,13 +3,10 @@
  *
  * @example
  * ```ts
+ * import { assertThrows } from "@std/assert";
  * import { assertCompressionLevel } from "./_codec_levels.ts";
  * assertCompressionLevel("gzip", 6); // ok
- * try {
- *   assertCompressionLevel("zstd", 23);
- * } catch (e) {
- *   console.log((e as RangeError).message);
- * }
+ * assertThrows(() => assertCompressionLevel("zstd", 23), RangeError, "23");
  * ```
  * @module
  */
@@ -27,8 +24,10 @@ export const MAX_COMPRESSION_LEVEL: Readonly<Record<StreamCompression, number>> 
  *
  * @example
  * ```ts
+ * import { assertThrows } from "@std/assert";
  * import { assertCompressionLevel } from "./_codec_levels.ts";
  * assertCompressionLevel("zstd", 3);
+ * assertThrows(() => assertCompressionLevel("gzip", 10), RangeError);
  * ```
  */
 export function assertCompressionLevel(algorithm: StreamCompression, level: number): void {

@@ -5,10 +5,11 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { ESTARGZ_FOOTER_SIZE, estargzFooter } from "./_estargz_footer.ts";
  * const footer = estargzFooter(0x188e0);
- * console.log(footer.length === ESTARGZ_FOOTER_SIZE); // true
- * console.log(new TextDecoder().decode(footer.subarray(16, 38))); // 00000000000188e0STARGZ
+ * assertEquals(footer.length === ESTARGZ_FOOTER_SIZE, true);
+ * assertEquals(new TextDecoder().decode(footer.subarray(16, 38)), "00000000000188e0STARGZ");
  * ```
  * @module
  */

@@ -11,9 +11,10 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { GzipMembers } from "./_estargz_members.ts";
  * import { BlobOutput } from "./_estargz_output.ts";
- * import type { Codecs } from "../types/codecs.ts";
+ * import type { Codecs } from "@ocistream/ocistream";
  * const codecs: Codecs = {
  *   sha256: () => ({ update: () => {}, digestHex: () => "" }),
  *   compress: () => new CompressionStream("gzip") as TransformStream<Uint8Array, Uint8Array>,
@@ -29,7 +30,7 @@
  * await members.flush();
  * out.close();
  * const bytes = new Uint8Array(await blob);
- * console.log(bytes[members.offsetOf(second)!] === 0x1f, out.size === bytes.length); // true true
+ * assertEquals([bytes[members.offsetOf(second)!] === 0x1f, out.size === bytes.length], [true, true]);
  * ```
  * @module
  */

@@ -6,10 +6,13 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { cleanEntryName, prioritize } from "./_estargz_order.ts";
  * const entries = new Map([["a", { name: "a/" }], ["a/b", { name: "a/b" }], ["c", { name: "c" }]]);
  * const { first, rest } = prioritize(entries, ["/a/b"], () => undefined);
- * console.log(first.map((e) => e.name), rest.map((e) => e.name), cleanEntryName("./x//y/")); // [ "a/", "a/b" ] [ "c" ] x/y
+ * assertEquals(first.map((e) => e.name), ["a/", "a/b"]);
+ * assertEquals(rest.map((e) => e.name), ["c"]);
+ * assertEquals(cleanEntryName("./x//y/"), "x/y");
  * ```
  * @module
  */

@@ -5,14 +5,15 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { BlobOutput } from "./_estargz_output.ts";
- * import type { Hasher } from "../types/codecs.ts";
- * import { nativeCodecs } from "../runtime/native_codecs.ts";
+ * import type { Hasher } from "@ocistream/ocistream";
+ * import { nativeCodecs } from "@ocistream/ocistream/deno";
  * const out = new BlobOutput(nativeCodecs.sha256() as Hasher, () => {});
  * const read = new Response(out.readable).arrayBuffer();
  * await out.push(new Uint8Array([1, 2, 3]));
  * out.close();
- * console.log((await read).byteLength, out.size); // 3 3
+ * assertEquals([(await read).byteLength, out.size], [3, 3]);
  * ```
  * @module
  */

@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import {
  *   formatModtime,
  *   goJsonString,
@@ -19,9 +20,17 @@
  * const dir: TocEntry = { name: "etc/", type: "dir", mode: 0o755, modtime: formatModtime(1.5) };
  * const { head, tail } = tocJsonFrame(1);
  * const json = head + tocEntryJson(dir) + tail;
- * console.log(JSON.parse(json).entries[0]); // { name: "etc/", type: "dir", modtime: "1970-01-01T00:00:02Z", mode: 493 }
- * console.log(goJsonString("<a>")); // "\u003ca\u003e"
- * console.log(TOC_TAR_NAME, PREFETCH_LANDMARK, NO_PREFETCH_LANDMARK, LANDMARK_CONTENTS);
+ * assertEquals(JSON.parse(json).entries[0], {
+ *   name: "etc/",
+ *   type: "dir",
+ *   modtime: "1970-01-01T00:00:02Z",
+ *   mode: 0o755,
+ * });
+ * assertEquals(goJsonString("<a>"), String.raw`"\u003ca\u003e"`); // as Go's encoding/json
+ * assertEquals(
+ *   [TOC_TAR_NAME, PREFETCH_LANDMARK, NO_PREFETCH_LANDMARK, LANDMARK_CONTENTS],
+ *   ["stargz.index.json", ".prefetch.landmark", ".no.prefetch.landmark", 0x0f],
+ * );
  * ```
  * @module
  */

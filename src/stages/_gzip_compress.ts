@@ -3,9 +3,12 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { GzipCompressStream } from "./_gzip_compress.ts";
+ * import { webCodecs } from "@ocistream/ocistream";
  * const gz = new Blob(["hello"]).stream().pipeThrough(new GzipCompressStream(6));
- * console.log((await new Response(gz).arrayBuffer()).byteLength);
+ * const back = gz.pipeThrough(webCodecs.decompress("gzip"));
+ * assertEquals(await new Response(back).text(), "hello");
  * ```
  * @module
  */
@@ -21,9 +24,10 @@ const PIECE = 64 * 1024;
  *
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { GzipCompressStream } from "./_gzip_compress.ts";
  * const out = new Blob([new Uint8Array(100_000)]).stream().pipeThrough(new GzipCompressStream(9));
- * console.log((await new Response(out).arrayBuffer()).byteLength < 1000);
+ * assert((await new Response(out).arrayBuffer()).byteLength < 1000);
  * ```
  */
 export class GzipCompressStream extends TransformStream<Uint8Array, Uint8Array> {

@@ -3,12 +3,13 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { GunzipStream } from "./_gzip_decompress.ts";
  * import { GzipCompressStream } from "./_gzip_compress.ts";
  * const text = new Blob(["hi"]).stream()
  *   .pipeThrough(new GzipCompressStream(6))
  *   .pipeThrough(new GunzipStream());
- * console.log(await new Response(text).text()); // "hi"
+ * assertEquals(await new Response(text).text(), "hi");
  * ```
  * @module
  */
@@ -20,10 +21,11 @@ import { Gunzip } from "fflate";
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { GunzipStream } from "./_gzip_decompress.ts";
  * const gz = new Uint8Array([31, 139, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
  * const out = new Blob([gz]).stream().pipeThrough(new GunzipStream());
- * console.log((await new Response(out).arrayBuffer()).byteLength); // 0
+ * assertEquals((await new Response(out).arrayBuffer()).byteLength, 0);
  * ```
  */
 export class GunzipStream extends TransformStream<Uint8Array, Uint8Array> {

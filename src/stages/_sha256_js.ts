@@ -6,10 +6,11 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { Sha256Js } from "./_sha256_js.ts";
  * const h = new Sha256Js();
  * h.update(new TextEncoder().encode("hello"));
- * console.log(h.digestHex()); // 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824
+ * assertEquals(h.digestHex(), "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
  * ```
  * @module
  */

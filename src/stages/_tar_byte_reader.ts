@@ -4,9 +4,10 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { ByteReader } from "./_tar_byte_reader.ts";
  * const r = new ByteReader(ReadableStream.from([new Uint8Array([1, 2]), new Uint8Array([3])]));
- * console.log(await r.readExact(3)); // Uint8Array(3) [ 1, 2, 3 ]
+ * assertEquals(await r.readExact(3), new Uint8Array([1, 2, 3]));
  * ```
  * @module
  */

@@ -4,10 +4,11 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { decodeHeaderBlock } from "./_tar_decode.ts";
- * import { encodeTarHeader } from "./tar_header.ts";
+ * import { encodeTarHeader } from "@ocistream/ocistream";
  * const block = encodeTarHeader({ path: "a", type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 0 });
- * console.log(decodeHeaderBlock(block, 0)?.name); // a
+ * assertEquals(decodeHeaderBlock(block, 0)?.name, "a");
  * ```
  * @module
  */

@@ -4,8 +4,10 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { joinDevice, splitDevice } from "./_tar_device.ts";
- * console.log(splitDevice(259), joinDevice(1, 3)); // { major: 1, minor: 3 } 259
+ * assertEquals(splitDevice(259), { major: 1, minor: 3 });
+ * assertEquals(joinDevice(1, 3), 259);
  * ```
  * @module
  */

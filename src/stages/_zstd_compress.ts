@@ -4,9 +4,11 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { ZstdBlockCompressStream } from "./_zstd_compress.ts";
+ * import { webCodecs } from "@ocistream/ocistream";
  * const out = new Blob(["hello"]).stream().pipeThrough(new ZstdBlockCompressStream(3));
- * console.log((await new Response(out).arrayBuffer()).byteLength > 0);
+ * assertEquals(await new Response(out.pipeThrough(webCodecs.decompress("zstd"))).text(), "hello");
  * ```
  * @module
  */
@@ -35,9 +37,14 @@ function loadZstd(): Promise<void> {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { ZstdBlockCompressStream } from "./_zstd_compress.ts";
  * const out = new Blob([new Uint8Array(10)]).stream().pipeThrough(new ZstdBlockCompressStream(19));
- * console.log(new Uint8Array(await new Response(out).arrayBuffer()).slice(0, 4)); // magic 28 b5 2f fd
+ * // A zstd frame starts with its magic number.
+ * assertEquals(
+ *   new Uint8Array(await new Response(out).arrayBuffer()).slice(0, 4),
+ *   new Uint8Array([0x28, 0xb5, 0x2f, 0xfd]),
+ * );
  * ```
  */
 export class ZstdBlockCompressStream extends TransformStream<Uint8Array, Uint8Array> {

@@ -3,12 +3,13 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { ZstdDecompressStream } from "./_zstd_decompress.ts";
  * import { ZstdBlockCompressStream } from "./_zstd_compress.ts";
  * const text = new Blob(["hi"]).stream()
  *   .pipeThrough(new ZstdBlockCompressStream(3))
  *   .pipeThrough(new ZstdDecompressStream());
- * console.log(await new Response(text).text()); // "hi"
+ * assertEquals(await new Response(text).text(), "hi");
  * ```
  * @module
  */
@@ -21,10 +22,11 @@ import { Decompress } from "fzstd";
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { ZstdDecompressStream } from "./_zstd_decompress.ts";
  * const empty = new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x00, 0x01, 0x00, 0x00]);
  * const out = new Blob([empty]).stream().pipeThrough(new ZstdDecompressStream());
- * console.log((await new Response(out).arrayBuffer()).byteLength); // 0
+ * assertEquals((await new Response(out).arrayBuffer()).byteLength, 0);
  * ```
  */
 export class ZstdDecompressStream extends TransformStream<Uint8Array, Uint8Array> {

@@ -4,11 +4,16 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { ZstdFrameScanner } from "./_zstd_frames.ts";
  * const scanner = new ZstdFrameScanner();
  * // An empty frame: magic, header (single segment, size 0), one empty last raw block.
  * const frame = new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x00, 0x01, 0x00, 0x00]);
- * console.log(scanner.push(frame)); // [{ bytes: ..., end: true }]
+ * // The magic number as soon as it is seen, then the rest up to the frame's end.
+ * assertEquals(scanner.push(frame), [
+ *   { bytes: frame.subarray(0, 4), end: false },
+ *   { bytes: frame.subarray(4), end: true },
+ * ]);
  * scanner.finish();
  * ```
  * @module
@@ -42,9 +47,10 @@ type State =
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { ZstdFrameScanner } from "./_zstd_frames.ts";
  * const s = new ZstdFrameScanner();
- * console.log(s.push(new Uint8Array(0)).length); // 0
+ * assertEquals(s.push(new Uint8Array(0)).length, 0);
  * ```
  */
 export class ZstdFrameScanner {

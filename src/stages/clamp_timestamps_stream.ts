@@ -5,11 +5,12 @@
  *
  * @example
  * ```ts
- * import { ClampTimestampsStream } from "./clamp_timestamps_stream.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { ClampTimestampsStream } from "@ocistream/ocistream";
  * const out = ReadableStream.from([
  *   { path: "a", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 2_000_000_000.5, size: 0 },
  * ]).pipeThrough(new ClampTimestampsStream(1_700_000_000));
- * for await (const e of out) console.log(e.mtime); // 1700000000
+ * for await (const e of out) assertEquals(e.mtime, 1700000000);
  * ```
  * @module
  */

@@ -3,10 +3,13 @@
  *
  * @example
  * ```ts
- * import { CountStream } from "./count_stream.ts";
- * const count = new CountStream({ onProgress: (n) => console.log(`${n} bytes`) });
+ * import { assertEquals } from "@std/assert";
+ * import { CountStream } from "@ocistream/ocistream";
+ * const seen: number[] = [];
+ * const count = new CountStream({ onProgress: (n) => seen.push(n) });
  * await new Blob(["hello"]).stream().pipeThrough(count).pipeTo(new WritableStream());
- * console.log(count.bytes); // 5
+ * assertEquals(count.bytes, 5);
+ * assertEquals(seen.at(-1), 5);
  * ```
  * @module
  */
@@ -23,10 +26,11 @@ export interface CountStreamOptions {
  *
  * @example
  * ```ts
- * import { CountStream } from "./count_stream.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { CountStream } from "@ocistream/ocistream";
  * const count = new CountStream();
  * await new Blob([new Uint8Array(300)]).stream().pipeThrough(count).pipeTo(new WritableStream());
- * console.log(count.bytes, await count.result); // 300 300
+ * assertEquals([count.bytes, await count.result], [300, 300]);
  * ```
  */
 export class CountStream extends TransformStream<Uint8Array, Uint8Array> {

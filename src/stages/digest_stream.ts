@@ -3,11 +3,14 @@
  *
  * @example
  * ```ts
- * import { DigestStream } from "./digest_stream.ts";
- * import { webCodecs } from "./web_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { DigestStream, webCodecs } from "@ocistream/ocistream";
  * const digest = new DigestStream(webCodecs);
  * await new Blob(["hello"]).stream().pipeThrough(digest).pipeTo(new WritableStream());
- * console.log(await digest.result); // { digest: "sha256:2cf24d…", size: 5 }
+ * assertEquals(await digest.result, {
+ *   digest: "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+ *   size: 5,
+ * });
  * ```
  * @module
  */
@@ -26,12 +29,12 @@ const measured = new WeakMap<ReadableStream<Uint8Array>, Promise<BlobId>>();
  *
  * @example
  * ```ts
- * import { DigestStream, measuredDigest } from "./digest_stream.ts";
- * import { webCodecs } from "./web_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { DigestStream, measuredDigest, webCodecs } from "@ocistream/ocistream";
  * const body = new Blob(["hi"]).stream().pipeThrough(new DigestStream(webCodecs));
  * const digest = measuredDigest(body);
  * await body.pipeTo(new WritableStream());
- * console.log((await digest!).size, measuredDigest(new Blob([]).stream())); // 2 undefined
+ * assertEquals([(await digest!).size, measuredDigest(new Blob([]).stream())], [2, undefined]);
  * ```
  */
 export function measuredDigest(stream: ReadableStream<Uint8Array>): Promise<BlobId> | undefined {
@@ -45,13 +48,12 @@ export function measuredDigest(stream: ReadableStream<Uint8Array>): Promise<Blob
  *
  * @example
  * ```ts
- * import { DigestStream, inheritDigest, measuredDigest } from "./digest_stream.ts";
- * import { CountStream } from "./count_stream.ts";
- * import { webCodecs } from "./web_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { CountStream, DigestStream, inheritDigest, measuredDigest, webCodecs } from "@ocistream/ocistream";
  * const hashed = new Blob(["hi"]).stream().pipeThrough(new DigestStream(webCodecs));
  * const counted = hashed.pipeThrough(new CountStream());
  * inheritDigest(hashed, counted);
- * console.log(measuredDigest(counted) === measuredDigest(hashed)); // true
+ * assertEquals(measuredDigest(counted) === measuredDigest(hashed), true);
  * await counted.pipeTo(new WritableStream());
  * ```
  */
@@ -71,14 +73,15 @@ export function inheritDigest(
  *
  * @example
  * ```ts
- * import { declareDigest, measuredDigest } from "./digest_stream.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { declareDigest, measuredDigest } from "@ocistream/ocistream";
  * const body = new Blob(["hi"]).stream();
  * const digest = Promise.resolve({
  *   digest: "sha256:8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4",
  *   size: 2,
  * });
  * declareDigest(body, digest);
- * console.log(measuredDigest(body) === digest); // true
+ * assertEquals(measuredDigest(body) === digest, true);
  * await body.cancel();
  * ```
  */
@@ -95,13 +98,14 @@ export function declareDigest(stream: ReadableStream<Uint8Array>, digest: Promis
  *
  * @example
  * ```ts
- * import { DigestStream } from "./digest_stream.ts";
- * import { webCodecs } from "./web_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { DigestStream, webCodecs } from "@ocistream/ocistream";
  * const digest = new DigestStream(webCodecs);
  * const body = new Blob([new Uint8Array(1024)]).stream().pipeThrough(digest);
  * await body.pipeTo(new WritableStream());
  * const { digest: d, size } = await digest.result;
- * console.log(d, size);
+ * assertEquals(d, "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef");
+ * assertEquals(size, 1024);
  * ```
  */
 export class DigestStream extends TransformStream<Uint8Array, Uint8Array> {

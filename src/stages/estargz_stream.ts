@@ -4,8 +4,8 @@
  *
  * @example
  * ```ts
- * import { type EstargzResult, EstargzStream, type EstargzStreamOptions } from "./estargz_stream.ts";
- * import { webCodecs } from "./web_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { type EstargzResult, EstargzStream, type EstargzStreamOptions, webCodecs } from "@ocistream/ocistream";
  * const body = new TextEncoder().encode("hello\n");
  * const entries = ReadableStream.from([
  *   { path: "hello.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0,
@@ -15,7 +15,7 @@
  * const estargz = new EstargzStream(webCodecs, options);
  * const blob = await new Response(entries.pipeThrough(estargz)).arrayBuffer();
  * const { size, tocDigest }: EstargzResult = await estargz.result;
- * console.log(blob.byteLength === size, tocDigest.startsWith("sha256:")); // true true
+ * assertEquals([blob.byteLength === size, tocDigest.startsWith("sha256:")], [true, true]);
  * ```
  * @module
  */
@@ -109,8 +109,8 @@ const TOC_PIECE = 256 * 1024;
  *
  * @example With a prioritized file
  * ```ts
- * import { type EstargzResult, EstargzStream, type EstargzStreamOptions } from "./estargz_stream.ts";
- * import { webCodecs } from "./web_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { type EstargzResult, EstargzStream, type EstargzStreamOptions, webCodecs } from "@ocistream/ocistream";
  * const file = (path: string) => ({
  *   path, type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1,
  *   open: () => ReadableStream.from([new Uint8Array([1])]),
@@ -120,7 +120,7 @@ const TOC_PIECE = 256 * 1024;
  * await ReadableStream.from([file("a"), file("b")]).pipeThrough(estargz)
  *   .pipeTo(new WritableStream());
  * const result: EstargzResult = await estargz.result;
- * console.log(result.diffId.length); // 71
+ * assertEquals(result.diffId.length, 71);
  * ```
  */
 export class EstargzStream implements TransformStream<TarEntry, Uint8Array> {

@@ -4,15 +4,14 @@
  *
  * @example
  * ```ts
- * import { FileInventoryStream } from "./file_inventory_stream.ts";
- * import { TarStream } from "./tar_stream.ts";
- * import { webCodecs } from "./web_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { FileInventoryStream, TarStream, webCodecs } from "@ocistream/ocistream";
  * const inventory = new FileInventoryStream(webCodecs);
  * await ReadableStream.from([
  *   { path: "a.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 2,
  *     open: () => new Blob(["hi"]).stream() },
  * ]).pipeThrough(inventory).pipeThrough(new TarStream()).pipeTo(new WritableStream());
- * console.log(inventory.files[0]?.path, inventory.files[0]?.size); // a.txt 2
+ * assertEquals([inventory.files[0]?.path, inventory.files[0]?.size], ["a.txt", 2]);
  * ```
  * @module
  */

@@ -5,8 +5,8 @@
  *
  * @example Encode two files as a gzip layer
  * ```ts
- * import { encodeLayer } from "./layer_encoder.ts";
- * import { webCodecs } from "./web_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { encodeLayer, webCodecs } from "@ocistream/ocistream";
  * const entries = ReadableStream.from([
  *   { path: "hello.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 5,
  *     open: () => new Blob(["hello"]).stream() },
@@ -14,7 +14,7 @@
  * const layer = encodeLayer(entries, { compression: "gzip", codecs: webCodecs });
  * await layer.blob.pipeTo(new WritableStream());
  * const result = await layer.result;
- * console.log(result.diffId.startsWith("sha256:"), result.digest !== result.diffId); // true true
+ * assertEquals([result.diffId.startsWith("sha256:"), result.digest !== result.diffId], [true, true]);
  * ```
  * @module
  */
@@ -117,8 +117,8 @@ export function encodeLayer(
  *
  * @example Re-compress an uncompressed layer as zstd
  * ```ts
- * import { encodeLayer, recompressLayer } from "./layer_encoder.ts";
- * import { webCodecs } from "./web_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { encodeLayer, recompressLayer, webCodecs } from "@ocistream/ocistream";
  * const entries = ReadableStream.from([
  *   { path: "a", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1,
  *     open: () => new Blob(["a"]).stream() },
@@ -127,7 +127,7 @@ export function encodeLayer(
  * const gz = recompressLayer(tar.blob, "uncompressed", { compression: "gzip", codecs: webCodecs });
  * await gz.blob.pipeTo(new WritableStream());
  * const [before, after] = await Promise.all([tar.result, gz.result]);
- * console.log(before.diffId === after.diffId); // true
+ * assertEquals(before.diffId === after.diffId, true);
  * ```
  */
 export function recompressLayer(

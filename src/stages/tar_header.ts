@@ -5,11 +5,12 @@
  *
  * @example
  * ```ts
- * import { encodeTarHeader, TAR_END, tarPadding } from "./tar_header.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { encodeTarHeader, TAR_END, tarPadding } from "@ocistream/ocistream";
  * const header = encodeTarHeader({
  *   path: "hello.txt", type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 5,
  * });
- * console.log(header.length, tarPadding(5).length, TAR_END.length); // 512 507 1024
+ * assertEquals([header.length, tarPadding(5).length, TAR_END.length], [512, 507, 1024]);
  * ```
  * @module
  */
@@ -24,8 +25,9 @@ export const TAR_BLOCK_SIZE = 512;
  *
  * @example
  * ```ts
- * import { TAR_END } from "./tar_header.ts";
- * console.log(TAR_END.every((b) => b === 0)); // true
+ * import { assertEquals } from "@std/assert";
+ * import { TAR_END } from "@ocistream/ocistream";
+ * assertEquals(TAR_END.every((b) => b === 0), true);
  * ```
  */
 export const TAR_END: Uint8Array = new Uint8Array(2 * TAR_BLOCK_SIZE);
@@ -52,8 +54,9 @@ const MAX_OCTAL_11 = 0o77777777777;
  *
  * @example
  * ```ts
- * import { tarPadding } from "./tar_header.ts";
- * console.log(tarPadding(1).length, tarPadding(512).length); // 511 0
+ * import { assertEquals } from "@std/assert";
+ * import { tarPadding } from "@ocistream/ocistream";
+ * assertEquals([tarPadding(1).length, tarPadding(512).length], [511, 0]);
  * ```
  */
 export function tarPadding(size: number): Uint8Array {
@@ -69,8 +72,9 @@ export function tarPadding(size: number): Uint8Array {
  *
  * @example
  * ```ts
- * import { tarPath } from "./tar_header.ts";
- * console.log(tarPath("./usr/bin", "directory")); // usr/bin/
+ * import { assertEquals } from "@std/assert";
+ * import { tarPath } from "@ocistream/ocistream";
+ * assertEquals(tarPath("./usr/bin", "directory"), "usr/bin/");
  * ```
  */
 export function tarPath(path: string, type: TarEntryType): string {
@@ -89,8 +93,9 @@ export function tarPath(path: string, type: TarEntryType): string {
  *
  * @example
  * ```ts
- * import { trimTarPath } from "./tar_header.ts";
- * console.log(trimTarPath("./usr/bin/"), JSON.stringify(trimTarPath("./"))); // usr/bin ""
+ * import { assertEquals } from "@std/assert";
+ * import { trimTarPath } from "@ocistream/ocistream";
+ * assertEquals([trimTarPath("./usr/bin/"), trimTarPath("./")], ["usr/bin", ""]);
  * ```
  */
 export function trimTarPath(path: string): string {
@@ -442,11 +447,12 @@ export function writeTarHeader(entry: TarEntry, target: Uint8Array, offset: numb
  *
  * @example
  * ```ts
- * import { encodeTarHeader } from "./tar_header.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { encodeTarHeader } from "@ocistream/ocistream";
  * const long = encodeTarHeader({
  *   path: "é".repeat(80), type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 1.5, size: 0,
  * });
- * console.log(long.length); // 1536: x header, one block of records, ustar header
+ * assertEquals(long.length, 1536); // x header, one block of records, ustar header
  * ```
  */
 export function encodeTarHeader(entry: TarEntry): Uint8Array {

@@ -3,14 +3,15 @@
  *
  * @example
  * ```ts
- * import { TarStream } from "./tar_stream.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { TarStream } from "@ocistream/ocistream";
  * const body = new TextEncoder().encode("hi\n");
  * const tar = ReadableStream.from([
  *   { path: "hi.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 3,
  *     open: () => ReadableStream.from([body]) },
  * ]).pipeThrough(new TarStream());
  * const bytes = new Uint8Array(await new Response(tar).arrayBuffer());
- * console.log(bytes.length); // 2048: header, body block, two end blocks
+ * assertEquals(bytes.length, 2048); // header, body block, two end blocks
  * ```
  * @module
  */
@@ -55,12 +56,13 @@ const readAheadOpens = new WeakMap<object, ReadBodyInto | undefined>();
  *
  * @example
  * ```ts
- * import { readAheadSafe, TarStream } from "./tar_stream.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { readAheadSafe, TarStream } from "@ocistream/ocistream";
  * const tar = ReadableStream.from([
  *   { path: "a", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1,
  *     open: readAheadSafe(() => new Blob(["a"]).stream()) },
  * ]).pipeThrough(new TarStream());
- * console.log((await new Response(tar).arrayBuffer()).byteLength); // 2048
+ * assertEquals((await new Response(tar).arrayBuffer()).byteLength, 2048);
  * ```
  */
 export function readAheadSafe<F extends NonNullable<TarEntry["open"]>>(
@@ -77,10 +79,13 @@ export function readAheadSafe<F extends NonNullable<TarEntry["open"]>>(
  *
  * @example
  * ```ts
- * import { readAheadSafe, wholeBodyReader } from "./tar_stream.ts";
- * const open = readAheadSafe(() => new Blob(["a"]).stream(), (t) => Promise.resolve(t.length));
- * console.log(typeof wholeBodyReader({ path: "a", type: "file", mode: 0o644, uid: 0, gid: 0,
- *   mtime: 0, size: 1, open })); // function
+ * import { assertEquals } from "@std/assert";
+ * import { readAheadSafe, wholeBodyReader } from "@ocistream/ocistream";
+ * const readInto = (t: Uint8Array) => Promise.resolve(t.length);
+ * const open = readAheadSafe(() => new Blob(["a"]).stream(), readInto);
+ * const entry = { path: "a", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0 };
+ * assertEquals(wholeBodyReader({ ...entry, size: 1, open }), readInto);
+ * assertEquals(wholeBodyReader({ ...entry, size: 1, open: () => new Blob(["a"]).stream() }), undefined);
  * ```
  */
 export function wholeBodyReader(entry: TarEntry): ReadBodyInto | undefined {
@@ -113,11 +118,12 @@ interface Pending {
  *
  * @example
  * ```ts
- * import { TarStream } from "./tar_stream.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { TarStream } from "@ocistream/ocistream";
  * const tar = ReadableStream.from([
  *   { path: "etc", type: "directory" as const, mode: 0o755, uid: 0, gid: 0, mtime: 0 },
  * ]).pipeThrough(new TarStream());
- * console.log((await new Response(tar).arrayBuffer()).byteLength); // 1536
+ * assertEquals((await new Response(tar).arrayBuffer()).byteLength, 1536);
  * ```
  */
 export class TarStream implements TransformStream<TarEntry, Uint8Array> {

@@ -3,15 +3,15 @@
  *
  * @example
  * ```ts
- * import { TarStream } from "./tar_stream.ts";
- * import { UntarStream } from "./untar_stream.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { TarStream, UntarStream } from "@ocistream/ocistream";
  * const data = new TextEncoder().encode("hi\n");
  * const entries = ReadableStream.from([
  *   { path: "hi.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 3,
  *     open: () => ReadableStream.from([data]) },
  * ]).pipeThrough(new TarStream()).pipeThrough(new UntarStream());
  * for await (const entry of entries) {
- *   console.log(entry.path, await new Response(entry.body).text()); // hi.txt hi
+ *   assertEquals([entry.path, await new Response(entry.body).text()], ["hi.txt", "hi\n"]);
  * }
  * ```
  * @module
@@ -70,10 +70,10 @@ const MAX_TIME = 8.64e12;
  *
  * @example
  * ```ts
- * import { UntarStream } from "./untar_stream.ts";
- * import { TAR_END } from "./tar_header.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { TAR_END, UntarStream } from "@ocistream/ocistream";
  * const entries = ReadableStream.from([TAR_END]).pipeThrough(new UntarStream());
- * console.log((await Array.fromAsync(entries)).length); // 0
+ * assertEquals((await Array.fromAsync(entries)).length, 0);
  * ```
  */
 export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody> {

@@ -5,8 +5,8 @@
  *
  * @example
  * ```ts
- * import { VerifyDigestStream } from "./verify_digest_stream.ts";
- * import { webCodecs } from "./web_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { VerifyDigestStream, webCodecs } from "@ocistream/ocistream";
  * const bytes = new TextEncoder().encode("{}");
  * const checked = new Blob([bytes]).stream().pipeThrough(
  *   new VerifyDigestStream(webCodecs, {
@@ -14,7 +14,7 @@
  *     size: 2,
  *   }),
  * );
- * console.log(await new Response(checked).text()); // {}
+ * assertEquals(await new Response(checked).text(), "{}");
  * ```
  * @module
  */
@@ -26,8 +26,9 @@ import type { BlobId } from "../types/content.ts";
  *
  * @example
  * ```ts
- * import { DigestMismatchError } from "./verify_digest_stream.ts";
- * console.log(new DigestMismatchError("content digest is sha256:…").name); // DigestMismatchError
+ * import { assertEquals } from "@std/assert";
+ * import { DigestMismatchError } from "@ocistream/ocistream";
+ * assertEquals(new DigestMismatchError("content digest is sha256:…").name, "DigestMismatchError");
  * ```
  */
 export class DigestMismatchError extends Error {

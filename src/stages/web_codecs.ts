@@ -4,10 +4,11 @@
  *
  * @example
  * ```ts
- * import { webCodecs } from "./web_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { webCodecs } from "@ocistream/ocistream";
  * const gz = new Blob(["hello"]).stream().pipeThrough(webCodecs.compress("gzip", 6));
  * const back = gz.pipeThrough(webCodecs.decompress("gzip"));
- * console.log(await new Response(back).text()); // "hello"
+ * assertEquals(await new Response(back).text(), "hello");
  * ```
  * @module
  */
@@ -28,10 +29,14 @@ import { ZstdDecompressStream } from "./_zstd_decompress.ts";
  *
  * @example
  * ```ts
- * import { webCodecs } from "./web_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { webCodecs } from "@ocistream/ocistream";
  * const hasher = await webCodecs.sha256();
  * hasher.update(new TextEncoder().encode("hello"));
- * console.log(hasher.digestHex()); // 2cf24dba…
+ * assertEquals(
+ *   hasher.digestHex(),
+ *   "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+ * );
  * ```
  */
 export const webCodecs: Codecs = {

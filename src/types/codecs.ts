@@ -4,11 +4,13 @@
  *
  * @example
  * ```ts
- * import type { Codecs } from "./codecs.ts";
- * function gzip6(codecs: Codecs) {
- *   return codecs.compress("gzip", 6);
+ * import { assertEquals } from "@std/assert";
+ * import { type Codecs, webCodecs } from "@ocistream/ocistream";
+ * async function roundTrip(codecs: Codecs, text: string): Promise<string> {
+ *   const gz = new Blob([text]).stream().pipeThrough(codecs.compress("gzip", 6));
+ *   return await new Response(gz.pipeThrough(codecs.decompress("gzip"))).text();
  * }
- * console.log(typeof gzip6);
+ * assertEquals(await roundTrip(webCodecs, "hello"), "hello");
  * ```
  * @module
  */

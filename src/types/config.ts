@@ -3,9 +3,10 @@
  *
  * @example
  * ```ts
- * import type { ImageConfig } from "./config.ts";
+ * import { assertEquals } from "@std/assert";
+ * import type { ImageConfig } from "@ocistream/ocistream";
  * const c: ImageConfig = { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } };
- * console.log(c.os);
+ * assertEquals(c.rootfs.diff_ids.length, 0);
  * ```
  * @module
  */

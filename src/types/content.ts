@@ -4,11 +4,13 @@
  *
  * @example
  * ```ts
- * import type { ContentSink } from "./content.ts";
- * async function maybeWrite(sink: ContentSink, digest: string) {
+ * import { assertEquals } from "@std/assert";
+ * import { type ContentSink, MemoryContent, webCodecs } from "@ocistream/ocistream";
+ * async function has(sink: ContentSink, digest: string): Promise<boolean> {
  *   return await sink.hasBlob(digest);
  * }
- * console.log(typeof maybeWrite);
+ * const empty = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+ * assertEquals(await has(new MemoryContent(webCodecs), empty), false);
  * ```
  * @module
  */

@@ -3,9 +3,10 @@
  *
  * @example
  * ```ts
- * import type { Descriptor } from "./descriptor.ts";
+ * import { assertEquals } from "@std/assert";
+ * import type { Descriptor } from "@ocistream/ocistream";
  * const d: Descriptor = { mediaType: "application/vnd.oci.empty.v1+json", digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", size: 2 };
- * console.log(d.size);
+ * assertEquals(d.size, new TextEncoder().encode("{}").length);
  * ```
  * @module
  */

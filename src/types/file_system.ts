@@ -4,11 +4,16 @@
  *
  * @example
  * ```ts
- * import type { FileSystem } from "./file_system.ts";
- * function countEntries(fs: FileSystem, dir: string) {
+ * import { assertEquals } from "@std/assert";
+ * import type { FileSystem } from "@ocistream/ocistream";
+ * import { denoFileSystem } from "@ocistream/ocistream/deno";
+ * function countEntries(fs: FileSystem, dir: string): Promise<number> {
  *   return fs.readDir(dir).then((names) => names.length);
  * }
- * console.log(typeof countEntries);
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/a`, "a");
+ * assertEquals(await countEntries(denoFileSystem, dir), 1);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

@@ -3,14 +3,15 @@
  *
  * @example
  * ```ts
- * import type { ImageManifest } from "./manifest.ts";
+ * import { assertEquals } from "@std/assert";
+ * import type { ImageManifest } from "@ocistream/ocistream";
  * const m: ImageManifest = {
  *   schemaVersion: 2,
  *   mediaType: "application/vnd.oci.image.manifest.v1+json",
  *   config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: "sha256:00", size: 2 },
  *   layers: [],
  * };
- * console.log(m.layers.length);
+ * assertEquals(m.layers.length, 0);
  * ```
  * @module
  */

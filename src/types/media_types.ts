@@ -3,8 +3,9 @@
  *
  * @example Pick the layer media type for a compression
  * ```ts
- * import { layerMediaType } from "./media_types.ts";
- * console.log(layerMediaType("zstd", true)); // application/vnd.oci.image.layer.v1.tar+zstd
+ * import { assertEquals } from "@std/assert";
+ * import { layerMediaType } from "@ocistream/ocistream";
+ * assertEquals(layerMediaType("zstd", true), "application/vnd.oci.image.layer.v1.tar+zstd");
  * ```
  * @module
  */

@@ -3,9 +3,10 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { nearest } from "./nearest.ts";
- * console.log(nearest("compresion", ["compression", "store"])); // compression
- * console.log(nearest("xyz", ["compression", "store"])); // undefined
+ * assertEquals(nearest("compresion", ["compression", "store"]), "compression");
+ * assertEquals(nearest("xyz", ["compression", "store"]), undefined);
  * ```
  * @module
  */

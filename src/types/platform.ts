@@ -3,8 +3,9 @@
  *
  * @example
  * ```ts
- * import { formatPlatform, parsePlatform } from "./platform.ts";
- * console.log(formatPlatform(parsePlatform("linux/aarch64/v8"))); // linux/arm64
+ * import { assertEquals } from "@std/assert";
+ * import { formatPlatform, parsePlatform } from "@ocistream/ocistream";
+ * assertEquals(formatPlatform(parsePlatform("linux/aarch64/v8")), "linux/arm64");
  * ```
  * @module
  */

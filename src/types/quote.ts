@@ -4,8 +4,9 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { quote } from "./quote.ts";
- * console.log(quote("a\nb")); // "a\nb" (escaped, one line)
+ * assertEquals(quote("a\nb"), String.raw`"a\nb"`); // escaped: one line
  * ```
  * @module
  */

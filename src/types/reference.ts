@@ -4,9 +4,10 @@
  *
  * @example
  * ```ts
- * import { parseReference } from "./reference.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { parseReference } from "@ocistream/ocistream";
  * const ref = parseReference("alpine:3");
- * console.log(ref.registry, ref.repository, ref.tag); // docker.io library/alpine 3
+ * assertEquals(ref, { registry: "docker.io", repository: "library/alpine", tag: "3" });
  * ```
  * @module
  */

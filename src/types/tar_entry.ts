@@ -3,9 +3,10 @@
  *
  * @example
  * ```ts
- * import type { TarEntry } from "./tar_entry.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { type TarEntry, tarPath } from "@ocistream/ocistream";
  * const e: TarEntry = { path: "etc", type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 0 };
- * console.log(e.path);
+ * assertEquals(tarPath(e.path, e.type), "etc/");
  * ```
  * @module
  */
