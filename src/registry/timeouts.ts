@@ -247,17 +247,23 @@ export function timedFetch(inner: typeof fetch, timeouts: RegistryTimeouts): Tim
     }
     const reader = res.body.getReader();
     // A timeout fails the read at once: aborting the fetch alone has been seen to leave a read
-    // of a stalled answer body pending for good.
-    const aborted = new Promise<never>((_, reject) => {
-      if (abort.signal.aborted) reject(abort.signal.reason);
-      abort.signal.addEventListener("abort", () => reject(abort.signal.reason), { once: true });
-    });
-    aborted.catch(() => {});
+    // of a stalled answer body pending for good. One abort listener per read, removed when the
+    // read settles: racing every read against one promise that never settles would keep each
+    // chunk reachable from that promise's reactions, i.e. the whole body in memory.
+    const readOrAbort = () =>
+      new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
+        if (abort.signal.aborted) return reject(abort.signal.reason);
+        const onAbort = () => reject(abort.signal.reason);
+        abort.signal.addEventListener("abort", onAbort, { once: true });
+        reader.read().then(resolve, reject).finally(() =>
+          abort.signal.removeEventListener("abort", onAbort)
+        );
+      });
     const watched = new ReadableStream<Uint8Array>({
       async pull(controller) {
         arm("idle", timeouts.idleMs);
         try {
-          const r = await Promise.race([reader.read(), aborted]);
+          const r = await readOrAbort();
           disarm();
           if (r.done) {
             finish();
