@@ -20,6 +20,7 @@ import { createDenoEnvironment } from "../runtime/deno_environment.ts";
 import { copyImage } from "../image/copy_image.ts";
 import { createIndex, type IndexSource } from "../image/create_index.ts";
 import { copyProgress } from "../exporter/progress.ts";
+import { parsePlatform } from "../types/platform.ts";
 import { type AnnotationSpec, parseAnnotationFlag } from "../exporter/annotations.ts";
 import {
   formatReference,
@@ -43,6 +44,7 @@ Options:
   --annotation A          index:KEY=VALUE or manifest-descriptor[PLATFORM]:KEY=VALUE (repeatable)
   --dry-run               print the index instead of pushing it
   --oci-mediatypes        make an OCI index even from Docker manifests
+  -p, --platform P[,P]    keep only these platforms (with their attestations; repeatable)
   --insecure              allow plain HTTP and unverified TLS for the registries
   --progress MODE         plain|json|quiet (default plain)`;
 
@@ -65,6 +67,7 @@ async function createCommand(args: string[]): Promise<number> {
     annotation: { type: "string", multiple: true },
     "dry-run": { type: "boolean" },
     "oci-mediatypes": { type: "boolean" },
+    platform: { type: "string", short: "p", multiple: true },
     insecure: { type: "boolean" },
     progress: { type: "string" },
   });
@@ -111,6 +114,7 @@ async function createCommand(args: string[]): Promise<number> {
     const index = await createIndex(sources, {
       annotations,
       ociMediaTypes: values["oci-mediatypes"] ?? false,
+      platforms: (values.platform ?? []).flatMap((p) => p.split(",")).map(parsePlatform),
       codecs: env.codecs,
     });
     if (values["dry-run"]) {

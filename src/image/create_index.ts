@@ -21,7 +21,7 @@
  * @module
  */
 import type { ContentSource } from "../types/content.ts";
-import { type Descriptor, descriptor as canonical } from "../types/descriptor.ts";
+import { type Descriptor, descriptor as canonical, type Platform } from "../types/descriptor.ts";
 import type { ImageConfig } from "../types/config.ts";
 import type { ImageIndex, ImageManifest } from "../types/manifest.ts";
 import {
@@ -54,6 +54,11 @@ export interface CreateIndexOptions {
   annotations?: AnnotationSpec[];
   /** Make an OCI index whatever the sources are (allows mixing Docker and OCI manifests). */
   ociMediaTypes?: boolean;
+  /**
+   * Keep only these platforms' manifests (and the attestation manifests of those); entries
+   * without a platform stay. Default: all.
+   */
+  platforms?: Platform[];
   /** SHA-256 for the index digest (default Web Crypto or the portable one). */
   codecs?: Sha256Codecs;
 }
@@ -133,11 +138,36 @@ export async function createIndex(
     }
   }
 
+  // --platform: the matching images, their attestations, and entries without a platform.
+  let filtered = false;
+  if (options.platforms?.length) {
+    const wanted = options.platforms;
+    const matches = (d: Descriptor) =>
+      !d.platform || wanted.some((p) => samePlatform(p, d.platform!));
+    const kept = new Set(
+      entries.filter((e) => !isAttestationEntry(e.descriptor) && matches(e.descriptor))
+        .map((e) => e.descriptor.digest),
+    );
+    const before = entries.length;
+    const keep = entries.filter((e) =>
+      isAttestationEntry(e.descriptor)
+        ? kept.has(e.descriptor.annotations![REFERENCE_DIGEST_ANNOTATION]!)
+        : kept.has(e.descriptor.digest)
+    );
+    if (!keep.some((e) => !isAttestationEntry(e.descriptor))) {
+      throw new TypeError(
+        `None of the sources' manifests is for ${wanted.map(formatPlatform).join(", ")}`,
+      );
+    }
+    entries.splice(0, entries.length, ...keep);
+    filtered = entries.length !== before;
+  }
+
   // A single index with nothing to change is kept byte for byte (buildx does the same).
   const annotations = options.annotations ?? [];
   const only = sources[0]!;
   if (
-    sources.length === 1 && annotations.length === 0 &&
+    !filtered && sources.length === 1 && annotations.length === 0 &&
     isIndexMediaType(only.descriptor.mediaType) &&
     !options.ociMediaTypes
   ) {

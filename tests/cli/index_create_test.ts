@@ -172,6 +172,29 @@ Deno.test("index create merges two machines' push-by-digest builds; skopeo resol
       },
     );
 
+    await t.step("--platform keeps one platform's image and its attestation", async () => {
+      const dry = JSON.parse(
+        await cli([
+          "index",
+          "create",
+          "--dry-run",
+          "--platform",
+          "linux/arm64",
+          `${reg.host}/app:1`,
+        ]),
+      );
+      assert.equal(dry.manifests.length, 2);
+      assert.equal(dry.manifests[0].digest, arm64Image.digest);
+      assert.equal(dry.manifests[1].platform.os, "unknown");
+      assert.equal(dry.manifests[1].annotations[REF_DIGEST], arm64Image.digest);
+      const none = await runCli(
+        ["index", "create", "--dry-run", "-p", "linux/s390x", `${reg.host}/app:1`],
+        { env },
+      );
+      assert.equal(none.code, 1);
+      assert.match(none.stderr, /linux\/s390x/);
+    });
+
     await t.step("annotations in buildx's forms", async () => {
       const dry = JSON.parse(
         await cli([
