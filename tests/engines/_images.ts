@@ -15,6 +15,7 @@
 import { runCli, runOk } from "../_harness/cli.ts";
 import { fileSha256 } from "../_harness/store.ts";
 import { makeFixtureTree } from "../fixtures/fixture_tree.ts";
+import { requirePrograms } from "../_harness/engines.ts";
 
 /** The transports of the matrix. */
 export const TRANSPORTS = ["docker-archive", "oci-archive", "registry"] as const;
@@ -373,6 +374,12 @@ async function buildMulti(dir: string, registry: string): Promise<ImageRefs> {
 
 /** Builds every image (four builds at a time) into `dir`, pushing to `registry`. */
 export async function buildEngineImages(dir: string, registry: string): Promise<EngineImages> {
+  await requirePrograms(["busybox", "tar", "umoci", "skopeo"]);
+  // The images hold nothing but busybox: a dynamically linked one would not start.
+  const head = new TextDecoder("latin1").decode((await Deno.readFile(BUSYBOX)).subarray(0, 4096));
+  if (head.includes("ld-linux")) {
+    throw new Error(`${BUSYBOX} is dynamically linked: install the Debian package busybox-static`);
+  }
   const busyboxSha = (await fileSha256(BUSYBOX)).slice("sha256:".length);
   const matrix: Record<string, MatrixImage> = {};
   const cells = TRANSPORTS.flatMap((t) =>
