@@ -43,7 +43,7 @@ import {
   parseChown,
   parseLayerSpec,
 } from "../exporter/layer_spec.ts";
-import { directoryEntries } from "../sources/directory_source.ts";
+import { directoryEntries, type PrefixFolder } from "../sources/directory_source.ts";
 import { parseIgnoreFile } from "../sources/ignore_file.ts";
 import { PatternMatcher } from "../sources/pattern_matcher.ts";
 import { denoFileSystem } from "./deno_file_system.ts";
@@ -151,20 +151,40 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
 
   // Every folder, ignore file and pattern is checked before any work.
   const prepared = new Map<string, PreparedLayer>();
-  const prepare = async (layer: LayerOptions, src: string): Promise<PreparedLayer> => {
-    const key = `${src}\0${JSON.stringify(layer)}`;
-    const known = prepared.get(key);
-    if (known) return known;
-    const made = await prepareLayer(layer, src, createdMtime, options.config?.workdir);
-    prepared.set(key, made);
-    return made;
-  };
   const plans: { platform: Platform; layers: PreparedLayer[] }[] = [];
   for (const platform of platforms) {
     const own = platformContexts.get(formatPlatform(platform));
+    // The folders each `dest` creates, as the layers stack up: a folder that an earlier layer
+    // created keeps its attributes (BuildKit's copy only makes the folders that are missing).
+    const folders = new Map<string, PrefixFolder>();
     const list: PreparedLayer[] = [];
     for (const [i, layer] of layers.entries()) {
-      list.push(await prepare(layer, i === 0 && own !== undefined ? own : layer.src));
+      const src = i === 0 && own !== undefined ? own : layer.src;
+      const dest = layerDestination(layer, options.config?.workdir);
+      const mode = layer.chmod === undefined ? undefined : parseChmod(layer.chmod);
+      const owner = layer.chown === undefined ? { uid: 0, gid: 0 } : parseChown(layer.chown);
+      const parts = dest.split("/").filter((p) => p !== "");
+      const existing: Record<string, PrefixFolder> = {};
+      for (let n = 1; n <= parts.length; n++) {
+        const path = parts.slice(0, n).join("/");
+        const known = folders.get(path);
+        if (known) existing[path] = known;
+        else {
+          // As BuildKit's copy makes them: the --chmod bits or 0755, owned as --chown.
+          folders.set(path, {
+            mode: mode === undefined ? 0o755 : mode & 0o777,
+            ...owner,
+            mtime: createdMtime,
+          });
+        }
+      }
+      const key = `${src}\0${JSON.stringify(layer)}\0${JSON.stringify(existing)}`;
+      let made = prepared.get(key);
+      if (!made) {
+        made = await prepareLayer(layer, src, dest, createdMtime, existing);
+        prepared.set(key, made);
+      }
+      list.push(made);
     }
     plans.push({ platform, layers: list });
   }
@@ -220,8 +240,9 @@ interface PreparedLayer {
 async function prepareLayer(
   layer: LayerOptions,
   src: string,
+  dest: string,
   createdMtime: number,
-  workdir: string | undefined,
+  existing: Record<string, PrefixFolder>,
 ): Promise<PreparedLayer> {
   const info = await Deno.stat(src).catch(() => undefined);
   if (!info) throw new TypeError(`Layer folder ${src} does not exist: pass an existing folder`);
@@ -230,16 +251,16 @@ async function prepareLayer(
   new PatternMatcher(exclude); // a malformed pattern fails here, before any work
   const owner = layer.chown === undefined ? undefined : parseChown(layer.chown);
   const mode = layer.chmod === undefined ? undefined : parseChmod(layer.chmod);
-  const prefix = layerDestination(layer, workdir);
   return {
     input: {
       entries: () =>
         directoryEntries(denoFileSystem, src, {
           ...(exclude.length > 0 ? { exclude } : {}),
-          prefix,
+          prefix: dest,
           // As BuildKit's copy makes the destination: the --chmod bits or 0755, owned as --chown.
           prefixMode: mode === undefined ? 0o755 : mode & 0o777,
           prefixMtime: createdMtime,
+          prefixFolders: existing,
           ...(mode !== undefined ? { mode } : {}),
           ...(owner ? owner : {}),
         }),

@@ -47,6 +47,11 @@ export interface DirectorySourceOptions {
   /** mtime (seconds) of the {@link prefix} folders. */
   prefixMtime?: number;
   /**
+   * Per {@link prefix} folder (`"app"`, `"app/node_modules"`), attributes that win over the
+   * others: e.g. those an earlier layer gave a folder that already exists below this one.
+   */
+  prefixFolders?: Readonly<Record<string, PrefixFolder>>;
+  /**
    * Permission bits for every entry but symlinks, as `COPY --chmod` (`0o0000`–`0o7777`);
    * default: each file's own.
    */
@@ -65,6 +70,18 @@ export interface DirectorySourceOptions {
    * folder is not entered.
    */
   filter?: (path: string, info: FileInfo) => boolean;
+}
+
+/** Attributes of one {@link DirectorySourceOptions.prefix} folder. */
+export interface PrefixFolder {
+  /** Permission bits. */
+  mode: number;
+  /** Owner id. */
+  uid: number;
+  /** Group id. */
+  gid: number;
+  /** Modification time, seconds. */
+  mtime: number;
 }
 
 const utf8 = new TextEncoder();
@@ -364,6 +381,13 @@ export function directoryEntries(
         entry.path = parts.slice(0, i).join("/");
         if (options.prefixMode !== undefined) entry.mode = options.prefixMode;
         if (options.prefixMtime !== undefined) entry.mtime = options.prefixMtime;
+        const given = options.prefixFolders?.[entry.path];
+        if (given) {
+          entry.mode = given.mode;
+          entry.uid = given.uid;
+          entry.gid = given.gid;
+          entry.mtime = given.mtime;
+        }
         statOfEntry.set(entry, info);
         batch.push(entry);
       }
