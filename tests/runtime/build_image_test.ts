@@ -10,6 +10,19 @@ import { startRegistry } from "../_harness/registry.ts";
 import { writeTree } from "../_harness/tree.ts";
 import { withTempDir } from "../_harness/store.ts";
 import { runCli, runOk } from "../_harness/cli.ts";
+import { UntarStream } from "../../src/stages/untar_stream.ts";
+
+/** `path mode uid:gid mtime` of each entry of a gzip layer blob in `store`. */
+async function layerEntries(store: string, digest: string): Promise<string[]> {
+  const file = await Deno.open(`${store}/blobs/${digest.replace(":", "/")}`);
+  const out: string[] = [];
+  const tar = file.readable.pipeThrough(new DecompressionStream("gzip"));
+  for await (const e of tar.pipeThrough(new UntarStream())) {
+    out.push(`${e.path} ${e.mode.toString(8)} ${e.uid}:${e.gid} ${e.mtime}`);
+    await e.body.cancel();
+  }
+  return out;
+}
 
 /** Sets every file's and folder's times under `root` (and `root`) to `seconds`. */
 async function ageTree(root: string, seconds: number): Promise<void> {
@@ -120,6 +133,22 @@ Deno.test("buildImage() takes a base the store holds by name, offline; pull: tru
         sourceDateEpoch: 0,
       });
       assert.equal(fromStore.manifests[0]!.layers[0]!.digest, localLayer);
+      // A relative dest is under the config's workdir, as COPY resolves it against WORKDIR.
+      const relative = await buildImage({
+        layers: [{ src: `${work}/app`, dest: "public", chmod: "0700", chown: 7 }],
+        config: { workdir: "/srv/site" },
+        outputs: ["type=image,name=example.com/rel:1"],
+        store,
+        sourceDateEpoch: 50,
+      });
+      const entries = await layerEntries(store, relative.manifests[0]!.layers[0]!.digest);
+      assert.deepEqual(entries.slice(0, 3), [
+        "srv 700 7:7 50",
+        "srv/site 700 7:7 50",
+        "srv/site/public 700 7:7 50",
+      ]);
+      assert.match(entries[3]!, /^srv\/site\/public\/app\.js 700 7:7 /);
+      assert.equal(entries.length, 4);
       const pulled = await buildImage({
         from: `${reg.host}/base:1`,
         pull: true,
