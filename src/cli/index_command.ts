@@ -29,6 +29,7 @@ import {
   type Reference,
 } from "../types/reference.ts";
 import { safeJson } from "../types/quote.ts";
+import { escapeControls } from "../types/quote.ts";
 
 const HELP = `Usage: ocistream index create --tag NAME [--tag NAME...] SRC... [options]
 
@@ -133,7 +134,9 @@ async function createCommand(args: string[]): Promise<number> {
         });
       }
       await target.putManifest(index.bytes, index.descriptor, tag.tag ?? "latest");
-      if (mode === "plain") console.error(`pushed index ${index.descriptor.digest} to ${name}`);
+      if (mode === "plain") {
+        console.error(escapeControls(`pushed index ${index.descriptor.digest} to ${name}`));
+      }
     }
     console.log(index.descriptor.digest);
     return 0;

@@ -19,6 +19,7 @@ import { createDenoEnvironment } from "../runtime/deno_environment.ts";
 import { copyImage } from "../image/copy_image.ts";
 import { copyProgress } from "../exporter/progress.ts";
 import { formatReference, isValidTag, parseReference } from "../types/reference.ts";
+import { escapeControls } from "../types/quote.ts";
 
 const HELP = `Usage: ocistream tag SRC NEWNAME [options]
 
@@ -84,7 +85,7 @@ export async function tagCommand(args: string[]): Promise<number> {
       });
       digest = image.root.digest;
     }
-    if (mode === "plain") console.error(`tagged ${digest} as ${name}`);
+    if (mode === "plain") console.error(escapeControls(`tagged ${digest} as ${name}`));
     console.log(digest);
     return 0;
   } finally {

@@ -122,7 +122,7 @@ export class Authenticator {
     if (!realm) {
       throw new RegistryError(`Cannot authenticate to ${registry}`, {
         registry,
-        detail: "its Bearer challenge has no realm",
+        detail: "its token challenge has no realm",
       });
     }
     const url = checkRealm(realm, registry, this.#options.insecure ?? false);
@@ -221,14 +221,14 @@ export function checkRealm(realm: string, registry: string, insecure: boolean): 
   try {
     url = new URL(realm);
   } catch {
-    throw fail(`its Bearer realm ${quote(clip(realm))} is not a URL`);
+    throw fail(`its token realm ${quote(clip(realm))} is not a URL`);
   }
   if (url.protocol === "https:") return url;
   if (url.protocol === "http:") {
     const sameHost = url.hostname === hostnameOf(registry);
     if (isLoopbackHost(url.host) || (insecure && sameHost)) return url;
     throw fail(
-      `its Bearer realm ${quote(clip(realm))} is plain http on ${
+      `its token realm ${quote(clip(realm))} is plain http on ${
         sameHost ? "this" : "another"
       } host; ocistream sends credentials over http only to loopback addresses${
         sameHost ? " and registries marked insecure (registry.insecure=true, --insecure)" : ""
@@ -236,7 +236,7 @@ export function checkRealm(realm: string, registry: string, insecure: boolean): 
     );
   }
   throw fail(
-    `its Bearer realm ${quote(clip(realm))} is not an https URL; a token realm must be https ` +
+    `its token realm ${quote(clip(realm))} is not an https URL; a token realm must be https ` +
       "(or http on a loopback address)",
   );
 }

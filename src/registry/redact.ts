@@ -62,6 +62,7 @@ export function redactSecrets(text: string): string {
   let out = text;
   for (const s of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(s).join("***");
   return out
-    .replace(/\b(Basic|Bearer)([\s:="'\\]+)[A-Za-z0-9._~+/=-]+/gi, "$1$2***")
+    // Not the word after it in "Basic realm=..." or "Bearer realm": that names a parameter.
+    .replace(/\b(Basic|Bearer)([\s:="'\\]+)(?!realm\b)[A-Za-z0-9._~+/=-]+/gi, "$1$2***")
     .replace(/\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, "***");
 }

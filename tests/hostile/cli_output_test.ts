@@ -85,3 +85,36 @@ Deno.test("ocistream build: a registry echoing credentials and terminal escapes 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("ocistream build: a refused file: realm is named readably, and no request carries credentials", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ocistream-hostile-cli-" });
+  const server = await startHostileServer(() =>
+    new Response("{}", {
+      status: 401,
+      headers: { "www-authenticate": `Bearer realm="file://${dir}/auth.json",service="x"` },
+    })
+  );
+  try {
+    await Deno.writeTextFile(`${dir}/auth.json`, JSON.stringify({ token: "l0cal-f1le-t0ken" }));
+    await Deno.mkdir(`${dir}/context`);
+    await Deno.writeTextFile(`${dir}/context/f`, "x");
+    const r = await runCli([
+      "build",
+      `${dir}/context`,
+      "--from",
+      `${server.host}/base:1`,
+      "--output",
+      `type=oci,dest=${dir}/out.tar`,
+    ], { env: { DOCKER_CONFIG: dir } });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /error: Cannot authenticate to 127\.0\.0\.1:\d+: its token realm "file:\/\/\/.*\/auth\.json" is not an https URL; a token realm must be https \(or http on a loopback address\)/,
+    );
+    assert.deepEqual(server.log.filter((e) => e.authorization !== null), []);
+    await assert.rejects(Deno.stat(`${dir}/out.tar`));
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -43,7 +43,7 @@ Deno.test("a file: token realm is refused: no local file is read and nothing is 
       const client = new RegistryClient(reg!.host, { retries: NO_RETRIES });
       await assert.rejects(
         client.getManifest("app", "latest"),
-        /Cannot authenticate to 127\.0\.0\.1:\d+: its Bearer realm "file:\/\/\/.*auth\.json" is not an https URL/,
+        /Cannot authenticate to 127\.0\.0\.1:\d+: its token realm "file:\/\/\/.*auth\.json" is not an https URL/,
       );
       assert.deepEqual(reg!.log.filter((e) => e.authorization !== null), []);
     }, [
@@ -68,7 +68,7 @@ Deno.test("an http token realm on another host gets no request from an https reg
     });
     await assert.rejects(
       client.getManifest("app", "latest"),
-      /its Bearer realm "http:\/\/auth\.test\/token" is plain http on another host/,
+      /its token realm "http:\/\/auth\.test\/token" is plain http on another host/,
     );
     assert.equal(auth!.log.length, 0);
     assert.deepEqual(f.log.filter((e) => e.url.startsWith("http:")), []);
