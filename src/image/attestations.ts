@@ -4,13 +4,14 @@
  *
  * @example
  * ```ts
- * import { buildStatement } from "./attestations.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildStatement } from "@ocistream/ocistream";
  * const s = buildStatement({
  *   subjects: [{ name: "_", digest: "sha256:" + "a".repeat(64) }],
  *   predicateType: "https://slsa.dev/provenance/v1",
  *   predicate: {},
  * });
- * console.log(s._type); // https://in-toto.io/Statement/v1
+ * assertEquals(s._type, "https://in-toto.io/Statement/v1");
  * ```
  * @module
  */
@@ -79,13 +80,14 @@ export interface StatementBlob {
  *
  * @example
  * ```ts
- * import { buildStatement } from "./attestations.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildStatement } from "@ocistream/ocistream";
  * const s = buildStatement({
  *   subjects: [{ name: "pkg:docker/app@1?platform=linux%2Famd64", digest: "sha256:" + "b".repeat(64) }],
  *   predicateType: "https://spdx.dev/Document",
  *   predicate: { spdxVersion: "SPDX-2.3" },
  * });
- * console.log(s.subject[0]!.digest.sha256.length); // 64
+ * assertEquals(s.subject[0]!.digest.sha256.length, 64);
  * ```
  */
 export function buildStatement<P>(options: {
@@ -119,9 +121,10 @@ export function buildStatement<P>(options: {
  *
  * @example
  * ```ts
- * import { imageSubjects } from "./attestations.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { imageSubjects } from "@ocistream/ocistream";
  * const subjects = imageSubjects(["alpine:3"], "sha256:" + "c".repeat(64), { os: "linux", architecture: "amd64" });
- * console.log(subjects[0]!.name); // pkg:docker/alpine@3?platform=linux%2Famd64
+ * assertEquals(subjects[0]!.name, "pkg:docker/alpine@3?platform=linux%2Famd64");
  * ```
  */
 export function imageSubjects(
@@ -139,8 +142,9 @@ export function imageSubjects(
  *
  * @example
  * ```ts
- * import { imagePurl } from "./attestations.ts";
- * console.log(imagePurl("example.com:5000/team/app:1")); // pkg:docker/example.com:5000/team/app@1
+ * import { assertEquals } from "@std/assert";
+ * import { imagePurl } from "@ocistream/ocistream";
+ * assertEquals(imagePurl("example.com:5000/team/app:1"), "pkg:docker/example.com:5000/team/app@1");
  * ```
  */
 export function imagePurl(name: string, platform?: Platform): string {
@@ -172,7 +176,8 @@ export function imagePurl(name: string, platform?: Platform): string {
  *
  * @example
  * ```ts
- * import { buildStatement, encodeStatement } from "./attestations.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildStatement, encodeStatement } from "@ocistream/ocistream";
  * import { createSHA256 } from "hash-wasm";
  * const codecs = {
  *   sha256: async () => {
@@ -186,7 +191,7 @@ export function imagePurl(name: string, platform?: Platform): string {
  *   predicate: {},
  * });
  * const blob = await encodeStatement(statement, codecs);
- * console.log(blob.descriptor.mediaType); // application/vnd.in-toto+json
+ * assertEquals(blob.descriptor.mediaType, "application/vnd.in-toto+json");
  * ```
  */
 export async function encodeStatement(
@@ -244,7 +249,8 @@ export interface AttestationManifest {
  *
  * @example
  * ```ts
- * import { buildAttestationManifest, buildStatement, encodeStatement } from "./attestations.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildAttestationManifest, buildStatement, encodeStatement } from "@ocistream/ocistream";
  * import { createSHA256 } from "hash-wasm";
  * const codecs = {
  *   sha256: async () => {
@@ -262,7 +268,7 @@ export interface AttestationManifest {
  *   codecs,
  * );
  * const att = await buildAttestationManifest({ oci: true, artifact: true, imageManifest, statements: [blob], codecs });
- * console.log(att.descriptor.platform); // { architecture: "unknown", os: "unknown" }
+ * assertEquals(att.descriptor.platform, { architecture: "unknown", os: "unknown" });
  * ```
  */
 export async function buildAttestationManifest(

@@ -10,8 +10,10 @@
  *
  * @example
  * ```ts
- * import { encodeJson } from "./canonical_json.ts";
- * console.log(new TextDecoder().decode(encodeJson({ a: "x&y" }))); // {"a":"x\u0026y"}
+ * import { assertEquals } from "@std/assert";
+ * import { encodeJson } from "@ocistream/ocistream";
+ * // "&", "<" and ">" escaped as Go's encoding/json does.
+ * assertEquals(new TextDecoder().decode(encodeJson({ a: "x&y" })), String.raw`{"a":"x\u0026y"}`);
  * ```
  * @module
  */
@@ -36,9 +38,10 @@ const GO_ESCAPES: Record<string, string> = {
  *
  * @example
  * ```ts
- * import { encodeJson } from "./canonical_json.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { encodeJson } from "@ocistream/ocistream";
  * const bytes = encodeJson({ schemaVersion: 2, layers: [] }, { indent: true });
- * console.log(new TextDecoder().decode(bytes));
+ * assertEquals(new TextDecoder().decode(bytes), '{\n  "schemaVersion": 2,\n  "layers": []\n}');
  * ```
  */
 export function encodeJson(value: unknown, options: EncodeJsonOptions = {}): Uint8Array {
@@ -51,8 +54,9 @@ export function encodeJson(value: unknown, options: EncodeJsonOptions = {}): Uin
  *
  * @example
  * ```ts
- * import { encodeJsonText } from "./canonical_json.ts";
- * console.log(encodeJsonText(["<b>"])); // ["\u003cb\u003e"]
+ * import { assertEquals } from "@std/assert";
+ * import { encodeJsonText } from "@ocistream/ocistream";
+ * assertEquals(encodeJsonText(["<b>"]), String.raw`["\u003cb\u003e"]`);
  * ```
  */
 export function encodeJsonText(value: unknown, options: EncodeJsonOptions = {}): string {

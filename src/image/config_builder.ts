@@ -11,14 +11,15 @@
  *
  * @example
  * ```ts
- * import { buildConfig } from "./config_builder.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildConfig } from "@ocistream/ocistream";
  * const config = buildConfig({
  *   platform: { os: "linux", architecture: "amd64" },
  *   overrides: { entrypoint: ["/hello"] },
  *   layers: [{ diffId: "sha256:" + "a".repeat(64), createdBy: "COPY . /" }],
  *   epoch: 0,
  * });
- * console.log(config.created, config.config?.Entrypoint); // 1970-01-01T00:00:00Z ["/hello"]
+ * assertEquals([config.created, config.config?.Entrypoint], ["1970-01-01T00:00:00Z", ["/hello"]]);
  * ```
  * @module
  */
@@ -97,9 +98,10 @@ const RFC3339_RE =
  *
  * @example
  * ```ts
- * import { formatRfc3339 } from "./config_builder.ts";
- * console.log(formatRfc3339(1704164645)); // 2024-01-02T03:04:05Z
- * console.log(formatRfc3339(new Date(1500))); // 1970-01-01T00:00:01.5Z
+ * import { assertEquals } from "@std/assert";
+ * import { formatRfc3339 } from "@ocistream/ocistream";
+ * assertEquals(formatRfc3339(1704164645), "2024-01-02T03:04:05Z");
+ * assertEquals(formatRfc3339(new Date(1500)), "1970-01-01T00:00:01.5Z");
  * ```
  */
 export function formatRfc3339(time: Date | number): string {
@@ -135,9 +137,10 @@ function laterThan(text: string, epoch: number): boolean | undefined {
  *
  * @example
  * ```ts
- * import { parseEntrypointArg } from "./config_builder.ts";
- * console.log(parseEntrypointArg('["/hello", "world"]')); // ["/hello", "world"]
- * console.log(parseEntrypointArg("echo hi")); // ["/bin/sh", "-c", "echo hi"]
+ * import { assertEquals } from "@std/assert";
+ * import { parseEntrypointArg } from "@ocistream/ocistream";
+ * assertEquals(parseEntrypointArg('["/hello", "world"]'), ["/hello", "world"]);
+ * assertEquals(parseEntrypointArg("echo hi"), ["/bin/sh", "-c", "echo hi"]);
  * ```
  */
 export function parseEntrypointArg(text: string): string[] {
@@ -165,8 +168,10 @@ export function parseEntrypointArg(text: string): string[] {
  *
  * @example
  * ```ts
- * import { parseExposedPort } from "./config_builder.ts";
- * console.log(parseExposedPort("53/udp"), parseExposedPort("8000-8001")); // ["53/udp"] ["8000/tcp", "8001/tcp"]
+ * import { assertEquals } from "@std/assert";
+ * import { parseExposedPort } from "@ocistream/ocistream";
+ * assertEquals(parseExposedPort("53/udp"), ["53/udp"]);
+ * assertEquals(parseExposedPort("8000-8001"), ["8000/tcp", "8001/tcp"]);
  * ```
  */
 export function parseExposedPort(text: string): string[] {
@@ -311,9 +316,10 @@ function metadataSteps(o: ConfigOverrides): string[] {
  *
  * @example
  * ```ts
- * import { buildConfig } from "./config_builder.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildConfig } from "@ocistream/ocistream";
  * const c = buildConfig({ platform: { os: "linux", architecture: "arm64", variant: "v8" }, now: new Date(0) });
- * console.log(Object.keys(c)); // ["architecture", "config", "created", "os", "rootfs", "variant"]
+ * assertEquals(Object.keys(c), ["architecture", "config", "created", "os", "rootfs", "variant"]);
  * ```
  */
 export function buildConfig(options: ConfigOptions): ImageConfig {
@@ -391,7 +397,8 @@ export function buildConfig(options: ConfigOptions): ImageConfig {
  *
  * @example
  * ```ts
- * import { buildConfig, encodeConfig } from "./config_builder.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildConfig, encodeConfig } from "@ocistream/ocistream";
  * import { createSHA256 } from "hash-wasm";
  * const codecs = {
  *   sha256: async () => {
@@ -401,7 +408,7 @@ export function buildConfig(options: ConfigOptions): ImageConfig {
  * };
  * const config = buildConfig({ platform: { os: "linux", architecture: "amd64" }, epoch: 0 });
  * const { descriptor } = await encodeConfig(config, true, codecs);
- * console.log(descriptor.mediaType); // application/vnd.oci.image.config.v1+json
+ * assertEquals(descriptor.mediaType, "application/vnd.oci.image.config.v1+json");
  * ```
  */
 export async function encodeConfig(

@@ -7,7 +7,8 @@
  *
  * @example
  * ```ts
- * import { buildManifest } from "./manifest_builder.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildManifest } from "@ocistream/ocistream";
  * import { createSHA256 } from "hash-wasm";
  * const codecs = {
  *   sha256: async () => {
@@ -17,7 +18,7 @@
  * };
  * const config = { mediaType: "application/vnd.oci.image.config.v1+json", digest: "sha256:" + "0".repeat(64), size: 2 };
  * const { descriptor } = await buildManifest({ oci: true, config, layers: [], codecs });
- * console.log(descriptor.mediaType); // application/vnd.oci.image.manifest.v1+json
+ * assertEquals(descriptor.mediaType, "application/vnd.oci.image.manifest.v1+json");
  * ```
  * @module
  */
@@ -109,10 +110,9 @@ function dockerRefuses(what: string): never {
  *
  * @example
  * ```ts
- * import { sha256Digest } from "./manifest_builder.ts";
- * import { webCodecs } from "../stages/web_codecs.ts";
- * console.log(await sha256Digest(new Uint8Array(0), webCodecs));
- * // sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+ * import { assertEquals } from "@std/assert";
+ * import { sha256Digest, webCodecs } from "@ocistream/ocistream";
+ * assertEquals(await sha256Digest(new Uint8Array(0), webCodecs), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
  * ```
  */
 export async function sha256Digest(bytes: Uint8Array, codecs: Sha256Codecs): Promise<string> {
@@ -128,8 +128,9 @@ export async function sha256Digest(bytes: Uint8Array, codecs: Sha256Codecs): Pro
  *
  * @example
  * ```ts
- * import { webSha256Digest } from "./manifest_builder.ts";
- * console.log((await webSha256Digest(new Uint8Array(0)))?.slice(0, 15)); // sha256:e3b0c442
+ * import { assertEquals } from "@std/assert";
+ * import { webSha256Digest } from "@ocistream/ocistream";
+ * assertEquals((await webSha256Digest(new Uint8Array(0)))?.slice(0, 15), "sha256:e3b0c442");
  * ```
  */
 export function webSha256Digest(bytes: Uint8Array): Promise<string> | undefined {
@@ -149,7 +150,8 @@ export function webSha256Digest(bytes: Uint8Array): Promise<string> | undefined 
  *
  * @example
  * ```ts
- * import { buildManifest } from "./manifest_builder.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildManifest } from "@ocistream/ocistream";
  * import { createSHA256 } from "hash-wasm";
  * const codecs = {
  *   sha256: async () => {
@@ -159,7 +161,7 @@ export function webSha256Digest(bytes: Uint8Array): Promise<string> | undefined 
  * };
  * const config = { mediaType: "application/vnd.docker.container.image.v1+json", digest: "sha256:" + "0".repeat(64), size: 2 };
  * const built = await buildManifest({ oci: false, config, layers: [], codecs });
- * console.log(built.manifest.mediaType); // application/vnd.docker.distribution.manifest.v2+json
+ * assertEquals(built.manifest.mediaType, "application/vnd.docker.distribution.manifest.v2+json");
  * ```
  */
 export async function buildManifest(
@@ -218,7 +220,8 @@ export async function buildManifest(
  *
  * @example
  * ```ts
- * import { buildIndex } from "./manifest_builder.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildIndex } from "@ocistream/ocistream";
  * import { createSHA256 } from "hash-wasm";
  * const codecs = {
  *   sha256: async () => {
@@ -233,7 +236,7 @@ export async function buildManifest(
  *   platform: { os: "linux", architecture: "amd64" },
  * };
  * const built = await buildIndex({ oci: true, manifests: [child], annotations: { k: "v" }, codecs });
- * console.log(built.manifest.manifests.length, built.descriptor.mediaType); // 1 application/vnd.oci.image.index.v1+json
+ * assertEquals([built.manifest.manifests.length, built.descriptor.mediaType], [1, "application/vnd.oci.image.index.v1+json"]);
  * ```
  */
 export async function buildIndex(options: BuildIndexOptions): Promise<BuiltDocument<ImageIndex>> {

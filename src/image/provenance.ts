@@ -3,9 +3,10 @@
  *
  * @example
  * ```ts
- * import { buildProvenance } from "./provenance.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildProvenance } from "@ocistream/ocistream";
  * const p = buildProvenance({ externalParameters: { platform: "linux/amd64" }, epoch: 0 });
- * console.log(p.runDetails.builder.id); // https://jsr.io/@ocistream/ocistream
+ * assertEquals(p.runDetails.builder.id, "https://jsr.io/@ocistream/ocistream");
  * ```
  * @module
  */
@@ -77,14 +78,18 @@ export interface ProvenancePredicate {
  *
  * @example
  * ```ts
- * import { buildProvenance } from "./provenance.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildProvenance } from "@ocistream/ocistream";
  * const p = buildProvenance({
  *   externalParameters: { output: "type=image,name=app:1" },
  *   resolvedDependencies: [{ uri: "pkg:docker/alpine@3", digest: "sha256:" + "e".repeat(64) }],
  *   startedOn: new Date(0),
  *   finishedOn: new Date(2000),
  * });
- * console.log(p.runDetails.metadata); // { startedOn: "1970-01-01T00:00:00Z", finishedOn: "1970-01-01T00:00:02Z" }
+ * assertEquals(p.runDetails.metadata, {
+ *   startedOn: "1970-01-01T00:00:00Z",
+ *   finishedOn: "1970-01-01T00:00:02Z",
+ * });
  * ```
  */
 export function buildProvenance(options: ProvenanceOptions): ProvenancePredicate {

@@ -4,14 +4,15 @@
  *
  * @example
  * ```ts
- * import { readJson } from "./read_json.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { readJson } from "@ocistream/ocistream";
  * const source = { fetch: () => Promise.resolve(new Blob(["{}"]).stream()) };
  * const value = await readJson(source, {
  *   mediaType: "application/vnd.oci.empty.v1+json",
  *   digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
  *   size: 2,
  * });
- * console.log(value); // {}
+ * assertEquals(value, {});
  * ```
  * @module
  */

@@ -5,7 +5,8 @@
  *
  * @example
  * ```ts
- * import { buildSpdxSbom } from "./sbom.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildSpdxSbom } from "@ocistream/ocistream";
  * import { createSHA256 } from "hash-wasm";
  * const codecs = {
  *   sha256: async () => {
@@ -19,7 +20,7 @@
  *   epoch: 0,
  *   codecs,
  * });
- * console.log(doc.spdxVersion, doc.files.length); // SPDX-2.3 1
+ * assertEquals([doc.spdxVersion, doc.files.length], ["SPDX-2.3", 1]);
  * ```
  * @module
  */
@@ -118,7 +119,8 @@ function cleanPath(path: string): string {
  *
  * @example
  * ```ts
- * import { buildSpdxSbom } from "./sbom.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { buildSpdxSbom } from "@ocistream/ocistream";
  * import { createSHA256 } from "hash-wasm";
  * const codecs = {
  *   sha256: async () => {
@@ -127,7 +129,7 @@ function cleanPath(path: string): string {
  *   },
  * };
  * const doc = await buildSpdxSbom({ name: "app", files: [], epoch: 1700000000, codecs });
- * console.log(doc.creationInfo.created); // 2023-11-14T22:13:20Z
+ * assertEquals(doc.creationInfo.created, "2023-11-14T22:13:20Z");
  * ```
  */
 export async function buildSpdxSbom(options: SpdxSbomOptions): Promise<SpdxDocument> {

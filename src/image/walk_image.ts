@@ -5,14 +5,15 @@
  *
  * @example
  * ```ts
- * import { walkImage } from "./walk_image.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { walkImage } from "@ocistream/ocistream";
  * const source = { fetch: () => Promise.resolve(new Blob(["{}"]).stream()) };
  * const nodes = await walkImage(source, {
  *   mediaType: "application/vnd.oci.empty.v1+json",
  *   digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
  *   size: 2,
  * });
- * console.log(nodes.length, nodes[0]!.kind); // 1 blob
+ * assertEquals([nodes.length, nodes[0]!.kind], [1, "blob"]);
  * ```
  * @module
  */
@@ -102,8 +103,9 @@ export async function walkImage(
  *
  * @example
  * ```ts
- * import { kindOf } from "./walk_image.ts";
- * console.log(kindOf({ mediaType: "application/vnd.oci.image.index.v1+json", digest: "sha256:00", size: 1 })); // index
+ * import { assertEquals } from "@std/assert";
+ * import { kindOf } from "@ocistream/ocistream";
+ * assertEquals(kindOf({ mediaType: "application/vnd.oci.image.index.v1+json", digest: "sha256:00", size: 1 }), "index");
  * ```
  */
 export function kindOf(descriptor: Descriptor): ImageNodeKind {

@@ -169,11 +169,11 @@ export async function archiveEntries(
  *
  * @example
  * ```ts
- * import { archiveIndex } from "./archive_stream.ts";
- * import { parseReference } from "../types/reference.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { archiveIndex, parseReference } from "@ocistream/ocistream";
  * const root = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: "sha256:" + "0".repeat(64), size: 1 };
  * const index = archiveIndex(root, [parseReference("app:1")]);
- * console.log(index.manifests[0]!.annotations); // { "io.containerd.image.name": "docker.io/library/app:1", "org.opencontainers.image.ref.name": "1" }
+ * assertEquals(index.manifests[0]!.annotations, { "io.containerd.image.name": "docker.io/library/app:1", "org.opencontainers.image.ref.name": "1" });
  * ```
  */
 export function archiveIndex(root: Descriptor, names: Reference[]): ImageIndex {
@@ -197,9 +197,9 @@ export function archiveIndex(root: Descriptor, names: Reference[]): ImageIndex {
  *
  * @example
  * ```ts
- * import { ociReferenceName } from "./archive_stream.ts";
- * import { parseReference } from "../types/reference.ts";
- * console.log(ociReferenceName(parseReference("example.com/app:1"))); // 1
+ * import { assertEquals } from "@std/assert";
+ * import { ociReferenceName, parseReference } from "@ocistream/ocistream";
+ * assertEquals(ociReferenceName(parseReference("example.com/app:1")), "1");
  * ```
  */
 export function ociReferenceName(ref: Reference): string {
@@ -211,9 +211,9 @@ export function ociReferenceName(ref: Reference): string {
  *
  * @example
  * ```ts
- * import { familiarName } from "./archive_stream.ts";
- * import { parseReference } from "../types/reference.ts";
- * console.log(familiarName(parseReference("docker.io/library/app:1"))); // app:1
+ * import { assertEquals } from "@std/assert";
+ * import { familiarName, parseReference } from "@ocistream/ocistream";
+ * assertEquals(familiarName(parseReference("docker.io/library/app:1")), "app:1");
  * ```
  */
 export function familiarName(ref: Reference): string {

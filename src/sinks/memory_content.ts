@@ -4,12 +4,12 @@
  *
  * @example
  * ```ts
- * import { MemoryContent } from "./memory_content.ts";
- * import { webCodecs } from "../stages/web_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { MemoryContent, webCodecs } from "@ocistream/ocistream";
  * const memory = new MemoryContent(webCodecs);
  * const d = { mediaType: "application/vnd.oci.empty.v1+json", digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", size: 2 };
  * await memory.put(new TextEncoder().encode("{}"), d);
- * console.log(await memory.hasBlob(d.digest)); // true
+ * assertEquals(await memory.hasBlob(d.digest), true);
  * ```
  * @module
  */

@@ -6,8 +6,7 @@
  * @example
  * ```ts
  * import { putBytes } from "./put_bytes.ts";
- * import { MemoryContent } from "./memory_content.ts";
- * import { edgeCodecs } from "../edge/edge_codecs.ts";
+ * import { edgeCodecs, MemoryContent } from "@ocistream/ocistream";
  * const sink = new MemoryContent(edgeCodecs);
  * const bytes = new TextEncoder().encode("{}");
  * const digest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";

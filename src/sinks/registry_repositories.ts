@@ -6,13 +6,12 @@
  *
  * @example
  * ```ts
- * import { RegistryRepositories } from "./registry_repositories.ts";
- * import { RegistryClient } from "../registry/registry_client.ts";
- * import { parseReference } from "../types/reference.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { parseReference, RegistryClient, RegistryRepositories } from "@ocistream/ocistream";
  * const repositories = new RegistryRepositories((host, insecure) => new RegistryClient(host, { insecure }));
  * const a = repositories.open(parseReference("127.0.0.1:5000/a:1"), false);
  * const b = repositories.open(parseReference("127.0.0.1:5000/b:1"), false);
- * console.log(a.client === b.client); // true
+ * assertEquals(a.client === b.client, true);
  * ```
  * @module
  */

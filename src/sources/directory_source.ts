@@ -3,12 +3,14 @@
  *
  * @example
  * ```ts
- * import { directoryEntries } from "./directory_source.ts";
- * import { denoFileSystem } from "../runtime/deno_file_system.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { directoryEntries } from "@ocistream/ocistream";
+ * import { denoFileSystem } from "@ocistream/ocistream/deno";
  * const dir = `/tmp/ocistream-example-${crypto.randomUUID()}`;
  * await denoFileSystem.mkdir(`${dir}/a`, { recursive: true });
  * await denoFileSystem.writeFile(`${dir}/b.txt`, new TextEncoder().encode("b"));
- * for await (const e of directoryEntries(denoFileSystem, dir)) console.log(e.path); // a, b.txt
+ * const paths = await Array.fromAsync(directoryEntries(denoFileSystem, dir), (e) => e.path);
+ * assertEquals(paths, ["a", "b.txt"]);
  * await denoFileSystem.remove(dir, { recursive: true });
  * ```
  * @module
@@ -97,13 +99,16 @@ const statOfEntry = new WeakMap<TarEntry, FileInfo>();
  *
  * @example
  * ```ts
- * import { directoryEntries, entryFileInfo } from "./directory_source.ts";
- * import { denoFileSystem } from "../runtime/deno_file_system.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { directoryEntries, entryFileInfo } from "@ocistream/ocistream";
+ * import { denoFileSystem } from "@ocistream/ocistream/deno";
  * const dir = `/tmp/ocistream-example-${crypto.randomUUID()}`;
  * await denoFileSystem.mkdir(dir, { recursive: true });
  * await denoFileSystem.writeFile(`${dir}/a.txt`, new TextEncoder().encode("a"));
- * for await (const e of directoryEntries(denoFileSystem, dir)) console.log(entryFileInfo(e)?.ino);
- * console.log(entryFileInfo({ path: "x", type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 0 })); // undefined
+ * for await (const e of directoryEntries(denoFileSystem, dir)) {
+ *   assertEquals(entryFileInfo(e)?.ino, (await Deno.lstat(`${dir}/${e.path}`)).ino);
+ * }
+ * assertEquals(entryFileInfo({ path: "x", type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 0 }), undefined);
  * await denoFileSystem.remove(dir, { recursive: true });
  * ```
  */
@@ -180,15 +185,21 @@ function normalizePrefix(prefix: string): string {
  *
  * @example
  * ```ts
- * import { directoryEntries } from "./directory_source.ts";
- * import { TarStream } from "../stages/tar_stream.ts";
- * import { denoFileSystem } from "../runtime/deno_file_system.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { directoryEntries, TarStream, UntarStream } from "@ocistream/ocistream";
+ * import { denoFileSystem } from "@ocistream/ocistream/deno";
  * const dir = `/tmp/ocistream-example-${crypto.randomUUID()}`;
  * await denoFileSystem.mkdir(dir, { recursive: true });
  * await denoFileSystem.writeFile(`${dir}/hello.txt`, new TextEncoder().encode("hello"));
  * const tar = directoryEntries(denoFileSystem, dir, { prefix: "app" })
  *   .pipeThrough(new TarStream());
- * console.log((await new Response(tar).arrayBuffer()).byteLength); // 3072
+ * const entries = tar.pipeThrough(new UntarStream());
+ * const names = [];
+ * for await (const e of entries) {
+ *   names.push(e.path);
+ *   await e.body.cancel();
+ * }
+ * assertEquals(names, ["app", "app/hello.txt"]);
  * await denoFileSystem.remove(dir, { recursive: true });
  * ```
  */
@@ -452,13 +463,14 @@ export function directoryEntries(
  *
  * @example
  * ```ts
- * import { directoryEntries, entryBatches } from "./directory_source.ts";
- * import { denoFileSystem } from "../runtime/deno_file_system.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { directoryEntries, entryBatches } from "@ocistream/ocistream";
+ * import { denoFileSystem } from "@ocistream/ocistream/deno";
  * const next = entryBatches(directoryEntries(denoFileSystem, "."))!;
  * let count = 0;
  * for (let batch; (batch = await next()) !== undefined;) count += batch.length;
- * console.log(count > 0); // true
- * console.log(entryBatches(new ReadableStream())); // undefined
+ * assertEquals(count > 0, true);
+ * assertEquals(entryBatches(new ReadableStream()), undefined);
  * ```
  */
 export const entryBatches: typeof batchesOf = batchesOf;

@@ -3,9 +3,9 @@
  *
  * @example
  * ```ts
- * import { parseIgnoreFile } from "./ignore_file.ts";
- * console.log(parseIgnoreFile("# build output\n/dist\n*.log\n!keep.log\n"));
- * // ["dist", "*.log", "!keep.log"]
+ * import { assertEquals } from "@std/assert";
+ * import { parseIgnoreFile } from "@ocistream/ocistream";
+ * assertEquals(parseIgnoreFile("# build output\n/dist\n*.log\n!keep.log\n"), ["dist", "*.log", "!keep.log"]);
  * ```
  * @module
  */

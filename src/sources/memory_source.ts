@@ -4,9 +4,14 @@
  *
  * @example
  * ```ts
- * import { memoryEntries } from "./memory_source.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { memoryEntries } from "@ocistream/ocistream";
  * const entries = memoryEntries({ "index.html": "<h1>hi</h1>", "css/site.css": "h1{}" });
- * for await (const e of entries) console.log(e.type, e.path); // css, css/site.css, index.html
+ * assertEquals(await Array.fromAsync(entries, (e) => `${e.type} ${e.path}`), [
+ *   "directory css",
+ *   "file css/site.css",
+ *   "file index.html",
+ * ]);
  * ```
  * @module
  */
@@ -147,14 +152,15 @@ function toList(files: MemoryFiles): MemoryFile[] {
  *
  * @example
  * ```ts
- * import { memoryEntries } from "./memory_source.ts";
- * import { TarStream } from "../stages/tar_stream.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { memoryEntries, TarStream } from "@ocistream/ocistream";
  * const tar = memoryEntries([
  *   { path: "index.html", content: "<h1>hello</h1>" },
  *   { path: "run.sh", content: "#!/bin/sh\necho hi\n", mode: 0o755 },
  *   { path: "latest", type: "symlink", linkName: "index.html" },
  * ], { prefix: "srv/www", mtime: 1700000000 }).pipeThrough(new TarStream());
- * console.log((await new Response(tar).arrayBuffer()).byteLength); // 6144
+ * // Two folders, then three entries in byte order: five headers, two bodies, the end.
+ * assertEquals((await new Response(tar).arrayBuffer()).byteLength, 5 * 512 + 2 * 512 + 1024);
  * ```
  */
 export function memoryEntries(

@@ -11,11 +11,12 @@
  *
  * @example
  * ```ts
- * import { PatternMatcher } from "./pattern_matcher.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { PatternMatcher } from "@ocistream/ocistream";
  * const m = new PatternMatcher(["*.log", "docs", "!docs/README.md"]);
- * console.log(m.matches("app.log")); // true
- * console.log(m.matches("docs/guide.md")); // true
- * console.log(m.matches("docs/README.md")); // false
+ * assertEquals(m.matches("app.log"), true);
+ * assertEquals(m.matches("docs/guide.md"), true);
+ * assertEquals(m.matches("docs/README.md"), false);
  * ```
  * @module
  */
@@ -49,10 +50,11 @@ interface CompiledPattern extends Pattern {
  *
  * @example
  * ```ts
- * import { cleanPath } from "./pattern_matcher.ts";
- * console.log(cleanPath("./a//b/../c/")); // "a/c"
- * console.log(cleanPath("/../x")); // "/x"
- * console.log(cleanPath("")); // "."
+ * import { assertEquals } from "@std/assert";
+ * import { cleanPath } from "@ocistream/ocistream";
+ * assertEquals(cleanPath("./a//b/../c/"), "a/c");
+ * assertEquals(cleanPath("/../x"), "/x");
+ * assertEquals(cleanPath(""), ".");
  * ```
  */
 export function cleanPath(path: string): string {
@@ -76,12 +78,14 @@ export function cleanPath(path: string): string {
  *
  * @example Walk a tree, passing each folder's result to its children
  * ```ts
- * import { PatternMatcher } from "./pattern_matcher.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { PatternMatcher } from "@ocistream/ocistream";
  * const m = new PatternMatcher(["node_modules", "!node_modules/keep"]);
  * const dir = m.match("node_modules");
- * console.log(dir.matched, m.hasExclusions); // true true: walk it anyway, for the exception
- * console.log(m.match("node_modules/keep", dir.info).matched); // false
- * console.log(m.match("node_modules/other", dir.info).matched); // true
+ * // Excluded, but walked anyway: an exception may bring a file inside back.
+ * assertEquals([dir.matched, m.hasExclusions], [true, true]);
+ * assertEquals(m.match("node_modules/keep", dir.info).matched, false);
+ * assertEquals(m.match("node_modules/other", dir.info).matched, true);
  * ```
  */
 export class PatternMatcher {

@@ -357,11 +357,12 @@ function plainInteger(value: number | undefined, max: number): boolean {
  *
  * @example
  * ```ts
- * import { encodeTarHeader, writeTarHeader } from "./tar_header.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { encodeTarHeader, writeTarHeader } from "@ocistream/ocistream";
  * const entry = { path: "a.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1 };
  * const block = new Uint8Array(512);
- * console.log(writeTarHeader(entry, block, 0)); // 512
- * console.log(block.every((b, i) => b === encodeTarHeader(entry)[i])); // true
+ * assertEquals(writeTarHeader(entry, block, 0), 512);
+ * assertEquals(block.every((b, i) => b === encodeTarHeader(entry)[i]), true);
  * ```
  */
 export function writeTarHeader(entry: TarEntry, target: Uint8Array, offset: number): number {
@@ -468,9 +469,10 @@ export function encodeTarHeader(entry: TarEntry): Uint8Array {
  *
  * @example
  * ```ts
- * import { encodeTarHeader, encodeTarHeaderGeneral } from "./tar_header.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { encodeTarHeader, encodeTarHeaderGeneral } from "@ocistream/ocistream";
  * const e = { path: "a", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 };
- * console.log(encodeTarHeaderGeneral(e).join() === encodeTarHeader(e).join()); // true
+ * assertEquals(encodeTarHeaderGeneral(e).join() === encodeTarHeader(e).join(), true);
  * ```
  */
 export function encodeTarHeaderGeneral(entry: TarEntry): Uint8Array {
