@@ -18,7 +18,7 @@ import { layerCreatedBy, type LayerOptions, parseLayerSpec } from "../exporter/l
 import type { ConfigOverrides } from "../image/config_builder.ts";
 import { parseEntrypointArg } from "../image/config_builder.ts";
 import { formatPlatform, parsePlatform, samePlatform } from "../types/platform.ts";
-import type { Platform } from "../types/descriptor.ts";
+import { type Platform, platformObject } from "../types/descriptor.ts";
 import { hostPlatform } from "../runtime/deno_environment.ts";
 import { buildImage } from "../runtime/build_image.ts";
 
@@ -176,11 +176,17 @@ export async function buildCommand(args: string[]): Promise<number> {
     });
     renderer.close();
     if (metadataFile) {
+      // As BuildKit's exporter response: a single manifest's descriptor carries its platform,
+      // and only a single manifest has a config digest of its own.
+      const single = result.manifests.length === 1 &&
+        result.descriptor.digest === result.manifests[0]!.descriptor.digest;
       const metadata: Record<string, unknown> = {
         "containerimage.digest": result.digest,
-        "containerimage.descriptor": result.descriptor,
-        "containerimage.config.digest": result.configDigest,
+        "containerimage.descriptor": single
+          ? { ...result.descriptor, platform: platformObject(result.manifests[0]!.platform) }
+          : result.descriptor,
       };
+      if (single) metadata["containerimage.config.digest"] = result.configDigest;
       if (result.names.length > 0) metadata["image.name"] = result.names.join(",");
       await Deno.writeTextFile(metadataFile, JSON.stringify(metadata, null, 2) + "\n");
     }

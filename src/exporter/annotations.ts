@@ -223,6 +223,14 @@ export function placeAnnotations(
         index[spec.key] = spec.value;
         break;
       case "index-descriptor":
+        // BuildKit: "index annotations not supported for single platform export".
+        if (!multiManifest) {
+          throw new TypeError(
+            `annotation-index-descriptor needs a multi-platform or attested export (an index): ${
+              quote(spec.source)
+            } cannot apply to a single manifest; use annotation-manifest-descriptor.${spec.key} instead`,
+          );
+        }
         indexDescriptor[spec.key] = spec.value;
         break;
       case "manifest":

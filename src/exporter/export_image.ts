@@ -23,7 +23,7 @@ import type { ImageConfig } from "../types/config.ts";
 import type { Descriptor, Platform } from "../types/descriptor.ts";
 import type { ImageManifest } from "../types/manifest.ts";
 import { layerCompression, layerMediaType } from "../types/media_types.ts";
-import { formatPlatform } from "../types/platform.ts";
+import { formatPlatform, parsePlatform, samePlatform } from "../types/platform.ts";
 import {
   formatReference,
   parseReference,
@@ -45,7 +45,7 @@ import { buildConfig, type ConfigOverrides, encodeConfig } from "../image/config
 import { buildIndex, buildManifest } from "../image/manifest_builder.ts";
 import { copyImage, type ReopenableSink } from "../image/copy_image.ts";
 import { type AnnotationSpec, placeAnnotations } from "./annotations.ts";
-import { type OutputSpec, resolveOciMediaTypes } from "./output_spec.ts";
+import { dockerZstdWarning, type OutputSpec, resolveOciMediaTypes } from "./output_spec.ts";
 import { copyProgress, type ProgressListener } from "./progress.ts";
 import type { OciLayout } from "../sinks/oci_layout.ts";
 import { MemoryContent } from "../sinks/memory_content.ts";
@@ -122,8 +122,13 @@ export interface ExportEnvironment {
     root: Descriptor,
     names: string[],
   ): Promise<void>;
-  /** Unpacks the default platform of an image from the store (`unpack=true`). */
+  /** Unpacks one platform of an image from the store (`unpack=true`). */
   unpack?(store: OciLayout, root: Descriptor, platform: Platform): Promise<string>;
+  /**
+   * The platform this machine runs: `unpack=true` unpacks the exported platform matching it
+   * (nothing when none does), as BuildKit does. Without it, nothing is unpacked.
+   */
+  hostPlatform?: Platform;
   /** The clock, for `created` when no epoch is given. */
   now?(): Date;
   /** Progress and notes. */
@@ -150,7 +155,7 @@ export interface ExportResult {
   descriptor: Descriptor;
   /** Root digest. */
   digest: string;
-  /** Config digest of the first platform. */
+  /** Config digest of the first platform (the image's own config when it is a single manifest). */
   configDigest: string;
   /** Names given to the image (store and registry). */
   names: string[];
@@ -167,17 +172,30 @@ export async function exportImage(
   env: ExportEnvironment,
 ): Promise<ExportResult[]> {
   if (spec.platforms.length === 0) throw new TypeError("Nothing to export: no platform given");
+  // One build, one image (BuildKit makes the config once per build): every output shares the
+  // build's times, so outputs of the same media-type family get the same config and digest.
+  const times: BuildTimes = { startedOn: env.now?.() ?? new Date() };
   const results: ExportResult[] = [];
-  for (const output of outputs) results.push(await exportOne(spec, output, env));
+  for (const output of outputs) results.push(await exportOne(spec, output, env, times));
   return results;
+}
+
+/** The times of one build, shared by all its outputs. */
+interface BuildTimes {
+  /** When the build started: config `created` and new history times without an epoch. */
+  startedOn: Date;
+  /** When the first output's layers were done (provenance `finishedOn`). */
+  finishedOn?: Date;
 }
 
 async function exportOne(
   spec: ImageSpec,
-  output: OutputSpec,
+  givenOutput: OutputSpec,
   env: ExportEnvironment,
+  times: BuildTimes,
 ): Promise<ExportResult> {
-  const startedOn = env.now?.() ?? new Date();
+  let output = givenOutput;
+  const startedOn = times.startedOn;
   const notes: string[] = [...output.warnings];
   const note = (message: string) => {
     notes.push(message);
@@ -194,13 +212,16 @@ async function exportOne(
   const multi = spec.platforms.length > 1 || hasAttestations;
   const placed = placeAnnotations(allAnnotations, spec.platforms.map((p) => p.platform), multi);
   const epoch = output.sourceDateEpoch ?? spec.sourceDateEpoch;
-  if (output.rewriteTimestamp && epoch === undefined) {
-    throw new TypeError(
-      "rewrite-timestamp=true needs an epoch: set SOURCE_DATE_EPOCH or source-date-epoch=<seconds>",
-    );
-  }
   // Notes only once the spec is known to be valid: a rejected export prints one error line.
   for (const n of media.notes) note(n);
+  if (output.rewriteTimestamp && epoch === undefined) {
+    // BuildKit warns and goes on without rewriting.
+    note(
+      "rewrite-timestamp=true has no effect without an epoch: set SOURCE_DATE_EPOCH or " +
+        "source-date-epoch=<seconds>; exporting without rewriting timestamps",
+    );
+    output = { ...output, rewriteTimestamp: false };
+  }
   const pushRefs = output.push ? output.names.map((n) => parseReference(n)) : [];
   if (output.push && !env.openRepository) {
     throw new TypeError("push=true needs registry access, which this runtime was not given");
@@ -239,6 +260,8 @@ async function exportOne(
         env,
         oci,
         epoch,
+        now: startedOn,
+        note,
         target,
         memory,
         manifestAnnotations: placed.manifest.get(formatPlatform(input.platform)) ?? {},
@@ -263,7 +286,7 @@ async function exportOne(
           epoch,
           codecs: env.codecs,
           startedOn,
-          now: env.now?.() ?? new Date(),
+          now: times.finishedOn ??= env.now?.() ?? new Date(),
           sink: target,
           memory,
         });
@@ -320,6 +343,10 @@ interface PlatformContext {
   env: ExportEnvironment;
   oci: boolean;
   epoch: number | undefined;
+  /** The build's time, for `created` without an epoch. */
+  now: Date;
+  /** Prints a note (a warning) for the user. */
+  note: (message: string) => void;
   target: ContentSink & ContentSource;
   memory: MemoryContent;
   manifestAnnotations: Record<string, string>;
@@ -404,7 +431,12 @@ async function buildPlatform(
     overrides: ctx.spec.config ?? {},
     layers: newLayers,
     epoch: ctx.epoch,
-    now: env.now?.() ?? new Date(),
+    now: ctx.now,
+    // As the Dockerfile frontend records a build: metadata steps as empty_layer entries, and
+    // its comment on everything this build adds.
+    recordMetadataHistory: true,
+    historyComment: DOCKERFILE_HISTORY_COMMENT,
+    baseName: input.base?.name,
   });
   const configDoc = await encodeConfig(config, oci, env.codecs);
   await ctx.memory.put(configDoc.bytes, configDoc.descriptor);
@@ -573,6 +605,9 @@ async function carryBaseLayer(
       digest: encoded.digest,
       size: encoded.size,
     };
+    if (!oci && output.compression === "zstd") {
+      ctx.note(dockerZstdWarning(`base layer ${layer.digest}`));
+    }
     if (oci && Object.keys(encoded.annotations).length > 0) {
       descriptor.annotations = encoded.annotations;
     }
@@ -587,6 +622,7 @@ async function carryBaseLayer(
     await target.putBlob(await base.source.fetch(layer), id);
   }
   // Same bytes, the chosen family's media type (SPEC §3).
+  if (!oci && from === "zstd") ctx.note(dockerZstdWarning(`base layer ${layer.digest}`));
   const converted: Descriptor = {
     mediaType: layerMediaType(from, oci),
     digest: layer.digest,
@@ -599,6 +635,9 @@ async function carryBaseLayer(
 
 /** The most layers an image may have (base and new); overlay file systems mount far fewer. */
 export const MAX_LAYERS = 1000;
+
+/** The history comment BuildKit's Dockerfile frontend puts on every entry it adds. */
+const DOCKERFILE_HISTORY_COMMENT = "buildkit.dockerfile.v0";
 
 /** The layer annotation that marks an eStargz blob. */
 const ESTARGZ_TOC_DIGEST = "containerd.io/snapshot/stargz/toc.digest";
@@ -690,14 +729,32 @@ async function deliver(
   const source = memory.over(target);
   const names = [...output.names];
 
+  // BuildKit: the dangling name joins the given names unless danging-name-empty-only=true.
+  if (
+    (output.type === "image" || output.type === "registry") && output.danglingNamePrefix &&
+    (!output.danglingNameEmptyOnly || names.length === 0)
+  ) {
+    names.push(`${output.danglingNamePrefix}@${root.digest}`);
+  }
+
   // Unpacking checks every layer against its diff_id: do it before anything is pushed or
-  // named, so a base whose config lies leaves no name and no pushed image behind.
+  // named, so a base whose config lies leaves no name and no pushed image behind. BuildKit
+  // unpacks while naming: only with a name, and only the platform matching this host.
   if (
     env.store && output.store && (output.type === "image" || output.type === "registry") &&
-    output.unpack
+    output.unpack && names.length > 0
   ) {
     if (!env.unpack) throw new TypeError("unpack=true is not available in this runtime");
-    await env.unpack(env.store, root, ctx.manifests[0]!.platform);
+    const platform = env.hostPlatform &&
+      hostMatch(ctx.manifests.map((m) => m.platform), env.hostPlatform);
+    if (platform) await env.unpack(env.store, root, platform);
+    else {
+      ctx.note(
+        `unpack=true: no exported platform matches this host (${
+          env.hostPlatform ? formatPlatform(env.hostPlatform) : "unknown"
+        }), so nothing was unpacked`,
+      );
+    }
   }
 
   if (output.type === "oci" || output.type === "docker") {
@@ -725,19 +782,37 @@ async function deliver(
   }
 
   if (env.store && output.store && (output.type === "image" || output.type === "registry")) {
-    const storeNames = names.map((n) => formatStoreName(n));
-    if (output.nameCanonical) {
-      for (const n of names) {
-        const ref = parseReference(n);
-        storeNames.push(formatReference({ ...ref, tag: undefined, digest: root.digest }));
+    const storeNames: string[] = [];
+    for (const n of names) {
+      storeNames.push(formatStoreName(n));
+      // name-canonical: also `name:tag@digest`, for names that carry no digest yet.
+      const ref = parseReference(n);
+      if (output.nameCanonical && ref.digest === undefined) {
+        storeNames.push(formatReference({ ...ref, digest: root.digest }));
       }
-    }
-    if (storeNames.length === 0 && output.danglingNamePrefix) {
-      storeNames.push(`${output.danglingNamePrefix}@${root.digest}`);
     }
     await env.store.setNames(root, storeNames);
   }
   return names;
+}
+
+/**
+ * The exported platform to unpack on `host`, as containerd's `platforms.Only(host)` ranks them:
+ * the host's own platform first, then the ones it also runs (`arm64` runs `arm/v8`…`arm/v5`,
+ * `amd64` runs `386`); `undefined` when none fits.
+ */
+function hostMatch(platforms: Platform[], host: Platform): Platform | undefined {
+  const ranked: string[] = [formatPlatform(host)];
+  if (host.architecture === "arm64") {
+    ranked.push(...["v8", "v7", "v6", "v5"].map((v) => `${host.os}/arm/${v}`));
+  } else if (host.architecture === "amd64") {
+    ranked.push(`${host.os}/386`);
+  }
+  for (const want of ranked) {
+    const found = platforms.find((p) => samePlatform(p, parsePlatform(want)));
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /** The name as stored: the full reference, `latest` added when untagged. */

@@ -16,6 +16,9 @@ import { nearest } from "../types/nearest.ts";
 import { type AnnotationSpec, isAnnotationKey, parseAnnotationKey } from "./annotations.ts";
 import { splitCsvLine } from "./_csv.ts";
 
+/** BuildKit's `compatibility-version` values ocistream implements (docs/build-repro.md). */
+export type CompatibilityVersion = 20 | 30;
+
 /** The exporters ocistream supports. */
 export type OutputType = "image" | "registry" | "oci" | "docker";
 
@@ -34,9 +37,11 @@ export interface OutputSpec {
   pushByDigest: boolean;
   /** `registry.insecure`: allow plain HTTP and unverified TLS for the named registries. */
   insecureRegistry: boolean;
-  /** Name anonymous images `prefix@<digest>`. */
+  /** Also name the image `prefix@<digest>` (see {@link danglingNameEmptyOnly}). */
   danglingNamePrefix?: string;
-  /** Also store `name@<digest>`. */
+  /** `danging-name-empty-only` (BuildKit's spelling): the dangling name only for unnamed images. */
+  danglingNameEmptyOnly: boolean;
+  /** Also store `name:tag@<digest>` for each name without a digest. */
   nameCanonical: boolean;
   /** Compression of new layers. */
   compression: Compression;
@@ -44,8 +49,13 @@ export interface OutputSpec {
   compressionLevel?: number;
   /** Also re-compress base layers whose compression differs. */
   forceCompression: boolean;
-  /** Clamp file timestamps in new layers to the epoch. */
+  /** Clamp file timestamps in new layers to the epoch (a warning and no effect without one). */
   rewriteTimestamp: boolean;
+  /**
+   * BuildKit's `compatibility-version`: `20` (default, Docker media types unless a feature
+   * needs OCI) or `30` (OCI media types and OCI-artifact attestations by default).
+   */
+  compatibilityVersion: CompatibilityVersion;
   /** OCI media types; `undefined` when not given (see `resolveOciMediaTypes`). */
   ociMediaTypes?: boolean;
   /** Attestations as OCI artifacts. */
@@ -74,6 +84,7 @@ const IMAGE_FORMAT_KEYS = [
   "rewrite-timestamp",
   "oci-mediatypes",
   "oci-artifact",
+  "compatibility-version",
 ] as const;
 
 /** Keys of `type=image` and `type=registry`. */
@@ -86,6 +97,7 @@ const IMAGE_KEYS = [
   "push-by-digest",
   "registry.insecure",
   "dangling-name-prefix",
+  "danging-name-empty-only",
   "name-canonical",
   ...IMAGE_FORMAT_KEYS,
   "unpack",
@@ -99,6 +111,7 @@ const ARCHIVE_KEYS = [
   "dest",
   "tar",
   "dangling-name-prefix",
+  "danging-name-empty-only",
   "name-canonical",
   ...IMAGE_FORMAT_KEYS,
   "source-date-epoch",
@@ -124,13 +137,18 @@ function keysFor(type: OutputType): readonly string[] {
   return type === "image" || type === "registry" ? IMAGE_KEYS : ARCHIVE_KEYS;
 }
 
+// Go's strconv.ParseBool, which BuildKit uses for every boolean key.
+const TRUE_WORDS = new Set(["1", "t", "T", "TRUE", "true", "True"]);
+const FALSE_WORDS = new Set(["0", "f", "F", "FALSE", "false", "False"]);
+
+/** A boolean as BuildKit reads it: Go's `strconv.ParseBool`; a bare key or `key=` is true. */
 function parseBool(key: string, value: string | undefined): boolean {
-  if (value === undefined) return true;
-  const v = value.toLowerCase();
-  if (v === "true") return true;
-  if (v === "false") return false;
+  if (value === undefined || value === "") return true;
+  if (TRUE_WORDS.has(value)) return true;
+  if (FALSE_WORDS.has(value)) return false;
   throw new TypeError(
-    `Invalid value "${value}" for ${key} in --output: use ${key}=true or ${key}=false`,
+    `Invalid value "${value}" for ${key} in --output: use ${key}=true or ${key}=false ` +
+      "(also accepted: 1, t, T, TRUE, True, 0, f, F, FALSE, False)",
   );
 }
 
@@ -284,20 +302,32 @@ function parseSpec(text: string): OutputSpec {
   const forceCompression = bool("force-compression", false);
   const rewriteTimestamp = bool("rewrite-timestamp", false);
   const ociMediaTypes = values.has("oci-mediatypes") ? bool("oci-mediatypes", false) : undefined;
-  const ociArtifact = bool("oci-artifact", false);
+  const compatibilityVersion = parseCompatibilityVersion(str("compatibility-version"));
+  // BuildKit: under 30, attestations become OCI artifacts by default whenever OCI types are on.
+  const ociArtifact = bool(
+    "oci-artifact",
+    compatibilityVersion === 30 && ociMediaTypes !== false,
+  );
+  const danglingNameEmptyOnly = bool("danging-name-empty-only", false);
   const unpack = bool("unpack", false);
   const store = bool("store", true);
 
   let compression: Compression = "gzip";
   const compressionText = str("compression");
   if (compressionText !== undefined) {
-    const c = compressionText.toLowerCase();
-    if (!(COMPRESSIONS as readonly string[]).includes(c)) {
+    // Case-sensitive, as BuildKit's compression.Parse.
+    if (!(COMPRESSIONS as readonly string[]).includes(compressionText)) {
+      const lower = compressionText.toLowerCase();
+      const hint = (COMPRESSIONS as readonly string[]).includes(lower)
+        ? ` (values are lowercase: compression=${lower})`
+        : "";
       throw new TypeError(
-        `Unknown compression "${compressionText}" in --output: use ${COMPRESSIONS.join(", ")}`,
+        `Unknown compression "${compressionText}" in --output${hint}: use ${
+          COMPRESSIONS.join(", ")
+        }`,
       );
     }
-    compression = c as Compression;
+    compression = compressionText as Compression;
   }
   let compressionLevel: number | undefined;
   const levelText = str("compression-level");
@@ -357,7 +387,10 @@ function parseSpec(text: string): OutputSpec {
     }
     if (!push) warnings.push("push-by-digest has no effect without push=true");
   }
-  if (rewriteTimestamp && unpack) {
+  // BuildKit refuses the pair only where it would unpack: a name is given and the store is on.
+  if (
+    rewriteTimestamp && unpack && store && (names.length > 0 || danglingNamePrefix !== undefined)
+  ) {
     throw new TypeError(
       "rewrite-timestamp=true conflicts with unpack=true (as in BuildKit): drop one of them",
     );
@@ -395,10 +428,12 @@ function parseSpec(text: string): OutputSpec {
     push,
     pushByDigest,
     insecureRegistry,
+    danglingNameEmptyOnly,
     nameCanonical,
     compression,
     forceCompression,
     rewriteTimestamp,
+    compatibilityVersion,
     ociArtifact,
     unpack,
     store,
@@ -412,6 +447,22 @@ function parseSpec(text: string): OutputSpec {
   if (sourceDateEpoch !== undefined) spec.sourceDateEpoch = sourceDateEpoch;
   if (dest !== undefined) spec.dest = dest;
   return spec;
+}
+
+/** `compatibility-version`: 20 (default) or 30; 10 is refused, anything else is an error. */
+function parseCompatibilityVersion(text: string | undefined): CompatibilityVersion {
+  if (text === undefined) return 20;
+  const v = text.trim();
+  if (v === "20" || v === "30") return Number(v) as CompatibilityVersion;
+  if (v === "10") {
+    throw new RangeError(
+      "compatibility-version=10 (BuildKit v0.13/v0.14 output) is not supported by ocistream: " +
+        "use compatibility-version=20 (the default) or 30",
+    );
+  }
+  throw new RangeError(
+    `Unknown compatibility-version "${text}" in --output: use 20 (the default) or 30`,
+  );
 }
 
 // The annotation as the user typed it, without its value: `annotation-index.k`, `index:k`.
@@ -429,10 +480,12 @@ export interface OciMediaTypesDecision {
 }
 
 /**
- * Decides between OCI and Docker media types (SPEC §1). estargz, annotations,
- * `oci-artifact=true` and attestations need OCI: when `oci-mediatypes` is unset
- * they switch it on (with a note); when it is `false` that is a `TypeError`
- * naming both options. `type=oci` defaults to OCI media types.
+ * Decides between OCI and Docker media types (SPEC §1). estargz, `index`,
+ * `index-descriptor` and `manifest-descriptor` annotations, `oci-artifact=true`
+ * and attestations need OCI: when `oci-mediatypes` is unset they switch it on
+ * (with a note); when it is `false` that is a `TypeError` naming both options.
+ * Manifest annotations go into Docker-typed manifests too, as BuildKit writes
+ * them. `type=oci` and `compatibility-version=30` default to OCI media types.
  *
  * @example
  * ```ts
@@ -443,12 +496,15 @@ export interface OciMediaTypesDecision {
  * ```
  */
 export function resolveOciMediaTypes(
-  spec: Pick<OutputSpec, "type" | "compression" | "ociMediaTypes" | "ociArtifact" | "annotations">,
+  spec:
+    & Pick<OutputSpec, "type" | "compression" | "ociMediaTypes" | "ociArtifact" | "annotations">
+    & Partial<Pick<OutputSpec, "compatibilityVersion">>,
   context: { hasAttestations: boolean },
 ): OciMediaTypesDecision {
   const reasons: string[] = [];
   if (spec.compression === "estargz") reasons.push("compression=estargz");
-  if (spec.annotations.length > 0) reasons.push(annotationName(spec.annotations[0]!));
+  const needsOci = spec.annotations.find((a) => a.type !== "manifest");
+  if (needsOci) reasons.push(annotationName(needsOci));
   if (spec.ociArtifact) reasons.push("oci-artifact=true");
   if (context.hasAttestations) reasons.push("--attest");
   const notes: string[] = [];
@@ -460,17 +516,27 @@ export function resolveOciMediaTypes(
       );
     }
   }
-  let oci = spec.ociMediaTypes ?? spec.type === "oci";
+  let oci = spec.ociMediaTypes ?? (spec.type === "oci" || spec.compatibilityVersion === 30);
   if (!oci && spec.ociMediaTypes === undefined && reasons.length > 0) {
     oci = true;
     const verb = reasons.length === 1 ? "needs" : "need";
     notes.push(`${reasons.join(" and ")} ${verb} OCI media types: using oci-mediatypes=true`);
   }
-  if (!oci && spec.compression === "zstd") {
-    notes.push(
-      "compression=zstd with Docker media types writes application/vnd.docker.image.rootfs.diff.tar.zstd, " +
-        "which many clients reject: add oci-mediatypes=true",
-    );
-  }
+  if (!oci && spec.compression === "zstd") notes.push(dockerZstdWarning("new layers"));
   return { oci, notes };
+}
+
+/**
+ * The warning printed whenever a zstd layer is written with Docker media types
+ * (`application/vnd.docker.image.rootfs.diff.tar.zstd`), for new or base layers.
+ *
+ * @example
+ * ```ts
+ * import { dockerZstdWarning } from "./output_spec.ts";
+ * console.log(dockerZstdWarning("base layer sha256:ab…"));
+ * ```
+ */
+export function dockerZstdWarning(what: string): string {
+  return `${what}: zstd with Docker media types is written as application/vnd.docker.image.rootfs.diff.tar.zstd, ` +
+    "which many clients reject (Docker before 23.0 cannot read zstd at all): add oci-mediatypes=true";
 }

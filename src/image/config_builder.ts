@@ -78,6 +78,13 @@ export interface ConfigOptions {
    * `ENTRYPOINT ["/hello"]`), after the new layers, as Dockerfile builds do.
    */
   recordMetadataHistory?: boolean;
+  /**
+   * Comment of the history entries this build adds when a layer gives none
+   * (the Dockerfile frontend writes `buildkit.dockerfile.v0`); default none.
+   */
+  historyComment?: string;
+  /** The base's name, for history entries made up for base layers that had none. */
+  baseName?: string;
   /** `SOURCE_DATE_EPOCH` in seconds: `created` and new history times become it. */
   epoch?: number;
   /** The time of the build when there is no epoch; default the current time. */
@@ -224,7 +231,28 @@ const CONTAINER_KEY_ORDER = [
   "WorkingDir",
   "Labels",
   "StopSignal",
+  "ArgsEscaped",
+  // Docker's extensions (moby/docker-image-spec DockerOCIImageConfigExt).
+  "Healthcheck",
+  "OnBuild",
+  "Shell",
 ] as const;
+
+/**
+ * The container config the Dockerfile frontend starts from: on scratch its `emptyImage`
+ * (`Env` with the default `PATH`, `WorkingDir: "/"`), on a base the base's own with `PATH`
+ * added when missing; Windows gets no `PATH`.
+ */
+function frontendDefaults(
+  base: ContainerConfig | undefined,
+  platform: Platform,
+): ContainerConfig {
+  if (platform.os === "windows") return base ?? { WorkingDir: "/" };
+  if (base === undefined) return { Env: [DEFAULT_PATH_ENV], WorkingDir: "/" };
+  const env = base.Env ?? [];
+  if (env.some((e) => e === "PATH" || e.startsWith("PATH="))) return base;
+  return { ...base, Env: [...env, DEFAULT_PATH_ENV] };
+}
 
 function buildContainerConfig(
   base: ContainerConfig | undefined,
@@ -252,10 +280,12 @@ function buildContainerConfig(
   if (o.labels !== undefined) c.Labels = { ...(c.Labels ?? {}), ...o.labels };
   if (o.stopSignal !== undefined) c.StopSignal = o.stopSignal;
 
-  // Fixed order; empty values dropped as Go's omitempty does.
+  // Go's field order; empty values dropped as omitempty does; keys the Go struct does not know
+  // are dropped, as BuildKit's frontend reads the base config into that struct.
   const out: Record<string, unknown> = {};
   const empty = (v: unknown) =>
-    v === undefined || v === null || v === "" || (Array.isArray(v) && v.length === 0) ||
+    v === undefined || v === null || v === "" || v === false ||
+    (Array.isArray(v) && v.length === 0) ||
     (typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 0);
   for (const k of CONTAINER_KEY_ORDER) {
     const v = c[k];
@@ -264,41 +294,73 @@ function buildContainerConfig(
     else if (k === "ExposedPorts" || k === "Volumes") out[k] = keySet(Object.keys(v as object));
     else out[k] = v;
   }
-  for (const [k, v] of Object.entries(c)) {
-    if (!(CONTAINER_KEY_ORDER as readonly string[]).includes(k)) out[k] = v;
-  }
   return out as ContainerConfig;
 }
 
+/** A history entry as Go's `ocispecs.History` writes it: its five fields in order, empty ones omitted. */
 function historyEntry(h: HistoryEntry): HistoryEntry {
   const out: HistoryEntry = {};
-  if (h.created !== undefined) out.created = h.created;
+  if (h.created !== undefined && h.created !== null) out.created = h.created;
   if (h.created_by) out.created_by = h.created_by;
   if (h.author) out.author = h.author;
   if (h.comment) out.comment = h.comment;
   if (h.empty_layer) out.empty_layer = true;
-  // Keep anything else a base entry carried.
-  for (const [k, v] of Object.entries(h)) {
-    if (!(k in out) && !["created", "created_by", "author", "comment", "empty_layer"].includes(k)) {
-      (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+/** The Dockerfile frontend's default `PATH` (`system.DefaultPathEnv` for Linux). */
+export const DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** The comment BuildKit's exporter puts on history entries it makes up for layers without one. */
+const EXPORTER_HISTORY_COMMENT = "buildkit.exporter.image.v0";
+
+/**
+ * A base's history with one non-empty entry per layer, as BuildKit's
+ * `normalizeLayersAndHistory` makes it: entries beyond the layers become
+ * `empty_layer` from the bottom; missing ones are added (after the base's own,
+ * so each layer keeps its entry), `created_by: "pulled from <base>"`.
+ */
+function normalizeBaseHistory(
+  history: readonly HistoryEntry[],
+  layerCount: number,
+  made: { created: string | undefined; name: string },
+): HistoryEntry[] {
+  const out: HistoryEntry[] = [];
+  let layers = 0;
+  for (const h of history) {
+    const entry = historyEntry(h);
+    if (!entry.empty_layer) {
+      if (layers >= layerCount) entry.empty_layer = true;
+      else layers++;
     }
+    out.push(entry);
+  }
+  for (; layers < layerCount; layers++) {
+    out.push(historyEntry({
+      created: made.created,
+      created_by: `pulled from ${made.name}`,
+      comment: EXPORTER_HISTORY_COMMENT,
+    }));
   }
   return out;
 }
 
+/** Go's `%q` of a string slice, as the Dockerfile frontend records `CMD` and `ENTRYPOINT`: `["a" "b"]`. */
+function goQuotedList(items: readonly string[]): string {
+  return `[${items.map((i) => JSON.stringify(i)).join(" ")}]`;
+}
+
+/** The history `created_by` of each metadata setting, worded as the Dockerfile frontend does. */
 function metadataSteps(o: ConfigOverrides): string[] {
   const steps: string[] = [];
-  const json = (v: unknown) => JSON.stringify(v);
   if (o.user !== undefined) steps.push(`USER ${o.user}`);
   if (o.exposedPorts?.length) {
-    steps.push(
-      `EXPOSE map[${o.exposedPorts.flatMap(parseExposedPort).map((p) => `${p}:{}`).join(" ")}]`,
-    );
+    steps.push(`EXPOSE [${o.exposedPorts.flatMap(parseExposedPort).join(" ")}]`);
   }
   if (o.env?.length) steps.push(`ENV ${o.env.join(" ")}`);
-  if (o.entrypoint !== undefined) steps.push(`ENTRYPOINT ${json(o.entrypoint)}`);
-  if (o.cmd !== undefined) steps.push(`CMD ${json(o.cmd)}`);
-  if (o.volumes?.length) steps.push(`VOLUME ${json(o.volumes)}`);
+  if (o.entrypoint !== undefined) steps.push(`ENTRYPOINT ${goQuotedList(o.entrypoint)}`);
+  if (o.cmd !== undefined) steps.push(`CMD ${goQuotedList(o.cmd)}`);
+  if (o.volumes?.length) steps.push(`VOLUME [${o.volumes.join(" ")}]`);
   if (o.workdir !== undefined) steps.push(`WORKDIR ${o.workdir}`);
   if (o.labels && Object.keys(o.labels).length > 0) {
     steps.push(`LABEL ${Object.entries(o.labels).map(([k, v]) => `${k}=${v}`).join(" ")}`);
@@ -343,17 +405,20 @@ export function buildConfig(options: ConfigOptions): ImageConfig {
     return laterThan(created, epoch) === false ? created : nowText;
   };
 
-  const history: HistoryEntry[] = (base?.history ?? []).map((h) => {
-    const entry = historyEntry(h);
-    const created = clamp(entry.created);
-    return created === undefined ? entry : historyEntry({ ...entry, created });
-  });
+  // The base's history is kept verbatim, as BuildKit keeps it under an epoch (it clamps only
+  // what the build adds); a base with too few entries gets them filled in.
+  const history: HistoryEntry[] = base
+    ? normalizeBaseHistory(base.history ?? [], base.rootfs?.diff_ids?.length ?? 0, {
+      created: clamp(base.created) ?? nowText,
+      name: options.baseName ?? "the base image",
+    })
+    : [];
   for (const l of layers) {
     history.push(historyEntry({
       created: nowText,
       created_by: l.createdBy,
       author: options.author,
-      comment: l.comment,
+      comment: l.comment ?? options.historyComment,
     }));
   }
   if (options.recordMetadataHistory) {
@@ -362,6 +427,7 @@ export function buildConfig(options: ConfigOptions): ImageConfig {
         created: nowText,
         created_by: step,
         author: options.author,
+        comment: options.historyComment,
         empty_layer: true,
       }));
     }
@@ -377,7 +443,7 @@ export function buildConfig(options: ConfigOptions): ImageConfig {
   // `created` is the build time (or epoch), even over a base's own.
   all.created = nowText;
   if (options.author) all.author = options.author;
-  all.config = buildContainerConfig(base?.config, overrides);
+  all.config = buildContainerConfig(frontendDefaults(base?.config, platform), overrides);
   all.rootfs = {
     type: "layers",
     diff_ids: [...(base?.rootfs?.diff_ids ?? []), ...layers.map((l) => l.diffId)],
@@ -385,12 +451,31 @@ export function buildConfig(options: ConfigOptions): ImageConfig {
   if (history.length > 0) all.history = history;
   else delete all.history;
 
+  // BuildKit's exporter re-encodes the config as a Go map (keys sorted); its frontend read the
+  // base into the Go struct first, so keys the struct does not know are gone, empty ones omitted.
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(all).sort()) {
-    if (all[k] !== undefined) out[k] = all[k];
+    const v = all[k];
+    if (!IMAGE_CONFIG_KEYS.has(k) || v === undefined || v === null || v === "") continue;
+    if (Array.isArray(v) && v.length === 0) continue;
+    out[k] = v;
   }
   return out as ImageConfig;
 }
+
+/** The top-level fields of Go's image config struct (image-spec `v1.Image`). */
+const IMAGE_CONFIG_KEYS = new Set([
+  "created",
+  "author",
+  "architecture",
+  "variant",
+  "os",
+  "os.version",
+  "os.features",
+  "config",
+  "rootfs",
+  "history",
+]);
 
 /**
  * Encodes a config (compact JSON, as BuildKit does) and describes it.

@@ -44,7 +44,7 @@ export interface BuildManifestOptions {
   config: Descriptor;
   /** Layers, base first. */
   layers: Descriptor[];
-  /** Manifest annotations (OCI only). */
+  /** Manifest annotations (Docker manifests carry them too, as BuildKit writes them). */
   annotations?: Record<string, string>;
   /** Artifact type (OCI only). */
   artifactType?: string;
@@ -144,8 +144,8 @@ export function webSha256Digest(bytes: Uint8Array): Promise<string> | undefined 
 }
 
 /**
- * Builds an image manifest. Docker media types with manifest or descriptor
- * annotations, `artifactType` or `subject` are a `TypeError`; layer
+ * Builds an image manifest. Docker media types with descriptor annotations,
+ * `artifactType` or `subject` are a `TypeError` (manifest annotations are kept); layer
  * annotations are dropped for Docker and internal ones always (as BuildKit does).
  *
  * @example
@@ -169,7 +169,6 @@ export async function buildManifest(
 ): Promise<BuiltDocument<ImageManifest>> {
   const { oci } = options;
   if (!oci) {
-    if (nonEmpty(options.annotations)) dockerRefuses("manifest annotations");
     if (nonEmpty(options.descriptorAnnotations)) dockerRefuses("descriptor annotations");
     if (options.artifactType !== undefined) dockerRefuses("an artifactType");
     if (options.subject !== undefined) dockerRefuses("a subject");

@@ -141,6 +141,7 @@ export async function createDenoEnvironment(
       (await import("./write_archive.ts")).writeArchive(output, source, root, names, { codecs }),
     unpack: async (layout, root, platform) =>
       (await import("./unpack_image.ts")).unpackImage(layout, root, platform, { codecs }),
+    hostPlatform: hostPlatform(),
     onProgress: options.onProgress,
     close() {
       // Compression workers stop by themselves when idle; nothing else is held.

@@ -171,9 +171,11 @@ Deno.test("placeAnnotations() rejects index annotations on a single manifest", (
     () => placeAnnotations(specs("annotation-index.k=v"), [amd64], false),
     "annotation-index needs a multi-platform or attested export (an index)",
   );
-  // index-descriptor applies to the root descriptor, which exists either way.
-  const placed = placeAnnotations(specs("annotation-index-descriptor.k=v"), [amd64], false);
-  assert.deepEqual(placed.indexDescriptor, { k: "v" });
+  // index-descriptor too, as BuildKit: "index annotations not supported for single platform export".
+  throwsWith(
+    () => placeAnnotations(specs("annotation-index-descriptor.k=v"), [amd64], false),
+    "annotation-index-descriptor needs a multi-platform or attested export (an index)",
+  );
 });
 
 Deno.test("placeAnnotations() lets later specs win", () => {

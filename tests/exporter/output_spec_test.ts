@@ -48,10 +48,12 @@ Deno.test("parseOutputSpec() fills in defaults for type=image", () => {
     push: false,
     pushByDigest: false,
     insecureRegistry: false,
+    danglingNameEmptyOnly: false,
     nameCanonical: false,
     compression: "gzip",
     forceCompression: false,
     rewriteTimestamp: false,
+    compatibilityVersion: 20,
     ociArtifact: false,
     unpack: false,
     store: true,
@@ -126,12 +128,15 @@ Deno.test("parseOutputSpec() rejects invalid booleans naming key and value", () 
     "false",
   );
   throwsWith(
-    () => parseOutputSpec("type=image,oci-mediatypes=1"),
+    () => parseOutputSpec("type=image,oci-mediatypes=yes"),
     TypeError,
     "oci-mediatypes",
-    '"1"',
+    '"yes"',
   );
-  throwsWith(() => parseOutputSpec("type=image,store="), TypeError, "store", '""');
+  // Go's strconv.ParseBool is case-sensitive beyond its listed spellings.
+  throwsWith(() => parseOutputSpec("type=image,push=tRUE"), TypeError, "push", '"tRUE"');
+  // An empty value is true, as BuildKit reads `key=` (issue 15).
+  assert.equal(parseOutputSpec("type=image,store=").store, true);
 });
 
 Deno.test("parseOutputSpec() rejects a missing or unknown type", () => {
@@ -270,12 +275,20 @@ Deno.test("parseOutputSpec() rejects a tagged name with push-by-digest", () => {
   assert.match(idle.warnings[0]!, /push-by-digest has no effect without push=true/);
 });
 
-Deno.test("parseOutputSpec() rejects rewrite-timestamp with unpack", () => {
+Deno.test("parseOutputSpec() rejects rewrite-timestamp with unpack when a name is given and the store is on", () => {
   throwsWith(
-    () => parseOutputSpec("type=image,rewrite-timestamp=true,unpack=true"),
+    () => parseOutputSpec("type=image,name=example.com/a,rewrite-timestamp=true,unpack=true"),
     TypeError,
     "rewrite-timestamp=true conflicts with unpack=true",
   );
+  throwsWith(
+    () => parseOutputSpec("type=image,dangling-name-prefix=x,rewrite-timestamp=true,unpack=true"),
+    TypeError,
+    "rewrite-timestamp=true conflicts with unpack=true",
+  );
+  // BuildKit unpacks only while naming: without a name there is no conflict.
+  const unnamed = parseOutputSpec("type=image,rewrite-timestamp=true,unpack=true");
+  assert.equal(unnamed.unpack && unnamed.rewriteTimestamp, true);
   assert.equal(parseOutputSpec("type=image,rewrite-timestamp=true").rewriteTimestamp, true);
   throwsWith(
     () => parseOutputSpec("type=image,unpack=true,store=false"),
@@ -393,7 +406,11 @@ Deno.test("resolveOciMediaTypes() switches OCI on for features that need it, wit
       false,
       "compression=estargz needs OCI media types: using oci-mediatypes=true",
     ],
-    ["type=image,annotation.k=v", false, "annotation.k needs OCI media types"],
+    [
+      "type=image,annotation-manifest-descriptor.k=v",
+      false,
+      "annotation-manifest-descriptor.k needs OCI media types",
+    ],
     ["type=image,oci-artifact=true", false, "oci-artifact=true needs OCI media types"],
     ["type=image", true, "--attest needs OCI media types"],
   ];
@@ -454,4 +471,56 @@ Deno.test("resolveOciMediaTypes() warns about zstd with Docker media types", () 
     },
   );
   assert.deepEqual(oci, { oci: true, notes: [] });
+});
+
+Deno.test("parseOutputSpec() reads booleans as Go's strconv.ParseBool; an empty value is true", () => {
+  for (const word of ["1", "t", "T", "TRUE", "true", "True", ""]) {
+    assert.equal(parseOutputSpec(`type=image,push=${word},name=a`).push, true, word);
+    assert.equal(parseOutputSpec(`type=image,unpack=${word}`).unpack, true, word);
+  }
+  for (const word of ["0", "f", "F", "FALSE", "false", "False"]) {
+    assert.equal(parseOutputSpec(`type=image,oci-mediatypes=${word}`).ociMediaTypes, false, word);
+  }
+  // compression values are case-sensitive, as BuildKit's compression.Parse.
+  throwsWith(
+    () => parseOutputSpec("type=image,compression=GZIP"),
+    TypeError,
+    'Unknown compression "GZIP"',
+    "compression=gzip",
+  );
+});
+
+Deno.test("parseOutputSpec() reads compatibility-version: 20 default, 30 turns on OCI and OCI artifacts, 10 and others refused", () => {
+  assert.equal(parseOutputSpec("type=image").compatibilityVersion, 20);
+  const v30 = parseOutputSpec("type=image,compatibility-version=30");
+  assert.equal(v30.compatibilityVersion, 30);
+  assert.equal(v30.ociArtifact, true);
+  assert.equal(resolveOciMediaTypes(v30, { hasAttestations: false }).oci, true);
+  const v20 = parseOutputSpec("type=image,compatibility-version=20");
+  assert.equal(v20.ociArtifact, false);
+  assert.equal(resolveOciMediaTypes(v20, { hasAttestations: false }).oci, false);
+  // An explicit choice wins over the version's defaults.
+  const docker30 = parseOutputSpec("type=image,compatibility-version=30,oci-mediatypes=false");
+  assert.equal(docker30.ociArtifact, false);
+  assert.equal(resolveOciMediaTypes(docker30, { hasAttestations: false }).oci, false);
+  assert.equal(
+    parseOutputSpec("type=image,compatibility-version=30,oci-artifact=false").ociArtifact,
+    false,
+  );
+  throwsWith(
+    () => parseOutputSpec("type=image,compatibility-version=10"),
+    RangeError,
+    "compatibility-version=10",
+    "use compatibility-version=20",
+  );
+  for (const bad of ["31", "2", "abc", ""]) {
+    assert.throws(() => parseOutputSpec(`type=image,compatibility-version=${bad}`), Error, bad);
+  }
+});
+
+Deno.test("parseOutputSpec() reads danging-name-empty-only (BuildKit's spelling)", () => {
+  const spec = parseOutputSpec("type=image,dangling-name-prefix=p,danging-name-empty-only=true");
+  assert.equal(spec.danglingNamePrefix, "p");
+  assert.equal(spec.danglingNameEmptyOnly, true);
+  assert.equal(parseOutputSpec("type=image").danglingNameEmptyOnly, false);
 });

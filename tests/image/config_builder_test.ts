@@ -9,7 +9,7 @@ import {
 } from "../../src/image/config_builder.ts";
 import { encodeJsonText } from "../../src/image/canonical_json.ts";
 import { hashCodecs } from "../fixtures/tar_tools.ts";
-import type { ImageConfig } from "../../src/types/config.ts";
+import type { HistoryEntry, ImageConfig } from "../../src/types/config.ts";
 
 const codecs = hashCodecs;
 
@@ -77,12 +77,25 @@ Deno.test("parseExposedPort() normalises ports like Docker", () => {
   }
 });
 
-Deno.test("buildConfig() on scratch writes sorted top-level keys and no history", () => {
+Deno.test("buildConfig() on scratch starts from the Dockerfile frontend's emptyImage, sorted top-level keys, no history", () => {
   const c = buildConfig({ platform: amd64, epoch: 0 });
   assert.equal(
     encodeJsonText(c),
-    '{"architecture":"amd64","config":{},"created":"1970-01-01T00:00:00Z","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}',
+    '{"architecture":"amd64","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"WorkingDir":"/"},"created":"1970-01-01T00:00:00Z","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}',
   );
+  // Windows gets no PATH (BuildKit #5445).
+  const w = buildConfig({ platform: { os: "windows", architecture: "amd64" }, epoch: 0 });
+  assert.deepEqual(w.config, { WorkingDir: "/" });
+  // A base without PATH gets the default one appended, as the frontend does.
+  const noPath = buildConfig({
+    base: { ...base, config: { Env: ["A=1"] } },
+    platform: amd64,
+    epoch: 0,
+  });
+  assert.deepEqual(noPath.config!.Env, [
+    "A=1",
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  ]);
 });
 
 Deno.test("buildConfig() keeps the base and merges settings in Docker's field order", () => {
@@ -107,7 +120,6 @@ Deno.test("buildConfig() keeps the base and merges settings in Docker's field or
     "config",
     "created",
     "history",
-    "moby.buildkit.cache.v0",
     "os",
     "rootfs",
   ]);
@@ -121,7 +133,6 @@ Deno.test("buildConfig() keeps the base and merges settings in Docker's field or
     "WorkingDir",
     "Labels",
     "StopSignal",
-    "OnBuild",
   ]);
   assert.deepEqual(c.config!.Env, ["PATH=/usr/bin:/bin", "LANG=C.UTF-8", "NEW=1"]);
   assert.equal(c.config!.Cmd, undefined, "a new entrypoint clears the inherited Cmd");
@@ -130,9 +141,10 @@ Deno.test("buildConfig() keeps the base and merges settings in Docker's field or
   assert.deepEqual(Object.keys(c.config!.Volumes!), ["/cache", "/data"]);
   assert.deepEqual(c.config!.Labels, { "a.label": "override", "m.label": "3", "z.label": "1" });
   assert.deepEqual(Object.keys(c.config!.Labels!), ["a.label", "m.label", "z.label"]);
-  assert.equal(c.config!.OnBuild, null, "unknown base keys are kept as they are");
+  // Go's struct: a null OnBuild is omitted, a key it does not know is dropped.
+  assert.equal(c.config!.OnBuild, undefined);
   assert.deepEqual(c.rootfs, { type: "layers", diff_ids: [D1, D2] });
-  assert.equal(c["moby.buildkit.cache.v0"], "kept");
+  assert.equal(c["moby.buildkit.cache.v0"], undefined);
 });
 
 Deno.test("buildConfig() keeps base Cmd when entrypoint and cmd are both given, and [] removes", () => {
@@ -149,14 +161,15 @@ Deno.test("buildConfig() keeps base Cmd when entrypoint and cmd are both given, 
   assert.deepEqual(keep.config!.Cmd, ["/bin/sh"]);
 });
 
-Deno.test("buildConfig() clamps times to the epoch (later or missing) and keeps earlier ones", () => {
+Deno.test("buildConfig() keeps base history verbatim under an epoch and stamps what it adds", () => {
   const c = buildConfig({ base, platform: amd64, layers: [{ diffId: D2 }], epoch: 1700000000 });
   const epochText = "2023-11-14T22:13:20Z";
   assert.equal(c.created, epochText);
+  // BuildKit clamps only what this build creates (moby/buildkit#4614).
   assert.deepEqual(c.history, [
     { created: "2020-01-01T00:00:00Z", created_by: "ADD rootfs.tar /" },
-    { created: epochText, created_by: 'CMD ["/bin/sh"]', empty_layer: true },
-    { created: epochText, created_by: "no time", empty_layer: true },
+    { created: "2030-01-01T00:00:00Z", created_by: 'CMD ["/bin/sh"]', empty_layer: true },
+    { created_by: "no time", empty_layer: true },
     { created: epochText },
   ]);
   // History entries keep Go's field order.
@@ -170,9 +183,10 @@ Deno.test("buildConfig() clamps times to the epoch (later or missing) and keeps 
 });
 
 Deno.test("buildConfig() compares sub-second and offset times exactly against the epoch", () => {
+  // A base without history gets an entry per layer, dated by the base's `created` (clamped).
   const at = (created: string) =>
     buildConfig({
-      base: { ...base, history: [{ created, created_by: "x" }] },
+      base: { ...base, created, history: [] },
       platform: amd64,
       epoch: 100,
     }).history![0]!.created;
@@ -231,7 +245,7 @@ Deno.test("buildConfig() records metadata steps as empty_layer history when aske
   });
   assert.deepEqual(c.history!.map((h) => [h.created_by, h.empty_layer ?? false]), [
     ["COPY . /", false],
-    ["EXPOSE map[80/tcp:{}]", true],
+    ["EXPOSE [80/tcp]", true],
     ["ENV A=1", true],
     ['ENTRYPOINT ["/hello"]', true],
     ["LABEL k=v", true],
@@ -284,4 +298,90 @@ Deno.test("buildConfig() gives the same bytes for the same input", async () => {
     epoch: 1234,
   });
   assert.deepEqual((await encodeConfig(swapped, true, codecs)).bytes, a.bytes);
+});
+
+Deno.test("buildConfig() fills in history for a base with fewer entries than layers, as normalizeLayersAndHistory", () => {
+  const noHistory: ImageConfig = {
+    architecture: "amd64",
+    os: "linux",
+    created: "2021-01-01T00:00:00Z",
+    rootfs: { type: "layers", diff_ids: [D1, D2] },
+  };
+  const c = buildConfig({
+    base: noHistory,
+    baseName: "example.com/base:1",
+    platform: amd64,
+    layers: [{ diffId: D3, createdBy: "COPY . / # buildkit" }],
+    historyComment: "buildkit.dockerfile.v0",
+    epoch: 1700000000,
+  });
+  assert.deepEqual(c.history, [
+    {
+      created: "2021-01-01T00:00:00Z",
+      created_by: "pulled from example.com/base:1",
+      comment: "buildkit.exporter.image.v0",
+    },
+    {
+      created: "2021-01-01T00:00:00Z",
+      created_by: "pulled from example.com/base:1",
+      comment: "buildkit.exporter.image.v0",
+    },
+    {
+      created: "2023-11-14T22:13:20Z",
+      created_by: "COPY . / # buildkit",
+      comment: "buildkit.dockerfile.v0",
+    },
+  ]);
+  // Each layer has its own non-empty entry: the new layer is credited to the COPY.
+  const nonEmpty = c.history!.filter((h: HistoryEntry) => !h.empty_layer);
+  assert.equal(nonEmpty.length, c.rootfs.diff_ids.length);
+  assert.equal(nonEmpty[2]!.created_by, "COPY . / # buildkit");
+  // More non-empty entries than layers: the extra ones become empty from the bottom.
+  const extra = buildConfig({
+    base: {
+      ...noHistory,
+      rootfs: { type: "layers", diff_ids: [D1] },
+      history: [{ created_by: "a" }, { created_by: "b" }],
+    },
+    platform: amd64,
+    epoch: 0,
+  });
+  assert.deepEqual(extra.history, [{ created_by: "a" }, { created_by: "b", empty_layer: true }]);
+});
+
+Deno.test("buildConfig() words metadata history as the Dockerfile frontend, with its comment", () => {
+  const c = buildConfig({
+    platform: amd64,
+    overrides: {
+      entrypoint: ["/app", "a b"],
+      cmd: ["x"],
+      volumes: ["/data", "/c"],
+      exposedPorts: ["80", "53/udp"],
+      user: "app",
+      workdir: "/srv",
+    },
+    layers: [{ diffId: D2, createdBy: "COPY . / # buildkit" }],
+    recordMetadataHistory: true,
+    historyComment: "buildkit.dockerfile.v0",
+    epoch: 0,
+  });
+  assert.deepEqual(c.history!.map((h) => h.created_by), [
+    "COPY . / # buildkit",
+    "USER app",
+    "EXPOSE [80/tcp 53/udp]",
+    'ENTRYPOINT ["/app" "a b"]',
+    'CMD ["x"]',
+    "VOLUME [/data /c]",
+    "WORKDIR /srv",
+  ]);
+  assert.ok(c.history!.every((h) => h.comment === "buildkit.dockerfile.v0"));
+  assert.deepEqual(c.history!.map((h) => h.empty_layer ?? false), [
+    false,
+    true,
+    true,
+    true,
+    true,
+    true,
+    true,
+  ]);
 });

@@ -112,7 +112,7 @@ Deno.test("buildManifest() writes artifactType and subject in place", async () =
   assert.match(text(built.bytes), /"layers": \[\]/);
 });
 
-Deno.test("buildManifest() with Docker media types drops layer annotations and refuses the rest", async () => {
+Deno.test("buildManifest() with Docker media types drops layer annotations, keeps manifest ones and refuses the rest", async () => {
   const dockerConfig = { ...CONFIG, mediaType: "application/vnd.docker.container.image.v1+json" };
   const dockerLayer = { ...LAYER, mediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip" };
   const built = await buildManifest({
@@ -131,10 +131,18 @@ Deno.test("buildManifest() with Docker media types drops layer annotations and r
         e instanceof TypeError && e.message.includes(what) &&
         e.message.includes("oci-mediatypes=true"),
     );
-  await refuse({ annotations: { k: "v" } }, "manifest annotations");
   await refuse({ descriptorAnnotations: { k: "v" } }, "descriptor annotations");
   await refuse({ artifactType: "x" }, "artifactType");
   await refuse({ subject: CONFIG }, "subject");
+  // Manifest annotations are written into Docker manifests too, as BuildKit does.
+  const annotated = await buildManifest({
+    oci: false,
+    config: dockerConfig,
+    layers: [],
+    annotations: { "org.opencontainers.image.title": "x" },
+    codecs,
+  });
+  assert.deepEqual(annotated.manifest.annotations, { "org.opencontainers.image.title": "x" });
   // Empty annotation records are not annotations.
   await buildManifest({ oci: false, config: dockerConfig, layers: [], annotations: {}, codecs });
 });

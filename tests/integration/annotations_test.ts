@@ -134,14 +134,23 @@ Deno.test("build places every annotation form of a two-platform export where SPE
   });
 });
 
-Deno.test("build puts a single manifest's manifest-descriptor and index-descriptor annotations on its root descriptor", async () => {
+Deno.test("build puts a single manifest's manifest-descriptor annotations on its root descriptor and refuses index-descriptor ones", async () => {
   await withWork(async (work, context) => {
     const store = `${work}/store`;
     const name = "example.com/single:1";
+    // BuildKit: "index annotations not supported for single platform export".
+    const refused = await runBuild(
+      context,
+      store,
+      `type=image,name=${name},annotation-index-descriptor.o.root=b`,
+      { progress: "quiet", flags: ["--platform", "linux/arm64"] },
+    );
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /annotation-index-descriptor needs a multi-platform/);
     const r = await runBuild(
       context,
       store,
-      `type=image,name=${name},annotation.o.manifest=a,annotation-index-descriptor.o.root=b`,
+      `type=image,name=${name},annotation.o.manifest=a,annotation-manifest-descriptor.o.root=b`,
       {
         progress: "quiet",
         flags: [
@@ -225,13 +234,14 @@ Deno.test("build rejects bad annotations with exit 1, one line, and nothing writ
         /annotation-index.*single manifest/,
       ],
       [
-        "Docker media types with an annotation",
-        ["--output", "type=image,oci-mediatypes=false,annotation.k=v"],
-        /annotation\.k conflicts with oci-mediatypes=false/,
+        // Manifest annotations fit Docker manifests (BuildKit writes them); descriptor ones do not.
+        "Docker media types with a descriptor annotation",
+        ["--output", "type=image,oci-mediatypes=false,annotation-manifest-descriptor.k=v"],
+        /annotation-manifest-descriptor\.k conflicts with oci-mediatypes=false/,
       ],
       [
-        "Docker media types with a flag annotation",
-        ["--annotation", "k=v", "--output", "type=image,oci-mediatypes=false"],
+        "Docker media types with a flag descriptor annotation",
+        ["--annotation", "manifest-descriptor:k=v", "--output", "type=image,oci-mediatypes=false"],
         /conflicts with oci-mediatypes=false/,
       ],
       [

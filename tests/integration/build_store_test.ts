@@ -189,7 +189,7 @@ Deno.test("build rejects bad input with exit 1, a message naming the problem, an
       ["push without name", ["--output", "type=image,push=true"], /name/],
       ["rewrite-timestamp with unpack", [
         "--output",
-        "type=image,rewrite-timestamp=true,unpack=true",
+        "type=image,name=example.com/a:1,rewrite-timestamp=true,unpack=true",
       ], /rewrite-timestamp.*unpack|unpack.*rewrite-timestamp/],
       ["invalid name", ["--output", "type=image,name=Example.com/UPPER:1"], /UPPER|name/],
       ["invalid tag", ["--output", "type=image,name=example.com/a:-bad"], /tag/],
