@@ -582,10 +582,13 @@ async function carryBaseLayer(
 ): Promise<{ descriptor: Descriptor; diffId: string }> {
   const { output, oci, target, env } = ctx;
   const from = layerCompression(layer.mediaType);
-  // eStargz is its own type for force-compression (BuildKit converts plain gzip layers
-  // to eStargz too); a layer counts as eStargz when it carries the TOC digest annotation.
+  // eStargz is its own type for force-compression, as BuildKit's NeedsConversion has it: plain
+  // gzip layers become eStargz, and eStargz layers become plain gzip (same tar, same diffID);
+  // a layer counts as eStargz when it carries the TOC digest annotation.
   const isEstargz = layer.annotations?.[ESTARGZ_TOC_DIGEST] !== undefined;
-  const differs = output.compression === "estargz" ? !isEstargz : from !== output.compression;
+  const differs = output.compression === "estargz"
+    ? !isEstargz
+    : from !== output.compression || (output.compression === "gzip" && isEstargz);
   if (output.forceCompression && differs) {
     const recompress = async () =>
       recompressLayer(await base.source.fetch(layer), from, {

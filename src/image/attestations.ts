@@ -41,6 +41,8 @@ export const EMPTY_DESCRIPTOR: Readonly<Descriptor> = Object.freeze({
   mediaType: OCI_EMPTY,
   digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
   size: 2,
+  // image-spec's DescriptorEmptyJSON carries its content, as BuildKit writes it.
+  data: "e30=",
 });
 /** The bytes of {@link EMPTY_DESCRIPTOR}. */
 export const EMPTY_BYTES: Uint8Array = new TextEncoder().encode("{}");
@@ -53,14 +55,14 @@ export interface StatementSubject {
   digest: string;
 }
 
-/** An in-toto Statement v1 as written. */
+/** An in-toto Statement v1 as written (keys in in-toto-golang's order). */
 export interface Statement<P = unknown> {
   /** Always {@link IN_TOTO_STATEMENT_V1}. */
   _type: string;
-  /** What the statement is about. */
-  subject: { name: string; digest: Record<string, string> }[];
   /** The predicate's type URI. */
   predicateType: string;
+  /** What the statement is about. */
+  subject: { name: string; digest: Record<string, string> }[];
   /** The predicate. */
   predicate: P;
 }
@@ -95,13 +97,11 @@ export function buildStatement<P>(options: {
   predicateType: string;
   predicate: P;
 }): Statement<P> {
-  if (options.subjects.length === 0) {
-    throw new TypeError(
-      "An in-toto statement needs at least one subject: pass the manifest digest",
-    );
-  }
+  // Go's field order of in-toto-golang's StatementHeader, as BuildKit marshals it; an image
+  // without a name has no subject (BuildKit writes `"subject":[]`).
   return {
     _type: IN_TOTO_STATEMENT_V1,
+    predicateType: options.predicateType,
     subject: options.subjects.map((s) => {
       const [algorithm, hex] = s.digest.split(":") as [string, string | undefined];
       if (algorithm !== "sha256" || hex === undefined || !/^[a-f0-9]{64}$/.test(hex)) {
@@ -109,7 +109,6 @@ export function buildStatement<P>(options: {
       }
       return { name: s.name, digest: { sha256: hex } };
     }),
-    predicateType: options.predicateType,
     predicate: options.predicate,
   };
 }
@@ -117,7 +116,7 @@ export function buildStatement<P>(options: {
 /**
  * The default subjects for a platform manifest: one package URL per image
  * name (`pkg:docker/<namespace>/<name>@<tag>?platform=<os>%2F<arch>`, as
- * BuildKit names them), or `_` when the image has no name.
+ * BuildKit names them); none when the image has no name, as in BuildKit.
  *
  * @example
  * ```ts
@@ -132,8 +131,7 @@ export function imageSubjects(
   manifestDigest: string,
   platform?: Platform,
 ): StatementSubject[] {
-  const subjects = names.map((n) => ({ name: imagePurl(n, platform), digest: manifestDigest }));
-  return subjects.length > 0 ? subjects : [{ name: "_", digest: manifestDigest }];
+  return names.map((n) => ({ name: imagePurl(n, platform), digest: manifestDigest }));
 }
 
 /**
@@ -316,10 +314,12 @@ export async function buildAttestationManifest(
     platform: { architecture: "unknown", os: "unknown" },
     codecs: options.codecs,
   });
+  // BuildKit's index entry for an attestation manifest has no artifactType.
+  const { artifactType: _artifactType, ...entry } = built.descriptor;
   return {
     manifest: built.manifest,
     bytes: built.bytes,
-    descriptor: canonicalDescriptor(built.descriptor),
+    descriptor: canonicalDescriptor(entry),
     config,
     layers: options.statements,
   };

@@ -1,7 +1,8 @@
 /**
- * Builds image manifests and indexes as BuildKit writes them (SPEC §3, §4):
- * `mediaType, schemaVersion, artifactType, config, layers, subject, annotations`
- * for manifests and `mediaType, schemaVersion, manifests, annotations` for
+ * Builds image manifests and indexes as BuildKit writes them (SPEC §3, §4), in
+ * the field order of image-spec v1.1's Go structs:
+ * `schemaVersion, mediaType, artifactType, config, layers, subject, annotations`
+ * for manifests and `schemaVersion, mediaType, manifests, annotations` for
  * indexes, indented with two spaces, descriptors in canonical key order and
  * annotations sorted, so the same input always gives the same bytes.
  *
@@ -174,7 +175,7 @@ export async function buildManifest(
     if (options.subject !== undefined) dockerRefuses("a subject");
   }
   const mediaType = manifestMediaType(oci);
-  const manifest = { mediaType, schemaVersion: 2 } as ImageManifest;
+  const manifest = { schemaVersion: 2, mediaType } as ImageManifest;
   if (options.artifactType !== undefined) manifest.artifactType = options.artifactType;
   const c = options.config;
   manifest.config = canonicalDescriptor({
@@ -182,6 +183,7 @@ export async function buildManifest(
     digest: c.digest,
     size: c.size,
     annotations: oci ? c.annotations : undefined,
+    data: c.data,
   });
   manifest.layers = options.layers.map((l) =>
     canonicalDescriptor({
@@ -248,8 +250,8 @@ export async function buildIndex(options: BuildIndexOptions): Promise<BuiltDocum
   }
   const mediaType = indexMediaType(oci);
   const index: ImageIndex = {
-    mediaType,
     schemaVersion: 2,
+    mediaType,
     manifests: options.manifests.map((m) => canonicalDescriptor(m)),
   } as ImageIndex;
   if (nonEmpty(options.annotations)) index.annotations = sortedRecord(options.annotations);

@@ -263,12 +263,18 @@ async function prepareLayer(
           prefixFolders: existing,
           ...(mode !== undefined ? { mode } : {}),
           ...(owner ? owner : {}),
+          // File capabilities travel as containerd's differ writes them (BuildKit's COPY
+          // layers): the security.capability xattr, read through libc where FFI is allowed.
+          xattrs: LAYER_XATTRS,
         }),
       source: realPath(src),
       createdBy: layerCreatedBy(layer),
     },
   };
 }
+
+/** The extended attributes containerd's differ (`archive.WriteDiff`) puts into a layer. */
+const LAYER_XATTRS = ["security.capability"] as const;
 
 /** The patterns of `ignoreFile` if given, else of `DIR/.dockerignore` when there is one. */
 async function readIgnoreFile(dir: string, ignoreFile: string | undefined): Promise<string[]> {

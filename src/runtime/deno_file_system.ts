@@ -30,6 +30,7 @@ import {
   NotFoundError,
 } from "../types/file_system.ts";
 import { splitDevice } from "../stages/_tar_device.ts";
+import { readXattrs } from "./xattrs.ts";
 
 function mapError(error: unknown, path: string): unknown {
   if (error instanceof Deno.errors.NotFound) return new NotFoundError(path, { cause: error });
@@ -235,7 +236,8 @@ async function run(cmd: string, args: string[]): Promise<void> {
  * - `mknod` runs the `mkfifo`/`mknod` commands (Deno has no API for them).
  * - `lchown` and `utime` (of a symlink) use `node:fs` `lchown`/`lutimes`, so symlinks are not
  *   followed.
- * - `getXattrs` returns `{}`: Deno cannot read extended attributes.
+ * - `getXattrs` reads extended attributes through libc with Deno's FFI on Linux
+ *   (`src/runtime/xattrs.ts`); `{}` elsewhere or without `--allow-ffi`.
  *
  * @example
  * ```ts
@@ -476,9 +478,18 @@ export class DenoFileSystem implements FileSystem {
     );
   }
 
-  /** Extended attributes: always `{}` because Deno has no API to read them. */
-  getXattrs(_path: string): Promise<Record<string, string>> {
-    return Promise.resolve({});
+  /** Extended attributes through libc (FFI); `{}` where that is not possible. */
+  getXattrs(path: string, names?: readonly string[]): Promise<Record<string, string>> {
+    try {
+      return Promise.resolve(readXattrs(path, names));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Same as {@link getXattrs}, synchronous. */
+  getXattrsSync(path: string, names?: readonly string[]): Record<string, string> {
+    return readXattrs(path, names);
   }
 
   /** Flushes a file's data to disk. */

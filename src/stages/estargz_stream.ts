@@ -55,6 +55,13 @@ export interface EstargzStreamOptions {
    * written), so every entry's `open()` must still work after later entries were produced.
    */
   prioritizedFiles?: readonly string[];
+  /**
+   * Write the reference's landmark files (`estargz.Build`): `.no.prefetch.landmark` first, or
+   * `.prefetch.landmark` after the prioritized files. Default: only with `prioritizedFiles`.
+   * Without them the layer is BuildKit's lossless conversion (`AppendTarLossLess`): exactly
+   * the input entries, then the TOC.
+   */
+  landmarks?: boolean;
 }
 
 /** What is known once the blob has been read to its end. */
@@ -93,12 +100,14 @@ const TOC_PIECE = 256 * 1024;
 /**
  * An eStargz writer stage: {@link TarEntry} in, the eStargz blob out.
  *
- * Layout (the reference's `estargz.Writer` with one writer, i.e. `estargz.Build` on one
- * core): `.no.prefetch.landmark` first, or the prioritized files then
- * `.prefetch.landmark`; each regular file's payload starts a new gzip member and so does
+ * Layout (the reference's `estargz.Writer` with one writer): by default BuildKit's lossless
+ * conversion (`AppendTarLossLess`), the input entries as they come; with landmarks
+ * (`estargz.Build` on one core) `.no.prefetch.landmark` first, or the prioritized files then
+ * `.prefetch.landmark`. Each regular file's payload starts a new gzip member and so does
  * every `chunkSize` bytes of it, tar headers travel in the member before; then
  * `stargz.index.json` (the TOC) and the tar end blocks in a member of their own; then the
- * 51-byte footer. Input entries named like a landmark or the TOC are dropped.
+ * 51-byte footer. An input entry named like the TOC is an error without landmarks (BuildKit
+ * cannot convert it losslessly) and dropped with them, as are landmark-named ones.
  *
  * Memory stays flat: a file body is read a chunk at a time (at most 64 MiB, 4 MiB by
  * default), and the output waits for its reader. Only the TOC (one small record per entry and
@@ -142,6 +151,7 @@ export class EstargzStream implements TransformStream<TarEntry, Uint8Array> {
       );
     }
     const prioritized = [...(options.prioritizedFiles ?? [])];
+    const landmarks = options.landmarks ?? prioritized.length > 0;
 
     let resolveResult!: (r: EstargzResult) => void;
     let rejectResult!: (e: unknown) => void;
@@ -189,6 +199,16 @@ export class EstargzStream implements TransformStream<TarEntry, Uint8Array> {
       write: (entry) =>
         guard(async (w) => {
           const name = cleanEntryName(tarPath(entry.path, entry.type));
+          if (!landmarks) {
+            if (name === TOC_TAR_NAME) {
+              throw new TypeError(
+                `Cannot write eStargz losslessly: the layer has its own ${TOC_TAR_NAME} ` +
+                  "(BuildKit refuses it too); rename or exclude that file",
+              );
+            }
+            await w.writeEntry(entry);
+            return;
+          }
           if (name === NO_PREFETCH_LANDMARK || name === PREFETCH_LANDMARK) return;
           if (name === TOC_TAR_NAME) return;
           if (held) {
@@ -214,7 +234,7 @@ export class EstargzStream implements TransformStream<TarEntry, Uint8Array> {
             for (const e of first) await w.writeEntry(e);
             await w.writeLandmark(PREFETCH_LANDMARK);
             for (const e of rest) await w.writeEntry(e);
-          } else if (!started) {
+          } else if (!started && landmarks) {
             await w.writeLandmark(NO_PREFETCH_LANDMARK);
           }
           resolveResult(await w.finish());

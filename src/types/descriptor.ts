@@ -41,16 +41,20 @@ export interface Descriptor {
   platform?: Platform;
   /** Alternative download locations. */
   urls?: string[];
+  /** The content itself, base64 (image-spec v1.1), e.g. `e30=` in the empty descriptor. */
+  data?: string;
 }
 
 /** Builds a descriptor with keys in the canonical order used in every document we write. */
 export function descriptor(d: Descriptor): Descriptor {
-  // Go's field order (image-spec v1.Descriptor), so our bytes match BuildKit's.
+  // Go's field order (image-spec v1.1 v1.Descriptor: mediaType, digest, size, urls,
+  // annotations, data, platform, artifactType), so our bytes match BuildKit's.
   const out: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
   if (d.urls !== undefined) out.urls = d.urls;
   if (d.annotations !== undefined && Object.keys(d.annotations).length > 0) {
     out.annotations = sortedRecord(d.annotations);
   }
+  if (d.data !== undefined && d.data !== "") out.data = d.data;
   if (d.platform !== undefined) out.platform = platformObject(d.platform);
   if (d.artifactType !== undefined) out.artifactType = d.artifactType;
   return out;

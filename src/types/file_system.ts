@@ -153,8 +153,13 @@ export interface FileSystem {
   utime(path: string, atime: number, mtime: number): Promise<void>;
   /** Makes a fifo or device node (may be unsupported). */
   mknod?(path: string, type: "fifo" | "char" | "block", mode: number, dev: number): Promise<void>;
-  /** Reads extended attributes (may be unsupported). */
-  getXattrs?(path: string): Promise<Record<string, string>>;
+  /**
+   * Reads extended attributes, not following a final symlink: all of them, or only `names`
+   * (may be unsupported).
+   */
+  getXattrs?(path: string, names?: readonly string[]): Promise<Record<string, string>>;
+  /** Same as {@link getXattrs}, synchronous (a fast path for walks of many small files). */
+  getXattrsSync?(path: string, names?: readonly string[]): Record<string, string>;
   /** Flushes a file's data to disk. */
   fsync?(path: string): Promise<void>;
 }

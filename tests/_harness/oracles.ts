@@ -18,7 +18,7 @@
 import { createHash } from "node:crypto";
 
 /** The oracle programs. */
-export type OracleName = "estargz-verify" | "estargz-build";
+export type OracleName = "estargz-verify" | "estargz-build" | "containerd-diff";
 
 /** The folder holding SPEC.md and oracles/. */
 export function sharedDir(): string {
@@ -73,7 +73,8 @@ async function buildOracle(name: OracleName): Promise<string> {
     await Deno.remove(partial).catch(() => {});
     throw new Error(
       `Cannot build the ${name} oracle: ${new TextDecoder().decode(out.stderr)}` +
-        "install golang-go and golang-github-containerd-stargz-snapshotter-dev",
+        "install golang-go, golang-github-containerd-stargz-snapshotter-dev and " +
+        "golang-github-containerd-containerd-dev",
     );
   }
   await Deno.rename(partial, binary);
@@ -144,6 +145,30 @@ export async function estargzBuild(
   }).output();
   if (!result.success) {
     throw new Error(`estargz-build failed: ${new TextDecoder().decode(result.stderr)}`);
+  }
+  return JSON.parse(new TextDecoder().decode(result.stdout));
+}
+
+/** The JSON line `containerd-diff` prints. */
+export interface DiffReport {
+  /** sha256 of the layer tar containerd's `archive.WriteDiff` writes for the folder. */
+  diffID: string;
+  /** Its size in bytes. */
+  size: number;
+}
+
+/**
+ * Runs `containerd-diff DIR [OUT_TAR]`: the layer tar containerd's differ writes for `dir`
+ * added on top of an empty folder (what BuildKit's differ writes for a `COPY`).
+ */
+export async function containerdDiff(dir: string, outTar?: string): Promise<DiffReport> {
+  const result = await new Deno.Command(await oracleBinary("containerd-diff"), {
+    args: outTar ? [dir, outTar] : [dir],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!result.success) {
+    throw new Error(`containerd-diff failed: ${new TextDecoder().decode(result.stderr)}`);
   }
   return JSON.parse(new TextDecoder().decode(result.stdout));
 }

@@ -40,8 +40,8 @@ Deno.test("buildManifest() writes BuildKit's key order, indented, no trailing ne
     codecs,
   });
   const expected = `{
-  "mediaType": "application/vnd.oci.image.manifest.v1+json",
   "schemaVersion": 2,
+  "mediaType": "application/vnd.oci.image.manifest.v1+json",
   "config": {
     "mediaType": "application/vnd.oci.image.config.v1+json",
     "digest": "sha256:${"c".repeat(64)}",
@@ -89,8 +89,8 @@ Deno.test("buildManifest() writes artifactType and subject in place", async () =
     codecs,
   });
   assert.deepEqual(Object.keys(built.manifest), [
-    "mediaType",
     "schemaVersion",
+    "mediaType",
     "artifactType",
     "config",
     "layers",
@@ -147,7 +147,7 @@ Deno.test("buildManifest() with Docker media types drops layer annotations, keep
   await buildManifest({ oci: false, config: dockerConfig, layers: [], annotations: {}, codecs });
 });
 
-Deno.test("buildIndex() writes mediaType, schemaVersion, manifests, annotations", async () => {
+Deno.test("buildIndex() writes schemaVersion, mediaType, manifests, annotations", async () => {
   const child: Descriptor = {
     platform: { variant: "v7", os: "linux", architecture: "arm" },
     annotations: { b: "1", a: "2" },
@@ -163,8 +163,8 @@ Deno.test("buildIndex() writes mediaType, schemaVersion, manifests, annotations"
     codecs,
   });
   assert.deepEqual(Object.keys(built.manifest), [
-    "mediaType",
     "schemaVersion",
+    "mediaType",
     "manifests",
     "annotations",
   ]);
@@ -189,7 +189,7 @@ Deno.test("buildIndex() writes mediaType, schemaVersion, manifests, annotations"
   });
   assert.ok(
     text(built.bytes).startsWith(
-      '{\n  "mediaType": "application/vnd.oci.image.index.v1+json",\n  "schemaVersion": 2,',
+      '{\n  "schemaVersion": 2,\n  "mediaType": "application/vnd.oci.image.index.v1+json",',
     ),
   );
 });
@@ -384,4 +384,18 @@ Deno.test("built images and attestation indexes are read by umoci and skopeo", a
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
+});
+
+Deno.test("buildManifest() keeps a descriptor's data in Go's place (after annotations, before platform)", async () => {
+  const empty = {
+    mediaType: "application/vnd.oci.empty.v1+json",
+    digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+    size: 2,
+    data: "e30=",
+  };
+  const built = await buildManifest({ oci: true, config: empty, layers: [], codecs });
+  assert.match(
+    text(built.bytes),
+    /"config": \{\n {4}"mediaType": "application\/vnd\.oci\.empty\.v1\+json",\n {4}"digest": "sha256:44136fa[0-9a-f]+",\n {4}"size": 2,\n {4}"data": "e30="\n {2}\}/,
+  );
 });

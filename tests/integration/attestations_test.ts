@@ -105,10 +105,8 @@ Deno.test("build --attest type=sbom --attest type=provenance lays out attestatio
         for (const [i, entry] of attestations.entries()) {
           const image = images[i];
           assert.equal(entry.mediaType, OCI_MANIFEST);
-          assert.equal(
-            entry.artifactType,
-            artifact ? "application/vnd.docker.attestation.manifest.v1+json" : undefined,
-          );
+          // BuildKit's index entry never carries the attestation manifest's artifactType.
+          assert.equal(entry.artifactType, undefined);
           assert.deepEqual(entry.platform, { architecture: "unknown", os: "unknown" });
           assert.deepEqual(entry.annotations, {
             "vnd.docker.reference.digest": image.digest,
@@ -132,6 +130,7 @@ Deno.test("build --attest type=sbom --attest type=provenance lays out attestatio
               mediaType: "application/vnd.oci.empty.v1+json",
               digest: EMPTY_DIGEST,
               size: 2,
+              data: "e30=",
             });
             assert.equal(await Deno.readTextFile(blobPath(store, EMPTY_DIGEST)), "{}");
           } else {
@@ -156,6 +155,13 @@ Deno.test("build --attest type=sbom --attest type=provenance lays out attestatio
             assert.equal(bytes.length, layer.size);
             const statement = JSON.parse(new TextDecoder().decode(bytes));
             assert.equal(statement._type, "https://in-toto.io/Statement/v1");
+            // in-toto-golang's field order, as BuildKit marshals statements.
+            assert.deepEqual(Object.keys(statement), [
+              "_type",
+              "predicateType",
+              "subject",
+              "predicate",
+            ]);
             assert.deepEqual(layer.annotations, {
               "in-toto.io/predicate-type": statement.predicateType,
             });

@@ -314,3 +314,92 @@ Deno.test("build compatibility-version=30 defaults to OCI media types and OCI-ar
     assert.match(refused.stderr, /compatibility-version=10 .*not supported/);
   });
 });
+
+Deno.test("build warns when a zstd base layer is written with Docker media types", async () => {
+  await withTempDir("ocistream-docker-zstd-base-", async (dir) => {
+    const context = await makeContext(`${dir}/context`, "zstd base");
+    const base = `${dir}/base`;
+    const b = await runBuild(
+      context,
+      undefined,
+      `type=oci,dest=${base},tar=false,compression=zstd`,
+      {
+        progress: "quiet",
+        epoch: 0,
+        flags: ["--platform", "linux/amd64"],
+      },
+    );
+    assert.equal(b.code, 0, b.stderr);
+    const store = `${dir}/store`;
+    const r = await runBuild(context, store, "type=image,name=example.com/z:1,compression=gzip", {
+      progress: "plain",
+      epoch: 0,
+      metadataFile: `${dir}/meta.json`,
+      flags: ["--platform", "linux/amd64", "--from", `oci-layout://${base}`],
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const manifest = readBlob(store, readJson(`${dir}/meta.json`)["containerimage.digest"]);
+    assert.equal(manifest.layers[0].mediaType, "application/vnd.docker.image.rootfs.diff.tar.zstd");
+    assert.match(
+      r.stderr,
+      new RegExp(`base layer ${manifest.layers[0].digest}: zstd with Docker media types`),
+    );
+    assert.match(r.stderr, /Docker before 23\.0 cannot read zstd/);
+  });
+});
+
+Deno.test("build force-compression=true,compression=gzip converts eStargz base layers to plain gzip with the same diffID (BuildKit's NeedsConversion)", async () => {
+  await withTempDir("ocistream-estargz-to-gzip-", async (dir) => {
+    const context = await makeContext(`${dir}/context`, "estargz base");
+    const base = `${dir}/base`;
+    const b = await runBuild(
+      context,
+      undefined,
+      `type=oci,dest=${base},tar=false,compression=estargz`,
+      {
+        progress: "quiet",
+        epoch: 0,
+        metadataFile: `${dir}/base.json`,
+        flags: ["--platform", "linux/amd64"],
+      },
+    );
+    assert.equal(b.code, 0, b.stderr);
+    const baseManifest = readBlob(base, readJson(`${dir}/base.json`)["containerimage.digest"]);
+    const baseConfig = readBlob(base, baseManifest.config.digest);
+    const baseLayer = baseManifest.layers[0];
+    assert.ok(baseLayer.annotations["containerd.io/snapshot/stargz/toc.digest"]);
+    const build = async (output: string, name: string) => {
+      const store = `${dir}/store-${name}`;
+      const r = await runBuild(context, store, output, {
+        progress: "quiet",
+        epoch: 0,
+        metadataFile: `${dir}/${name}.json`,
+        flags: ["--platform", "linux/amd64", "--from", `oci-layout://${base}`],
+      });
+      assert.equal(r.code, 0, r.stderr);
+      const manifest = readBlob(store, readJson(`${dir}/${name}.json`)["containerimage.digest"]);
+      return { store, manifest, config: readBlob(store, manifest.config.digest) };
+    };
+    const forced = await build(
+      "type=image,name=example.com/g:1,compression=gzip,force-compression=true,oci-mediatypes=true",
+      "forced",
+    );
+    const layer = forced.manifest.layers[0];
+    assert.notEqual(layer.digest, baseLayer.digest);
+    assert.equal(layer.mediaType, "application/vnd.oci.image.layer.v1.tar+gzip");
+    assert.equal(layer.annotations, undefined, "no eStargz annotations left");
+    // The same tar, re-compressed: the same diffID, and gzip reads it to that digest.
+    assert.equal(forced.config.rootfs.diff_ids[0], baseConfig.rootfs.diff_ids[0]);
+    const unpacked = await runOk("sh", [
+      "-c",
+      `gzip -dc ${forced.store}/blobs/sha256/${layer.digest.slice(7)} | sha256sum`,
+    ]);
+    assert.equal(`sha256:${unpacked.stdout.split(" ")[0]}`, baseConfig.rootfs.diff_ids[0]);
+    // Without force-compression the eStargz layer is kept as it is.
+    const kept = await build(
+      "type=image,name=example.com/g:2,compression=gzip,oci-mediatypes=true",
+      "kept",
+    );
+    assert.equal(kept.manifest.layers[0].digest, baseLayer.digest);
+  });
+});

@@ -116,8 +116,13 @@ async function tempDir(t: Deno.TestContext, fn: (dir: string) => Promise<void>):
   void t;
 }
 
+/**
+ * Writes `entries` as eStargz; unless `options` says otherwise, with the reference
+ * `estargz.Build` landmarks, the layout `estargz-build` writes and these tests compare with
+ * (BuildKit's lossless default is tested on its own below).
+ */
 async function writeBlob(entries: TarEntry[], options: EstargzStreamOptions, path: string) {
-  const estargz = new EstargzStream(codecs, options);
+  const estargz = new EstargzStream(codecs, { landmarks: true, ...options });
   const out = await Deno.open(path, { write: true, create: true, truncate: true });
   await ReadableStream.from(entries).pipeThrough(estargz).pipeTo(out.writable);
   return await estargz.result;
@@ -443,4 +448,41 @@ Deno.test("EstargzStream() reads whole-body files in one call into the same blob
     blob([shrunk], codecs),
     /changed changed size while being read: expected 100 bytes, got 99/,
   );
+});
+
+Deno.test("EstargzStream() by default is BuildKit's lossless conversion: the input tar, then the TOC, no landmark", async (t) => {
+  await tempDir(t, async (d) => {
+    const entries = tree();
+    const estargz = new EstargzStream(codecs);
+    const blob = `${d}/layer.gz`;
+    const out = await Deno.open(blob, { write: true, create: true, truncate: true });
+    await ReadableStream.from(entries).pipeThrough(estargz).pipeTo(out.writable);
+    const result = await estargz.result;
+    await assertVerified(blob, result);
+    const { toc } = await readToc(blob, d);
+    assert.ok(!toc.entries.some((e) => String(e.name).endsWith("landmark")), "no landmark entry");
+    // The uncompressed stream starts with exactly the plain tar's entries (its end blocks
+    // aside), as estargz's AppendTarLossLess keeps them.
+    const chunks: Uint8Array[] = [];
+    for await (const c of ReadableStream.from(tree()).pipeThrough(new TarStream())) chunks.push(c);
+    const plain = new Uint8Array(await new Blob(chunks as Uint8Array<ArrayBuffer>[]).arrayBuffer());
+    const body = plain.subarray(0, plain.length - 1024);
+    const unpacked = await run("gzip", "-dc", blob);
+    assert.ok(unpacked.length > body.length);
+    assert.equal(
+      createHash("sha256").update(unpacked.subarray(0, body.length)).digest("hex"),
+      createHash("sha256").update(body).digest("hex"),
+    );
+    assert.equal(
+      new TextDecoder().decode(unpacked.subarray(body.length, body.length + 17)),
+      "stargz.index.json",
+    );
+  });
+});
+
+Deno.test("EstargzStream() without landmarks refuses a layer with its own stargz.index.json", async () => {
+  const estargz = new EstargzStream(codecs);
+  const write = ReadableStream.from([file("stargz.index.json", bytes(3))]).pipeThrough(estargz)
+    .pipeTo(new WritableStream());
+  await assert.rejects(write, /Cannot write eStargz losslessly/);
 });

@@ -1,0 +1,143 @@
+/**
+ * Extended attributes of local files, read through libc with Deno's FFI
+ * (`llistxattr`, `lgetxattr`; symlinks are not followed), since Deno has no
+ * xattr API. Linux only; elsewhere, or when the process may not use FFI
+ * (no `--allow-ffi`), every file reads as having none, so callers stay
+ * portable.
+ *
+ * Values are returned as text: a value that is not valid UTF-8 cannot be
+ * carried by `TarEntry.xattrs` and is skipped (reported through `onSkip`).
+ *
+ * @example
+ * ```ts
+ * import { readXattrs, xattrsAvailable } from "./xattrs.ts";
+ * console.log(typeof xattrsAvailable()); // boolean
+ * console.log(readXattrs("/", ["security.capability"])); // {} on most systems
+ * ```
+ * @module
+ */
+
+// ENODATA (no such attribute) and ENOTSUP (file system without xattrs) on Linux.
+const ENODATA = 61;
+const ENOTSUP = 95;
+const ERANGE = 34;
+
+const SYMBOLS = {
+  llistxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+  lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+let libc: Libc | null | undefined;
+
+function open(): Libc | null {
+  if (libc !== undefined) return libc;
+  libc = null;
+  if (Deno.build.os !== "linux") return libc;
+  try {
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return libc;
+    libc = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+  } catch {
+    libc = null;
+  }
+  return libc;
+}
+
+/**
+ * Whether this process can read extended attributes (Linux, FFI permitted, libc found).
+ *
+ * @example
+ * ```ts
+ * import { xattrsAvailable } from "./xattrs.ts";
+ * if (!xattrsAvailable()) console.log("file capabilities will not be kept");
+ * ```
+ */
+export function xattrsAvailable(): boolean {
+  return open() !== null;
+}
+
+function errno(c: Libc): number {
+  const p = c.__errno_location();
+  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
+}
+
+const encoder = new TextEncoder();
+const strict = new TextDecoder("utf-8", { fatal: true });
+
+function cString(text: string): Uint8Array<ArrayBuffer> {
+  const bytes = encoder.encode(text);
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
+}
+
+/** Calls `fn(buffer, size)` with a growing buffer until the answer fits; `undefined` when absent. */
+function readSized(
+  c: Libc,
+  call: (buf: Uint8Array<ArrayBuffer> | null, size: bigint) => number | bigint,
+  what: string,
+): Uint8Array | undefined {
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const needed = Number(call(null, 0n));
+    if (needed < 0) {
+      const e = errno(c);
+      if (e === ENODATA || e === ENOTSUP) return undefined;
+      throw new Error(`Cannot read ${what}: errno ${e}`);
+    }
+    if (needed === 0) return new Uint8Array(0);
+    const buf = new Uint8Array(needed);
+    const got = Number(call(buf, BigInt(needed)));
+    if (got >= 0) return buf.subarray(0, got);
+    const e = errno(c);
+    if (e === ENODATA || e === ENOTSUP) return undefined;
+    if (e !== ERANGE) throw new Error(`Cannot read ${what}: errno ${e}`);
+    // It grew between the two calls: ask again.
+  }
+  throw new Error(`Cannot read ${what}: it keeps changing size`);
+}
+
+/**
+ * The extended attributes of `path` (not following a final symlink): all of them, or only
+ * those in `names`. `{}` where xattrs cannot be read (see {@link xattrsAvailable}).
+ *
+ * @example
+ * ```ts
+ * import { readXattrs } from "./xattrs.ts";
+ * console.log(readXattrs("/etc/hostname")); // usually {}
+ * ```
+ */
+export function readXattrs(
+  path: string,
+  names?: readonly string[],
+  onSkip?: (name: string, why: string) => void,
+): Record<string, string> {
+  const c = open();
+  if (c === null) return {};
+  const file = cString(path);
+  let wanted: readonly string[];
+  if (names !== undefined) {
+    wanted = names;
+  } else {
+    const list = readSized(c, (buf, size) => c.llistxattr(file, buf, size), `xattrs of ${path}`);
+    if (list === undefined || list.length === 0) return {};
+    wanted = new TextDecoder().decode(list).split("\0").filter((n) => n !== "");
+  }
+  const out: Record<string, string> = {};
+  for (const name of [...wanted].sort()) {
+    const key = cString(name);
+    const value = readSized(
+      c,
+      (buf, size) => c.lgetxattr(file, key, buf, size),
+      `xattr ${name} of ${path}`,
+    );
+    if (value === undefined) continue;
+    try {
+      out[name] = strict.decode(value);
+    } catch {
+      onSkip?.(name, "its value is not UTF-8 text");
+    }
+  }
+  return out;
+}
