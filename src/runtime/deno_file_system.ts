@@ -64,25 +64,6 @@ async function loadNodeFs(): Promise<NodeFs> {
   return nodeFs ??= await import("node:fs");
 }
 
-let umaskBits: number | undefined;
-/**
- * The process umask, read from `/proc/self/status` (`Deno.umask()` would set it to read it,
- * racing with files other threads create meanwhile); all bits when unknown, so callers set
- * modes explicitly.
- */
-function umask(): number {
-  if (umaskBits === undefined) {
-    try {
-      const status = Deno.readTextFileSync("/proc/self/status");
-      const m = /^Umask:\s*([0-7]+)/m.exec(status);
-      umaskBits = m ? parseInt(m[1]!, 8) : 0o777;
-    } catch {
-      umaskBits = 0o777;
-    }
-  }
-  return umaskBits;
-}
-
 function writeAllSync(file: Deno.FsFile, data: Uint8Array): void {
   let done = 0;
   while (done < data.length) done += file.writeSync(data.subarray(done));
@@ -359,8 +340,9 @@ export class DenoFileSystem implements FileSystem {
   /**
    * Creates a new file with `O_CREAT | O_EXCL` (an existing entry, even a dangling symlink,
    * fails with {@link AlreadyExistsError}), writes `data` with synchronous calls, then sets the
-   * owner (`lchown`), the mode (`chmod`, only when creation could not give it: setuid, setgid or
-   * sticky bits, or bits the umask removes) and the times (`futimens` on the open file).
+   * owner and the mode where they differ from what creation gave (one `fstat` says: an `lchown`
+   * or `chmod` that changes nothing still costs a journalled inode update), and the times
+   * (`futimens` on the open file).
    */
   async createFile(
     path: string,
@@ -378,15 +360,20 @@ export class DenoFileSystem implements FileSystem {
       if (data instanceof Uint8Array) writeAllSync(file, data);
       else for await (const chunk of data) writeAllSync(file, chunk);
       const problems: NewFileProblems = {};
-      if (meta.owner) {
+      const made = file.statSync();
+      const mode = meta.mode & 0o7777;
+      let chown = false;
+      if (meta.owner && (made.uid !== meta.owner.uid || made.gid !== meta.owner.gid)) {
         try {
           nodeFs!.lchownSync(path, meta.owner.uid, meta.owner.gid);
+          chown = true;
         } catch (e) {
           problems.owner = e;
         }
       }
-      if ((meta.mode & 0o7000) !== 0 || (meta.mode & 0o777 & umask()) !== 0) {
-        Deno.chmodSync(path, meta.mode & 0o7777);
+      // chmod after chown: chown clears setuid and setgid bits.
+      if (((made.mode ?? 0) & 0o7777) !== mode || (chown && (mode & 0o6000) !== 0)) {
+        Deno.chmodSync(path, mode);
       }
       try {
         file.utimeSync(meta.atime, meta.mtime);
