@@ -525,8 +525,10 @@ class Keyer {
     const info = entryFileInfo(entry);
     if (!info) return false;
     if (info.type === "file" && info.mtime >= this.#freshAfter) return false;
+    // Byte values as `[bytes…]`, text as itself: the two never read the same in JSON.
     const xattrs = entry.xattrs
       ? Object.entries(entry.xattrs).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+        .map(([k, v]) => [k, typeof v === "string" ? v : [...v]])
       : null;
     this.#push(JSON.stringify([
       entry.path,

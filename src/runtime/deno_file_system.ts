@@ -466,7 +466,10 @@ export class DenoFileSystem implements FileSystem {
   }
 
   /** Extended attributes through libc (FFI); `{}` where that is not possible. */
-  getXattrs(path: string, names?: readonly string[]): Promise<Record<string, string>> {
+  getXattrs(
+    path: string,
+    names?: readonly string[],
+  ): Promise<Record<string, string | Uint8Array>> {
     try {
       return Promise.resolve(readXattrs(path, names));
     } catch (e) {
@@ -475,7 +478,7 @@ export class DenoFileSystem implements FileSystem {
   }
 
   /** Same as {@link getXattrs}, synchronous. */
-  getXattrsSync(path: string, names?: readonly string[]): Record<string, string> {
+  getXattrsSync(path: string, names?: readonly string[]): Record<string, string | Uint8Array> {
     return readXattrs(path, names);
   }
 

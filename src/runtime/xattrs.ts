@@ -5,8 +5,9 @@
  * (no `--allow-ffi`), every file reads as having none, so callers stay
  * portable.
  *
- * Values are returned as text: a value that is not valid UTF-8 cannot be
- * carried by `TarEntry.xattrs` and is skipped (reported through `onSkip`).
+ * A value is returned as text when it is valid UTF-8, else as its bytes (a binary
+ * `security.capability`, e.g. with `cap_setuid`); the tar writer writes either form
+ * byte for byte.
  *
  * @example
  * ```ts
@@ -111,8 +112,7 @@ function readSized(
 export function readXattrs(
   path: string,
   names?: readonly string[],
-  onSkip?: (name: string, why: string) => void,
-): Record<string, string> {
+): Record<string, string | Uint8Array> {
   const c = open();
   if (c === null) return {};
   const file = cString(path);
@@ -124,7 +124,7 @@ export function readXattrs(
     if (list === undefined || list.length === 0) return {};
     wanted = new TextDecoder().decode(list).split("\0").filter((n) => n !== "");
   }
-  const out: Record<string, string> = {};
+  const out: Record<string, string | Uint8Array> = {};
   for (const name of [...wanted].sort()) {
     const key = cString(name);
     const value = readSized(
@@ -136,7 +136,7 @@ export function readXattrs(
     try {
       out[name] = strict.decode(value);
     } catch {
-      onSkip?.(name, "its value is not UTF-8 text");
+      out[name] = value.slice();
     }
   }
   return out;

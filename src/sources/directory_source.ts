@@ -340,7 +340,7 @@ export function directoryEntries(
     : undefined;
   const withXattrs = (entry: TarEntry, rel: string): TarEntry | Promise<TarEntry> => {
     if (!options.xattrs) return entry;
-    const add = (xattrs: Record<string, string>) =>
+    const add = (xattrs: Record<string, string | Uint8Array>) =>
       Object.keys(xattrs).length > 0 ? { ...entry, xattrs } : entry;
     // The synchronous path where there is one: no microtask hop per entry.
     if (fs.getXattrsSync) return add(fs.getXattrsSync(abs(rel), xattrNames));

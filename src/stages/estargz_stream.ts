@@ -338,7 +338,9 @@ class Writer {
     };
     if (entry.xattrs) {
       const xattrs: Record<string, Uint8Array> = {};
-      for (const [k, v] of Object.entries(entry.xattrs)) xattrs[k] = utf8.encode(v);
+      for (const [k, v] of Object.entries(entry.xattrs)) {
+        xattrs[k] = typeof v === "string" ? utf8.encode(v) : v;
+      }
       toc.xattrs = xattrs;
     }
     if (entry.type === "symlink") toc.linkName = entry.linkName;

@@ -208,8 +208,17 @@ function formatPaxTime(t: number): string {
 }
 
 /** Encodes one PAX record: `"<len> <key>=<value>\n"` where len counts the whole record. */
-function paxRecord(key: string, value: string): Uint8Array {
-  const body = encoder.encode(` ${key}=${value}\n`);
+function paxRecord(key: string, value: string | Uint8Array): Uint8Array {
+  let body: Uint8Array;
+  if (typeof value === "string") body = encoder.encode(` ${key}=${value}\n`);
+  else {
+    // A byte value (a binary xattr) goes in as it is, as Go's tar writer does.
+    const head = encoder.encode(` ${key}=`);
+    body = new Uint8Array(head.length + value.length + 1);
+    body.set(head, 0);
+    body.set(value, head.length);
+    body[body.length - 1] = 0x0a;
+  }
   let size = body.length;
   let total = size + String(size).length;
   if (String(total).length !== String(size).length) total = size + String(total).length;
@@ -504,7 +513,7 @@ export function encodeTarHeaderGeneral(entry: TarEntry): Uint8Array {
   const uname = entry.uname ?? "";
   const gname = entry.gname ?? "";
 
-  const pax = new Map<string, string>();
+  const pax = new Map<string, string | Uint8Array>();
   let ustarName = name;
   let ustarPrefix = "";
   if (!isAscii(name) || name.length > 100) {

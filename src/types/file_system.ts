@@ -157,9 +157,12 @@ export interface FileSystem {
    * Reads extended attributes, not following a final symlink: all of them, or only `names`
    * (may be unsupported).
    */
-  getXattrs?(path: string, names?: readonly string[]): Promise<Record<string, string>>;
+  getXattrs?(
+    path: string,
+    names?: readonly string[],
+  ): Promise<Record<string, string | Uint8Array>>;
   /** Same as {@link getXattrs}, synchronous (a fast path for walks of many small files). */
-  getXattrsSync?(path: string, names?: readonly string[]): Record<string, string>;
+  getXattrsSync?(path: string, names?: readonly string[]): Record<string, string | Uint8Array>;
   /** Flushes a file's data to disk. */
   fsync?(path: string): Promise<void>;
 }

@@ -51,8 +51,11 @@ export interface TarEntry {
   devMajor?: number;
   /** Device minor number. */
   devMinor?: number;
-  /** Extended attributes (PAX `SCHILY.xattr.*`). */
-  xattrs?: Record<string, string>;
+  /**
+   * Extended attributes (PAX `SCHILY.xattr.*`): a text value is written as UTF-8, a byte
+   * value (e.g. a binary `security.capability`) as its bytes.
+   */
+  xattrs?: Record<string, string | Uint8Array>;
   /** Opens the body of a regular file; it must yield exactly `size` bytes. */
   open?: () => ReadableStream<Uint8Array> | Promise<ReadableStream<Uint8Array>>;
 }

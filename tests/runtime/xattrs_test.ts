@@ -48,3 +48,22 @@ console.log(JSON.stringify([xattrsAvailable(), readXattrs("/")]));`;
     await Deno.remove(file);
   }
 });
+
+Deno.test("readXattrs() returns a value that is not UTF-8 as its bytes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ocistream-xattrs-" });
+  try {
+    const file = `${dir}/f`;
+    await Deno.writeTextFile(file, "x");
+    const set = await new Deno.Command("setfattr", {
+      args: ["-n", "user.b", "-v", "0x80ff00", file],
+    })
+      .output().catch(() => ({ success: false }));
+    if (!xattrsAvailable() || !set.success) {
+      assert.deepEqual(readXattrs(file), {});
+      return;
+    }
+    assert.deepEqual(readXattrs(file), { "user.b": new Uint8Array([0x80, 0xff, 0x00]) });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

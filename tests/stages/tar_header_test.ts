@@ -221,3 +221,25 @@ Deno.test("encodeTarHeader() xattrs are extracted by GNU tar --xattrs", async ()
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("encodeTarHeader() writes a byte-valued xattr as its bytes (a binary security.capability)", () => {
+  // cap_setuid+ep: VFS_CAP_REVISION_2 | effective, permitted bit 7 (0x80: not UTF-8).
+  const cap = new Uint8Array(20);
+  cap.set([0x01, 0x00, 0x00, 0x02, 0x80]);
+  const h = encodeTarHeader({
+    ...base,
+    path: "bin/x",
+    type: "file",
+    size: 0,
+    xattrs: { "security.capability": cap },
+  });
+  const record = new TextEncoder().encode(" SCHILY.xattr.security.capability=");
+  const at = h.findIndex((_, i) => record.every((b, j) => h[i + j] === b));
+  assert.ok(at > 0, "the record is in the PAX data");
+  const value = h.subarray(at + record.length, at + record.length + cap.length);
+  assert.deepEqual([...value], [...cap]);
+  assert.equal(h[at + record.length + cap.length], 0x0a);
+  // The record's length prefix counts bytes: "54 SCHILY…=<20 bytes>\n".
+  const prefix = new TextDecoder().decode(h.subarray(at - 2, at));
+  assert.equal(Number(prefix), 2 + record.length + cap.length + 1);
+});
