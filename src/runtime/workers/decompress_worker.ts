@@ -86,10 +86,13 @@ async function run(algorithm: StreamCompression): Promise<void> {
     if (value.byteLength === 0) continue;
     hasher.update(value);
     size += value.byteLength;
-    // A buffer of its own, transferred (zlib's output may share one with later output).
-    const chunk = value.slice();
+    // Transferred: zlib's output chunks are whole buffers of their own (a chunk sharing its
+    // buffer, which later output might reuse, is copied first).
+    const own = value.byteOffset === 0 && value.byteLength === value.buffer.byteLength &&
+      value.buffer instanceof ArrayBuffer;
+    const chunk = own ? value : value.slice();
     credits--;
-    port.postMessage({ type: "data", chunk }, [chunk.buffer]);
+    port.postMessage({ type: "data", chunk }, [chunk.buffer as ArrayBuffer]);
   }
   port.postMessage({ type: "end", digest: `sha256:${hasher.digestHex()}`, size });
 }
