@@ -14,6 +14,7 @@
  */
 
 const decoder = new TextDecoder();
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
 /** The fields of one header block, before PAX/GNU overrides are applied. */
 export interface RawHeader {
@@ -115,8 +116,16 @@ export function decodeHeaderBlock(block: Uint8Array, offset: number): RawHeader 
   };
 }
 
-/** Parses PAX records (`"<len> key=value\n"...`) into a map; later keys win. */
-export function parsePaxRecords(data: Uint8Array, path: string): Map<string, string> {
+/**
+ * Parses PAX records (`"<len> key=value\n"...`) into a map; later keys win. An xattr value
+ * (`SCHILY.xattr.*`) that is not UTF-8 (a binary `security.capability`) is also put, as its
+ * bytes, into `bytes` when given.
+ */
+export function parsePaxRecords(
+  data: Uint8Array,
+  path: string,
+  bytes?: Map<string, Uint8Array>,
+): Map<string, string> {
   const out = new Map<string, string>();
   let pos = 0;
   while (pos < data.length) {
@@ -133,7 +142,17 @@ export function parsePaxRecords(data: Uint8Array, path: string): Map<string, str
     if (eq < 0) {
       throw new SyntaxError(`Invalid PAX header for ${path}: record without "=" at byte ${pos}`);
     }
-    out.set(decoder.decode(record.subarray(0, eq)), decoder.decode(record.subarray(eq + 1)));
+    const key = decoder.decode(record.subarray(0, eq));
+    const value = record.subarray(eq + 1);
+    out.set(key, decoder.decode(value));
+    if (bytes && key.startsWith("SCHILY.xattr.")) {
+      try {
+        strictDecoder.decode(value);
+        bytes.delete(key);
+      } catch {
+        bytes.set(key, value.slice());
+      }
+    }
     pos += len;
   }
   return out;

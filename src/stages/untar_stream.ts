@@ -83,6 +83,8 @@ export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody
   #offset = 0;
   #previous: Promise<void> = Promise.resolve();
   #global = new Map<string, string>();
+  // Global xattr records whose values are bytes, not UTF-8 text.
+  #globalBytes = new Map<string, Uint8Array>();
   #lastPath = "";
   #ended = false;
 
@@ -158,6 +160,7 @@ export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody
 
   async #next(): Promise<TarEntryWithBody | null> {
     let local = new Map<string, string>();
+    const localBytes = new Map<string, Uint8Array>();
     let longName: string | undefined;
     let longLink: string | undefined;
     for (;;) {
@@ -176,10 +179,19 @@ export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody
       }
       switch (header.flag) {
         case "x":
-          local = new Map([...local, ...parsePaxRecords(await this.#meta(header), header.name)]);
+          local = new Map([
+            ...local,
+            ...parsePaxRecords(await this.#meta(header), header.name, localBytes),
+          ]);
           continue;
         case "g":
-          for (const [k, v] of parsePaxRecords(await this.#meta(header), header.name)) {
+          for (
+            const [k, v] of parsePaxRecords(
+              await this.#meta(header),
+              header.name,
+              this.#globalBytes,
+            )
+          ) {
             this.#global.set(k, v);
           }
           continue;
@@ -191,7 +203,10 @@ export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody
           continue;
       }
       const pax = new Map([...this.#global, ...local]);
-      return this.#entry(header, pax, longName, longLink);
+      const paxBytes = new Map([...this.#globalBytes, ...localBytes]);
+      // A local text value overrides a global byte value of the same key.
+      for (const k of local.keys()) if (!localBytes.has(k)) paxBytes.delete(k);
+      return this.#entry(header, pax, longName, longLink, paxBytes);
     }
   }
 
@@ -200,6 +215,7 @@ export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody
     pax: Map<string, string>,
     longName: string | undefined,
     longLink: string | undefined,
+    paxBytes: Map<string, Uint8Array> = new Map(),
   ): TarEntryWithBody {
     let rawPath = pax.get("path") ?? longName ?? header.name;
     const linkName = pax.get("linkpath") ?? longLink ?? header.linkName;
@@ -272,11 +288,11 @@ export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody
       entry.devMajor = header.devMajor;
       entry.devMinor = header.devMinor;
     }
-    const xattrs: Record<string, string> = {};
+    const xattrs: Record<string, string | Uint8Array> = {};
     let hasXattrs = false;
     for (const [k, v] of pax) {
       if (k.startsWith("SCHILY.xattr.")) {
-        xattrs[k.slice("SCHILY.xattr.".length)] = v;
+        xattrs[k.slice("SCHILY.xattr.".length)] = paxBytes.get(k) ?? v;
         hasXattrs = true;
       }
     }

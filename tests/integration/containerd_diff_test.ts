@@ -15,6 +15,10 @@ import { directoryEntries } from "../../src/sources/directory_source.ts";
 import { denoFileSystem } from "../../src/runtime/deno_file_system.ts";
 import { TarStream } from "../../src/stages/tar_stream.ts";
 import { sha256Stream } from "../fixtures/tar_tools.ts";
+import { recompressLayer } from "../../src/stages/layer_encoder.ts";
+import { webCodecs } from "../../src/stages/web_codecs.ts";
+import { gunzipSync } from "node:zlib";
+import { createHash } from "node:crypto";
 
 /** The diffID of ocistream's layer for `dir`, owners kept as the differ keeps them. */
 async function ourDiffId(dir: string): Promise<string> {
@@ -135,6 +139,22 @@ Deno.test("build keeps file capabilities (security.capability) as containerd's d
         new TextDecoder().decode(listing.stdout).match(/security\.capability/g)?.length,
         2,
       );
+    });
+    await t.step("force-compression to eStargz converts that layer losslessly", async () => {
+      // BuildKit's AppendTarLossLess: the converted layer's tar starts with the source tar's
+      // bytes (its end blocks aside), the binary capability value included.
+      const tar = await Deno.readFile(`${dir}/reference.tar`);
+      const encoding = recompressLayer(new Blob([tar]).stream(), "uncompressed", {
+        compression: "estargz",
+        codecs: webCodecs,
+      });
+      const blob = new Uint8Array(await new Response(encoding.blob).arrayBuffer());
+      const converted = new Uint8Array(gunzipSync(blob));
+      let end = tar.length;
+      while (end > 0 && tar.subarray(end - 512, end).every((b) => b === 0)) end -= 512;
+      const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+      assert.equal(sha(converted.subarray(0, end)), sha(tar.subarray(0, end)));
+      assert.equal((await encoding.result).sourceDiffId, reference.diffID);
     });
   });
 });
