@@ -15,6 +15,7 @@
  *   type: "module",
  * });
  * worker.postMessage({ type: "start", algorithm: "gzip" });
+ * worker.postMessage({ type: "credit", n: 1 }); // it reads (and asks for input) only with credit
  * worker.postMessage({ type: "end" });
  * const reply = await new Promise<MessageEvent>((resolve) => worker.onmessage = resolve);
  * console.log(reply.data.type); // "want"
