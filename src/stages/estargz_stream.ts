@@ -37,6 +37,7 @@ import {
   tocJsonFrame,
 } from "./_estargz_toc.ts";
 import { encodeTarHeader, TAR_END, tarPadding, tarPath } from "./tar_header.ts";
+import { rawTarHeader } from "./untar_stream.ts";
 import { SMALL_BODY, wholeBodyReader } from "./tar_stream.ts";
 
 /** Options of {@link EstargzStream}. */
@@ -324,7 +325,8 @@ class Writer {
 
   /** Writes one entry: header into the current member, payload chunks into new members. */
   async writeEntry(entry: TarEntry): Promise<void> {
-    const header = encodeTarHeader(entry);
+    // An entry read from a tar keeps its header bytes as they were: the lossless conversion.
+    const header = rawTarHeader(entry) ?? encodeTarHeader(entry);
     const type = TOC_TYPES[entry.type];
     const toc: TocEntry = {
       name: tarPath(entry.path, entry.type),

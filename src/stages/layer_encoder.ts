@@ -24,7 +24,7 @@ import type { TarEntry } from "../types/tar_entry.ts";
 import { declareDigest, DigestStream } from "./digest_stream.ts";
 import { EstargzStream } from "./estargz_stream.ts";
 import { tarStream } from "./tar_stream.ts";
-import { type TarEntryWithBody, UntarStream } from "./untar_stream.ts";
+import { keepRawTarHeader, type TarEntryWithBody, UntarStream } from "./untar_stream.ts";
 
 /** Default compression levels (SPEC §1). */
 export const DEFAULT_LEVELS: Record<Compression, number> = {
@@ -141,7 +141,10 @@ export function recompressLayer(
   const tar = (from === "uncompressed" ? blob : blob.pipeThrough(codecs.decompress(from)))
     .pipeThrough(tarDigest);
   if (options.compression === "estargz") {
-    const encoding = encodeLayer(tar.pipeThrough(new UntarStream()).pipeThrough(entryBodies()), {
+    // The headers travel as read: BuildKit's conversion is lossless (AppendTarLossLess).
+    const entries = tar.pipeThrough(new UntarStream({ keepRawHeaders: true }))
+      .pipeThrough(entryBodies());
+    const encoding = encodeLayer(entries, {
       ...options,
       level,
     });
@@ -197,14 +200,16 @@ function compressTar(
  */
 function entryBodies(): TransformStream<TarEntryWithBody, TarEntry> {
   return new TransformStream({
-    async transform({ body, ...entry }, controller) {
+    async transform(read, controller) {
+      const { body, ...entry } = read;
       if (entry.type !== "file" || !entry.size) {
         await body.cancel();
+        keepRawTarHeader(read, entry);
         controller.enqueue(entry);
         return;
       }
       let opened = false;
-      controller.enqueue({
+      const out: TarEntry = {
         ...entry,
         open: () => {
           if (opened) {
@@ -215,7 +220,9 @@ function entryBodies(): TransformStream<TarEntryWithBody, TarEntry> {
           opened = true;
           return body;
         },
-      });
+      };
+      keepRawTarHeader(read, out);
+      controller.enqueue(out);
     },
   });
 }

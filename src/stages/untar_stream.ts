@@ -76,6 +76,47 @@ const MAX_TIME = 8.64e12;
  * assertEquals((await Array.fromAsync(entries)).length, 0);
  * ```
  */
+/** Options of {@link UntarStream}. */
+export interface UntarStreamOptions {
+  /**
+   * Remember each entry's header bytes as read (extended headers included), for
+   * {@link rawTarHeader}: a lossless re-write (eStargz conversion) writes them unchanged.
+   */
+  keepRawHeaders?: boolean;
+}
+
+// The header bytes of entries read with `keepRawHeaders` (see rawTarHeader).
+const rawHeaders = new WeakMap<object, Uint8Array>();
+
+/**
+ * The header bytes an entry had in the tar it was read from (every extended header and the
+ * ustar block, as read), when it was read with `keepRawHeaders`; else `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { rawTarHeader } from "./untar_stream.ts";
+ * console.log(rawTarHeader({})); // undefined
+ * ```
+ */
+export function rawTarHeader(entry: object): Uint8Array | undefined {
+  return rawHeaders.get(entry);
+}
+
+/**
+ * Gives `to` the raw header of `from` (for stages that copy an entry into a new object).
+ *
+ * @example
+ * ```ts
+ * import { keepRawTarHeader } from "./untar_stream.ts";
+ * const from = {}, to = { ...from };
+ * keepRawTarHeader(from, to);
+ * ```
+ */
+export function keepRawTarHeader(from: object, to: object): void {
+  const raw = rawHeaders.get(from);
+  if (raw !== undefined) rawHeaders.set(to, raw);
+}
+
 export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody> {
   #readable: ReadableStream<TarEntryWithBody>;
   #writable: WritableStream<Uint8Array>;
@@ -87,9 +128,13 @@ export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody
   #globalBytes = new Map<string, Uint8Array>();
   #lastPath = "";
   #ended = false;
+  // With keepRawHeaders: the blocks read for the entry being parsed.
+  #captured: Uint8Array[] | undefined;
+  #keepRaw: boolean;
 
   /** Creates the stage. */
-  constructor() {
+  constructor(options: UntarStreamOptions = {}) {
+    this.#keepRaw = options.keepRawHeaders === true;
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>(
       undefined,
       { highWaterMark: 1 },
@@ -139,6 +184,7 @@ export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody
       );
     }
     this.#offset += size;
+    this.#captured?.push(block.slice());
     return block;
   }
 
@@ -161,6 +207,7 @@ export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody
   async #next(): Promise<TarEntryWithBody | null> {
     let local = new Map<string, string>();
     const localBytes = new Map<string, Uint8Array>();
+    this.#captured = this.#keepRaw ? [] : undefined;
     let longName: string | undefined;
     let longLink: string | undefined;
     for (;;) {
@@ -206,7 +253,19 @@ export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody
       const paxBytes = new Map([...this.#globalBytes, ...localBytes]);
       // A local text value overrides a global byte value of the same key.
       for (const k of local.keys()) if (!localBytes.has(k)) paxBytes.delete(k);
-      return this.#entry(header, pax, longName, longLink, paxBytes);
+      const entry = this.#entry(header, pax, longName, longLink, paxBytes);
+      if (this.#captured) {
+        const blocks = this.#captured;
+        this.#captured = undefined;
+        const raw = new Uint8Array(blocks.reduce((n, b) => n + b.length, 0));
+        let at = 0;
+        for (const b of blocks) {
+          raw.set(b, at);
+          at += b.length;
+        }
+        rawHeaders.set(entry, raw);
+      }
+      return entry;
     }
   }
 

@@ -24,7 +24,7 @@ import { parseOutputSpec } from "../../src/exporter/output_spec.ts";
 import { createDenoEnvironment } from "../../src/runtime/deno_environment.ts";
 import { denoFileSystem } from "../../src/runtime/deno_file_system.ts";
 import { directoryEntries } from "../../src/sources/directory_source.ts";
-import { encodeLayer } from "../../src/stages/layer_encoder.ts";
+import { encodeLayer, recompressLayer } from "../../src/stages/layer_encoder.ts";
 import { webCodecs } from "../../src/stages/web_codecs.ts";
 
 const TOC_DIGEST = "containerd.io/snapshot/stargz/toc.digest";
@@ -318,6 +318,51 @@ Deno.test("exportImage() with LayerInput.prioritizedFiles writes them first, bef
     const verified = await estargzVerify(`${work}/ref.gz`, ref.tocDigest, ref.diffID);
     assert.ok(verified.ok, verified.report.error);
     assert.equal(await bytesBeforeToc(blob), await bytesBeforeToc(`${work}/ref.gz`));
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("force-compression to eStargz keeps a GNU tar layer's headers byte for byte (AppendTarLossLess), and the reference reader accepts it", async (t) => {
+  const work = await Deno.makeTempDir({ prefix: "ocistream-estargz-lossless-" });
+  try {
+    const tree = `${work}/tree`;
+    const long = `${"d".repeat(120)}/${"f".repeat(110)}.txt`;
+    await Deno.mkdir(`${tree}/${"d".repeat(120)}`, { recursive: true });
+    await Deno.writeTextFile(`${tree}/${long}`, "long name\n");
+    await Deno.writeTextFile(`${tree}/héllo.txt`, "non-ASCII name\n");
+    await Deno.writeFile(`${tree}/big.bin`, pseudoRandomBytes(5 << 20, 3));
+    // GNU tar's own formats: GNU long names (L blocks), and PAX with atime/ctime records.
+    for (const format of ["gnu", "pax"]) {
+      await t.step(`--format=${format}`, async () => {
+        const tarFile = `${work}/${format}.tar`;
+        await runOk("tar", [`--format=${format}`, "-C", tree, "-cf", tarFile, "."]);
+        const tar = await Deno.readFile(tarFile);
+        const encoding = recompressLayer(new Blob([tar]).stream(), "uncompressed", {
+          compression: "estargz",
+          codecs: webCodecs,
+        });
+        const blobFile = `${work}/${format}.gz`;
+        await Deno.writeFile(
+          blobFile,
+          new Uint8Array(await new Response(encoding.blob).arrayBuffer()),
+        );
+        const result = await encoding.result;
+        const verified = await estargzVerify(
+          blobFile,
+          result.annotations["containerd.io/snapshot/stargz/toc.digest"],
+          result.diffId,
+        );
+        assert.ok(verified.ok, verified.report.error);
+        // Up to the TOC entry, the converted layer is the source tar (its end blocks aside).
+        let end = tar.length;
+        while (end > 0 && tar.subarray(end - 512, end).every((b) => b === 0)) end -= 512;
+        assert.equal(
+          await bytesBeforeToc(blobFile),
+          createHash("sha256").update(tar.subarray(0, end)).digest("hex"),
+        );
+      });
+    }
   } finally {
     await Deno.remove(work, { recursive: true });
   }
