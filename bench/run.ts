@@ -297,11 +297,14 @@ try {
     ]);
     ratio(group, "ocistream unpack", "umoci unpack", { max: 0.5 });
     ratio(group, "ocistream unpack", "tar -xzf", { max: 2 });
-    // The same tree as umoci's: names, types, modes, owners, mtimes, sizes, link targets, bytes.
+    // The same tree as umoci's: names, types, modes, owners, mtimes, sizes, link targets, bytes
+    // of everything in it (the target folder itself keeps its own mode: 0700 when new).
     const listing = (dir: string) =>
       output("sh", [
         "-c",
-        `cd ${q(dir)} && find . -printf '%p %y %m %U:%G %s %l %T@\\n' | LC_ALL=C sort && ` +
+        `cd ${
+          q(dir)
+        } && find . -mindepth 1 -printf '%p %y %m %U:%G %s %l %T@\\n' | LC_ALL=C sort && ` +
         `find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum`,
       ]);
     const same = (await listing(ours)) === (await listing(`${bundle}/rootfs`));
