@@ -72,14 +72,15 @@ port.onmessage = (event) => {
 };
 
 async function run(algorithm: StreamCompression): Promise<void> {
-  const hasher = await nativeCodecs.sha256();
-  let size = 0;
+  // The input exists before anything is awaited: messages that follow `start` find it.
   const source = new ReadableStream<Uint8Array>({
     start: (controller) => void (input = controller),
     // One `want` per chunk taken: the sender posts a chunk only for a `want`.
     pull: () => port.postMessage({ type: "want" }),
   }, { highWaterMark: 1 });
   const reader = source.pipeThrough(nativeCodecs.decompress(algorithm)).getReader();
+  const hasher = await nativeCodecs.sha256();
+  let size = 0;
   for (;;) {
     while (credits === 0) await new Promise<void>((resolve) => wake = resolve);
     const { done, value } = await reader.read();
