@@ -6,9 +6,11 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { parseFlags } from "./args.ts";
  * const { values, positionals } = parseFlags(["--store", "/tmp/s", "x"], { store: { type: "string" } });
- * console.log(values.store, positionals); // /tmp/s [ "x" ]
+ * assertEquals(values.store, "/tmp/s");
+ * assertEquals(positionals, ["x"]);
  * ```
  * @module
  */
@@ -45,10 +47,10 @@ export interface ParsedFlags<T extends Record<string, FlagSpec>> {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { parseFlags } from "./args.ts";
  * const spec = { output: { type: "string", short: "o", multiple: true }, quiet: { type: "boolean" } } as const;
- * console.log(parseFlags(["-o", "a", "--output=b", "--quiet", "--", "-x"], spec));
- * // { values: { output: [ "a", "b" ], quiet: true }, positionals: [ "-x" ] }
+ * assertEquals(parseFlags(["-o", "a", "--output=b", "--quiet", "--", "-x"], spec), "{ values: { output: [ \"a\", \"b\" ], quiet: true }, positionals: [ \"-x\" ] }");
  * ```
  */
 export function parseFlags<const T extends Record<string, FlagSpec>>(

@@ -3,8 +3,9 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { UsageError } from "./errors.ts";
- * console.log(new UsageError("unknown flag --x").exitCode); // 2
+ * assertEquals(new UsageError("unknown flag --x").exitCode, 2);
  * ```
  * @module
  */

@@ -5,9 +5,10 @@
  *
  * @example
  * ```ts
- * import { createEdgeEnvironment } from "./edge.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { createEdgeEnvironment } from "@ocistream/ocistream";
  * const env = createEdgeEnvironment({ credentials: { "ghcr.io": { username: "u", password: "token" } } });
- * console.log(env.store === undefined); // true: nothing is kept locally
+ * assertEquals(env.store === undefined, "true: nothing is kept locally");
  * ```
  * @module
  */

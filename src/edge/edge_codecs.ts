@@ -5,10 +5,11 @@
  *
  * @example
  * ```ts
- * import { edgeCodecs } from "./edge_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { edgeCodecs } from "@ocistream/ocistream";
  * const h = await edgeCodecs.sha256();
  * h.update(new TextEncoder().encode("hello"));
- * console.log(h.digestHex()); // 2cf24dba…
+ * assertEquals(h.digestHex(), "2cf24dba…");
  * ```
  * @module
  */
@@ -35,9 +36,10 @@ function wasmSha256Works(): Promise<boolean> {
  *
  * @example
  * ```ts
- * import { edgeCodecs } from "./edge_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { edgeCodecs } from "@ocistream/ocistream";
  * const gz = new Blob(["hi"]).stream().pipeThrough(edgeCodecs.compress("gzip", 6));
- * console.log(await new Response(gz.pipeThrough(edgeCodecs.decompress("gzip"))).text()); // "hi"
+ * assertEquals(await new Response(gz.pipeThrough(edgeCodecs.decompress("gzip"))).text(), "hi");
  * ```
  */
 export const edgeCodecs: Codecs = {
@@ -57,8 +59,9 @@ export const edgeCodecs: Codecs = {
  *
  * @example
  * ```ts
- * import { edgeSha256Kind } from "./edge_codecs.ts";
- * console.log(await edgeSha256Kind()); // "wasm" in Deno, Node and Bun; "js" in workerd
+ * import { assertEquals } from "@std/assert";
+ * import { edgeSha256Kind } from "@ocistream/ocistream";
+ * assertEquals(await edgeSha256Kind(), "\"wasm\" in Deno, Node and Bun; \"js\" in workerd");
  * ```
  */
 export async function edgeSha256Kind(): Promise<"wasm" | "js"> {

@@ -4,12 +4,13 @@
  *
  * @example Compute the image digest without pushing (`type=image` with no store keeps nothing)
  * ```ts
- * import { exportFiles } from "./export_files.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { exportFiles } from "@ocistream/ocistream";
  * const result = await exportFiles(
  *   { "index.html": "<h1>hello</h1>" },
  *   "type=image,name=example.com/site:1,rewrite-timestamp=true,source-date-epoch=0",
  * );
- * console.log(result.digest); // sha256:…, the same in every runtime
+ * assertEquals(result.digest, "sha256:…, the same in every runtime");
  * ```
  * @module
  */

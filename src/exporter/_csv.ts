@@ -4,8 +4,9 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { splitCsvLine } from "./_csv.ts";
- * console.log(splitCsvLine('type=image,"name=a:1,b:2"')); // ["type=image", "name=a:1,b:2"]
+ * assertEquals(splitCsvLine('type=image,"name=a:1,b:2"'), ["type=image", "name=a:1,b:2"]);
  * ```
  * @module
  */
@@ -21,8 +22,9 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { splitCsvLine } from "./_csv.ts";
- * console.log(splitCsvLine('name="a,b",push')); // ["name=a,b", "push"]
+ * assertEquals(splitCsvLine('name="a,b",push'), ["name=a,b", "push"]);
  * ```
  */
 export function splitCsvLine(text: string): string[] {

@@ -4,11 +4,11 @@
  *
  * @example
  * ```ts
- * import { parseAnnotationKey, placeAnnotations } from "./annotations.ts";
- * import { parsePlatform } from "../types/platform.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { parseAnnotationKey, parsePlatform, placeAnnotations } from "@ocistream/ocistream";
  * const spec = parseAnnotationKey("annotation.org.opencontainers.image.title", "hello")!;
  * const placed = placeAnnotations([spec], [parsePlatform("linux/amd64")], false);
- * console.log(placed.manifest.get("linux/amd64")); // { "org.opencontainers.image.title": "hello" }
+ * assertEquals(placed.manifest.get("linux/amd64"), { "org.opencontainers.image.title": "hello" });
  * ```
  * @module
  */
@@ -83,8 +83,9 @@ function makeSpec(
  *
  * @example
  * ```ts
- * import { isAnnotationKey } from "./annotations.ts";
- * console.log(isAnnotationKey("annotation-index.k"), isAnnotationKey("name")); // true false
+ * import { assertEquals } from "@std/assert";
+ * import { isAnnotationKey } from "@ocistream/ocistream";
+ * assertEquals([isAnnotationKey("annotation-index.k"), isAnnotationKey("name")], [true, false]);
  * ```
  */
 export function isAnnotationKey(key: string): boolean {
@@ -98,9 +99,12 @@ export function isAnnotationKey(key: string): boolean {
  *
  * @example
  * ```ts
- * import { parseAnnotationKey } from "./annotations.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { parseAnnotationKey } from "@ocistream/ocistream";
  * const a = parseAnnotationKey("annotation-manifest[linux/arm64].com.example.k", "v")!;
- * console.log(a.type, a.platform, a.key); // manifest { architecture: "arm64", os: "linux" } com.example.k
+ * assertEquals(a.type, "manifest");
+ * assertEquals(a.platform, { architecture: "arm64", os: "linux" });
+ * assertEquals(a.key, "com.example.k");
  * ```
  */
 export function parseAnnotationKey(key: string, value: string): AnnotationSpec | undefined {
@@ -124,9 +128,10 @@ export function parseAnnotationKey(key: string, value: string): AnnotationSpec |
  *
  * @example
  * ```ts
- * import { parseAnnotationFlag } from "./annotations.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { parseAnnotationFlag } from "@ocistream/ocistream";
  * const specs = parseAnnotationFlag("index,manifest:org.opencontainers.image.title=x");
- * console.log(specs.map((s) => s.type)); // ["index", "manifest"]
+ * assertEquals(specs.map((s) => s.type), ["index", "manifest"]);
  * ```
  */
 export function parseAnnotationFlag(text: string): AnnotationSpec[] {
@@ -186,11 +191,11 @@ export interface PlacedAnnotations {
  *
  * @example
  * ```ts
- * import { parseAnnotationFlag, placeAnnotations } from "./annotations.ts";
- * import { parsePlatform } from "../types/platform.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { parseAnnotationFlag, parsePlatform, placeAnnotations } from "@ocistream/ocistream";
  * const platforms = ["linux/amd64", "linux/arm64"].map(parsePlatform);
  * const placed = placeAnnotations(parseAnnotationFlag("index:k=v"), platforms, true);
- * console.log(placed.index); // { k: "v" }
+ * assertEquals(placed.index, "{ k: \"v\" }");
  * ```
  */
 export function placeAnnotations(

@@ -5,11 +5,12 @@
  *
  * @example
  * ```ts
- * import { layerCreatedBy, parseLayerSpec } from "./layer_spec.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { layerCreatedBy, parseLayerSpec } from "@ocistream/ocistream";
  * const layer = parseLayerSpec("src=dist,dest=/app,chown=1000:1000,exclude=*.map");
- * console.log(layer); // { src: "dist", dest: "/app", chown: "1000:1000", exclude: ["*.map"] }
- * console.log(layerCreatedBy(layer)); // "COPY --chown=1000:1000 dist /app # buildkit"
- * console.log(parseLayerSpec("node_modules:/app/node_modules").dest); // "/app/node_modules"
+ * assertEquals(layer, "{ src: \"dist\", dest: \"/app\", chown: \"1000:1000\", exclude: [\"*.map\"] }");
+ * assertEquals(layerCreatedBy(layer), "COPY --chown=1000:1000 dist /app # buildkit");
+ * assertEquals(parseLayerSpec("node_modules:/app/node_modules").dest, "/app/node_modules");
  * ```
  * @module
  */
@@ -132,9 +133,10 @@ export function checkLayer(layer: LayerOptions, what = "layer"): LayerOptions {
  *
  * @example
  * ```ts
- * import { parseChown } from "./layer_spec.ts";
- * console.log(parseChown("1000")); // { uid: 1000, gid: 1000 }
- * console.log(parseChown("1000:50")); // { uid: 1000, gid: 50 }
+ * import { assertEquals } from "@std/assert";
+ * import { parseChown } from "@ocistream/ocistream";
+ * assertEquals(parseChown("1000"), "{ uid: 1000, gid: 1000 }");
+ * assertEquals(parseChown("1000:50"), "{ uid: 1000, gid: 50 }");
  * ```
  */
 export function parseChown(chown: string | number, what = "chown"): { uid: number; gid: number } {
@@ -156,8 +158,9 @@ export function parseChown(chown: string | number, what = "chown"): { uid: numbe
  *
  * @example
  * ```ts
- * import { parseChmod } from "./layer_spec.ts";
- * console.log(parseChmod("755") === 0o755, parseChmod(0o640) === 0o640); // true true
+ * import { assertEquals } from "@std/assert";
+ * import { parseChmod } from "@ocistream/ocistream";
+ * assertEquals([parseChmod("755") === 0o755, parseChmod(0o640) === 0o640], [true, true]);
  * ```
  */
 export function parseChmod(chmod: string | number, what = "chmod"): number {
@@ -179,9 +182,10 @@ export function parseChmod(chmod: string | number, what = "chmod"): number {
  *
  * @example
  * ```ts
- * import { layerDestination } from "./layer_spec.ts";
- * console.log(layerDestination({ src: "dist", dest: "public" }, "/srv")); // "/srv/public"
- * console.log(layerDestination({ src: "dist" })); // "/"
+ * import { assertEquals } from "@std/assert";
+ * import { layerDestination } from "@ocistream/ocistream";
+ * assertEquals(layerDestination({ src: "dist", dest: "public" }, "/srv"), "/srv/public");
+ * assertEquals(layerDestination({ src: "dist" }), "/");
  * ```
  */
 export function layerDestination(layer: LayerOptions, workdir = "/"): string {

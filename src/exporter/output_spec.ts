@@ -4,9 +4,11 @@
  *
  * @example
  * ```ts
- * import { parseOutputSpec } from "./output_spec.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { parseOutputSpec } from "@ocistream/ocistream";
  * const spec = parseOutputSpec('type=registry,"name=example.com/a:1,example.com/a:latest"');
- * console.log(spec.type, spec.push, spec.names); // registry true ["example.com/a:1", "example.com/a:latest"]
+ * assertEquals([spec.type, spec.push], ["registry", true]);
+ * assertEquals(spec.names, ["example.com/a:1", "example.com/a:latest"]);
  * ```
  * @module
  */
@@ -166,9 +168,10 @@ function parseInteger(key: string, value: string, what: string): number {
  *
  * @example
  * ```ts
- * import { parseOutputSpec } from "./output_spec.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { parseOutputSpec } from "@ocistream/ocistream";
  * const spec = parseOutputSpec("type=oci,dest=out.tar,compression=zstd,compression-level=19");
- * console.log(spec.dest, spec.compression, spec.compressionLevel); // out.tar zstd 19
+ * assertEquals([spec.dest, spec.compression, spec.compressionLevel], ["out.tar", "zstd", 19]);
  * ```
  */
 export function parseOutputSpec(text: string): OutputSpec {
@@ -489,10 +492,10 @@ export interface OciMediaTypesDecision {
  *
  * @example
  * ```ts
- * import { parseOutputSpec, resolveOciMediaTypes } from "./output_spec.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { parseOutputSpec, resolveOciMediaTypes } from "@ocistream/ocistream";
  * const spec = parseOutputSpec("type=image,compression=estargz");
- * console.log(resolveOciMediaTypes(spec, { hasAttestations: false }));
- * // { oci: true, notes: ["compression=estargz needs OCI media types: using oci-mediatypes=true"] }
+ * assertEquals(resolveOciMediaTypes(spec, { hasAttestations: false }), "{ oci: true, notes: [\"compression=estargz needs OCI media types: using oci-mediatypes=true\"] }");
  * ```
  */
 export function resolveOciMediaTypes(

@@ -4,9 +4,12 @@
  *
  * @example
  * ```ts
- * import type { ProgressEvent } from "./progress.ts";
- * const log = (e: ProgressEvent) => console.log(e.type);
+ * import { assertEquals } from "@std/assert";
+ * import type { ProgressEvent } from "@ocistream/ocistream";
+ * const seen: string[] = [];
+ * const log = (e: ProgressEvent) => seen.push(e.type);
  * log({ type: "note", message: "hello" });
+ * assertEquals(seen, ["note"]);
  * ```
  * @module
  */
@@ -45,10 +48,12 @@ export type ProgressListener = (event: ProgressEvent) => void;
  *
  * @example
  * ```ts
- * import { copyProgress } from "./progress.ts";
- * const onEvent = copyProgress({ onProgress: (e) => console.log(e.type) }, "reg.lan/app");
+ * import { assertEquals } from "@std/assert";
+ * import { copyProgress, type ProgressEvent } from "@ocistream/ocistream";
+ * const seen: ProgressEvent["type"][] = [];
+ * const onEvent = copyProgress({ onProgress: (e) => seen.push(e.type) }, "reg.lan/app");
  * onEvent?.({ type: "manifest", digest: "sha256:…", mediaType: "application/vnd.oci.image.manifest.v1+json" });
- * // manifest
+ * assertEquals(seen, ["manifest"]);
  * ```
  */
 export function copyProgress(

@@ -3,9 +3,10 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { parseAuthChallenge } from "./auth_challenge.ts";
  * const c = parseAuthChallenge('Bearer realm="https://auth.example/token",service="reg",scope="repository:a:pull"');
- * console.log(c?.scheme, c?.params.realm, c?.params.service); // bearer https://auth.example/token reg
+ * assertEquals([c?.scheme, c?.params.realm, c?.params.service], ["bearer", "https://auth.example/token", "reg"]);
  * ```
  * @module
  */

@@ -6,9 +6,10 @@
  *
  * @example
  * ```ts
- * import { staticCredentials } from "./credentials.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { staticCredentials } from "@ocistream/ocistream";
  * const store = staticCredentials({ "127.0.0.1:5000": { username: "u", password: "p" } });
- * console.log(await store.get("127.0.0.1:5000") !== undefined); // true
+ * assertEquals(await store.get("127.0.0.1:5000") !== undefined, true);
  * ```
  * @module
  */
@@ -60,9 +61,10 @@ export function isDockerHubHost(host: string): boolean {
  *
  * @example
  * ```ts
- * import { staticCredentials } from "./credentials.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { staticCredentials } from "@ocistream/ocistream";
  * const store = staticCredentials({ "docker.io": { registryToken: "t" } });
- * console.log(await store.get("registry-1.docker.io") !== undefined); // true
+ * assertEquals(await store.get("registry-1.docker.io") !== undefined, true);
  * ```
  */
 export function staticCredentials(map: Record<string, Credentials>): CredentialStore {
@@ -84,9 +86,10 @@ export function staticCredentials(map: Record<string, Credentials>): CredentialS
  *
  * @example
  * ```ts
- * import { chainCredentials, staticCredentials } from "./credentials.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { chainCredentials, staticCredentials } from "@ocistream/ocistream";
  * const store = chainCredentials(staticCredentials({}), staticCredentials({ h: { username: "u", password: "p" } }));
- * console.log(await store.get("h") !== undefined); // true
+ * assertEquals(await store.get("h") !== undefined, true);
  * ```
  */
 export function chainCredentials(...stores: CredentialStore[]): CredentialStore {

@@ -5,10 +5,11 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { readCapped, readErrorText } from "./read_capped.ts";
  * const bytes = await readCapped(new Response("{}").body, 1024);
- * console.log(bytes.byteLength); // 2
- * console.log(await readErrorText(new Response("x".repeat(100_000))).then((t) => t.length)); // 8192
+ * assertEquals(bytes.byteLength, 2);
+ * assertEquals(await readErrorText(new Response("x".repeat(100_000))).then((t) => t.length), 8192);
  * ```
  * @module
  */

@@ -6,10 +6,10 @@
  *
  * @example
  * ```ts
- * import { redactSecrets, registerSecret } from "./redact.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { redactSecrets, registerSecret } from "@ocistream/ocistream";
  * registerSecret("hunter22");
- * console.log(redactSecrets("login with hunter22 failed; Authorization: Bearer abc.def"));
- * // login with *** failed; Authorization: Bearer ***
+ * assertEquals(redactSecrets("login with hunter22 failed; Authorization: Bearer abc.def"), "login with *** failed; Authorization: Bearer ***");
  * ```
  * @module
  */
@@ -46,9 +46,10 @@ export function registerSecret(secret: string | undefined): void {
  *
  * @example
  * ```ts
- * import { redactSecrets, registerCredentials } from "./redact.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { redactSecrets, registerCredentials } from "@ocistream/ocistream";
  * registerCredentials("alice", "s3cret-pw");
- * console.log(redactSecrets(`echo: ${btoa("alice:s3cret-pw")}`)); // echo: ***
+ * assertEquals(redactSecrets(`echo: ${btoa("alice:s3cret-pw")}`), "echo: ***");
  * ```
  */
 export function registerCredentials(username: string, password: string): void {

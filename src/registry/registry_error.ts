@@ -4,15 +4,15 @@
  *
  * @example
  * ```ts
- * import { RegistryError } from "./registry_error.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { RegistryError } from "@ocistream/ocistream";
  * const e = new RegistryError("Cannot push blob sha256:ab to 127.0.0.1:5000/foo", {
  *   registry: "127.0.0.1:5000",
  *   status: 401,
  *   code: "UNAUTHORIZED",
  *   detail: "authentication required",
  * });
- * console.log(e.message);
- * // Cannot push blob sha256:ab to 127.0.0.1:5000/foo: registry answered 401 UNAUTHORIZED (authentication required)
+ * assertEquals(e.message, "Cannot push blob sha256:ab to 127.0.0.1:5000/foo: registry answered 401 UNAUTHORIZED (authentication required)");
  * ```
  * @module
  */

@@ -4,9 +4,10 @@
  *
  * @example
  * ```ts
- * import { retryDelay } from "./retry_options.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { retryDelay } from "@ocistream/ocistream";
  * const ms = retryDelay({ attempts: 4, baseDelayMs: 100, maxDelayMs: 1000 }, 2);
- * console.log(ms <= 1000); // true
+ * assertEquals(ms <= 1000, true);
  * ```
  * @module
  */

@@ -21,10 +21,11 @@
  *
  * @example
  * ```ts
- * import { registryTimeouts, timedFetch } from "./timeouts.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { registryTimeouts, timedFetch } from "@ocistream/ocistream";
  * const timeouts = registryTimeouts({ connectMs: 5_000 });
  * const f = timedFetch(fetch, timeouts);
- * console.log(typeof f, timeouts.responseMs); // function 600000
+ * assertEquals([typeof f, timeouts.responseMs], ["function", 600000]);
  * ```
  * @module
  */
@@ -81,8 +82,9 @@ export function registryTimeouts(partial?: Partial<RegistryTimeouts>): RegistryT
  *
  * @example
  * ```ts
- * import { parseTimeouts } from "./timeouts.ts";
- * console.log(parseTimeouts("idle=5,response=120")); // { idleMs: 5000, responseMs: 120000 }
+ * import { assertEquals } from "@std/assert";
+ * import { parseTimeouts } from "@ocistream/ocistream";
+ * assertEquals(parseTimeouts("idle=5,response=120"), "{ idleMs: 5000, responseMs: 120000 }");
  * ```
  */
 export function parseTimeouts(text: string, where?: string): Partial<RegistryTimeouts> {

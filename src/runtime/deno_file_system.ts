@@ -11,10 +11,11 @@
  *
  * @example
  * ```ts
- * import { denoFileSystem } from "./deno_file_system.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { denoFileSystem } from "@ocistream/ocistream/deno";
  * const dir = await Deno.makeTempDir();
  * await denoFileSystem.writeFile(`${dir}/a.txt`, new TextEncoder().encode("hi"));
- * console.log((await denoFileSystem.lstat(`${dir}/a.txt`)).size); // 2
+ * assertEquals((await denoFileSystem.lstat(`${dir}/a.txt`)).size, 2);
  * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
@@ -222,9 +223,10 @@ async function run(cmd: string, args: string[]): Promise<void> {
  *
  * @example
  * ```ts
- * import { DenoFileSystem } from "./deno_file_system.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { DenoFileSystem } from "@ocistream/ocistream/deno";
  * const fs = new DenoFileSystem();
- * console.log((await fs.lstat("/")).type); // directory
+ * assertEquals((await fs.lstat("/")).type, "directory");
  * ```
  */
 export class DenoFileSystem implements FileSystem {
@@ -496,8 +498,9 @@ export class DenoFileSystem implements FileSystem {
  *
  * @example
  * ```ts
- * import { denoFileSystem } from "./deno_file_system.ts";
- * console.log((await denoFileSystem.readDir("/")).length > 0); // true
+ * import { assertEquals } from "@std/assert";
+ * import { denoFileSystem } from "@ocistream/ocistream/deno";
+ * assertEquals((await denoFileSystem.readDir("/")).length > 0, true);
  * ```
  */
 export const denoFileSystem: DenoFileSystem = new DenoFileSystem();

@@ -7,9 +7,10 @@
  *
  * @example
  * ```ts
- * import { dockerCredentials } from "./docker_credentials.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { dockerCredentials } from "@ocistream/ocistream/deno";
  * const store = dockerCredentials({ env: {} });
- * console.log(await store.get("127.0.0.1:5000")); // undefined
+ * assertEquals(await store.get("127.0.0.1:5000"), undefined);
  * ```
  * @module
  */

@@ -4,10 +4,11 @@
  *
  * @example
  * ```ts
- * import { nativeCodecs } from "./native_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { nativeCodecs } from "@ocistream/ocistream/deno";
  * const zst = new Blob(["hello"]).stream().pipeThrough(nativeCodecs.compress("zstd", 3));
  * const back = zst.pipeThrough(nativeCodecs.decompress("zstd"));
- * console.log(await new Response(back).text()); // "hello"
+ * assertEquals(await new Response(back).text(), "hello");
  * ```
  * @module
  */
@@ -59,10 +60,12 @@ const OUTPUT_CHUNK = 256 * 1024;
  *
  * @example
  * ```ts
- * import { createNativeCodecs } from "./native_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { createNativeCodecs } from "@ocistream/ocistream/deno";
  * const codecs = createNativeCodecs({ workers: 2 });
  * const gz = new Blob([new Uint8Array(5 << 20)]).stream().pipeThrough(codecs.compress("gzip", 6));
- * console.log((await new Response(gz).arrayBuffer()).byteLength < 50_000);
+ * const back = await new Response(gz.pipeThrough(codecs.decompress("gzip"))).arrayBuffer();
+ * assertEquals(new Uint8Array(back), new Uint8Array(5 << 20));
  * ```
  */
 export function createNativeCodecs(options: NativeCodecsOptions = {}): Codecs {
@@ -176,10 +179,11 @@ async function compressMembers(
  *
  * @example
  * ```ts
- * import { nativeCodecs } from "./native_codecs.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { nativeCodecs } from "@ocistream/ocistream/deno";
  * const hasher = await nativeCodecs.sha256();
  * hasher.update(new TextEncoder().encode("hello"));
- * console.log(hasher.digestHex()); // 2cf24dba…
+ * assertEquals(hasher.digestHex(), "2cf24dba…");
  * ```
  */
 export const nativeCodecs: Codecs = createNativeCodecs();

@@ -4,10 +4,16 @@
  *
  * @example
  * ```ts
- * import { parallelCompressStream } from "./parallel_compress.ts";
- * const gz = new Blob([new Uint8Array(3 << 20)]).stream()
- *   .pipeThrough(parallelCompressStream("gzip", 6, { workers: 2 }));
- * console.log((await new Response(gz).arrayBuffer()).byteLength < 10_000);
+ * import { assert, assertEquals } from "@std/assert";
+ * import { parallelCompressStream } from "@ocistream/ocistream/deno";
+ * const gz = await new Response(
+ *   new Blob([new Uint8Array(3 << 20)]).stream()
+ *     .pipeThrough(parallelCompressStream("gzip", 6, { workers: 2 })),
+ * ).arrayBuffer();
+ * assert(gz.byteLength < 10_000);
+ * // One gzip member: any gzip reader gets the 3 MiB back.
+ * const back = new Blob([gz]).stream().pipeThrough(new DecompressionStream("gzip"));
+ * assertEquals((await new Response(back).arrayBuffer()).byteLength, 3 << 20);
  * ```
  * @module
  */
@@ -66,9 +72,11 @@ export function defaultWorkerCount(): number {
  *
  * @example
  * ```ts
- * import { parallelCompressStream } from "./parallel_compress.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { webCodecs } from "@ocistream/ocistream";
+ * import { parallelCompressStream } from "@ocistream/ocistream/deno";
  * const zst = new Blob(["hello"]).stream().pipeThrough(parallelCompressStream("zstd", 3));
- * console.log((await new Response(zst).arrayBuffer()).byteLength > 0);
+ * assertEquals(await new Response(zst.pipeThrough(webCodecs.decompress("zstd"))).text(), "hello");
  * ```
  */
 export function parallelCompressStream(

@@ -9,10 +9,13 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { webCodecs } from "@ocistream/ocistream";
  * import { CompressPool } from "./parallel_pool.ts";
  * const pool = CompressPool.shared(2);
  * const frame = await pool.run({ algorithm: "zstd", level: 3, input: new Uint8Array(8), last: true });
- * console.log(frame.byteLength > 0);
+ * const back = ReadableStream.from([frame]).pipeThrough(webCodecs.decompress("zstd"));
+ * assertEquals(new Uint8Array(await new Response(back).arrayBuffer()), new Uint8Array(8));
  * await CompressPool.terminateAll();
  * ```
  * @module
@@ -42,10 +45,11 @@ const WORKER_URL = new URL("./workers/compress_worker.ts", import.meta.url);
  *
  * @example
  * ```ts
+ * import { assert } from "@std/assert";
  * import { CompressPool } from "./parallel_pool.ts";
  * const pool = CompressPool.shared(1);
  * const piece = await pool.run({ algorithm: "gzip", level: 6, input: new Uint8Array(8), last: true });
- * console.log(piece.byteLength > 0);
+ * assert(piece.byteLength > 0); // a raw deflate piece, joined into one gzip member by the caller
  * await CompressPool.terminateAll();
  * ```
  */
@@ -100,10 +104,11 @@ export class CompressPool {
    *
    * @example
    * ```ts
+   * import { assertEquals } from "@std/assert";
    * import { CompressPool } from "./parallel_pool.ts";
    * const pool = CompressPool.shared(1);
    * const { sizes } = await pool.runMembers({ level: 6, input: new Uint8Array(9), sizes: [4, 5] });
-   * console.log(sizes.length); // 2
+   * assertEquals(sizes.length, 2);
    * await CompressPool.terminateAll();
    * ```
    */

@@ -7,9 +7,10 @@
  *
  * @example
  * ```ts
- * import { createRegistryFetch } from "./registry_fetch.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { createRegistryFetch } from "@ocistream/ocistream/deno";
  * const f = createRegistryFetch({ insecure: true });
- * console.log(typeof f.fetch); // function
+ * assertEquals(typeof f.fetch, "function");
  * f.close();
  * ```
  * @module

@@ -4,8 +4,11 @@
  *
  * @example
  * ```ts
- * import { defaultStorePath } from "./store_location.ts";
- * console.log(defaultStorePath().endsWith("store"));
+ * import { assertEquals } from "@std/assert";
+ * import { defaultStorePath } from "@ocistream/ocistream/deno";
+ * // $OCISTREAM_STORE when set, else an ocistream/store folder in the user's data folder.
+ * const path = defaultStorePath();
+ * assertEquals(path, Deno.env.get("OCISTREAM_STORE") || path.replace(/\/ocistream\/store$/, "") + "/ocistream/store");
  * ```
  * @module
  */

@@ -13,14 +13,15 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { workerDecompress } from "./worker_decompress.ts";
- * import { nativeCodecs } from "./native_codecs.ts";
- * import { measuredDigest } from "../stages/digest_stream.ts";
+ * import { nativeCodecs } from "@ocistream/ocistream/deno";
+ * import { measuredDigest } from "@ocistream/ocistream";
  * const gz = new Blob(["hello"]).stream().pipeThrough(nativeCodecs.compress("gzip", 6));
  * const out = gz.pipeThrough(workerDecompress("gzip"));
  * const digest = measuredDigest(out);
- * console.log(await new Response(out).text()); // hello
- * console.log((await digest!).size); // 5
+ * assertEquals(await new Response(out).text(), "hello");
+ * assertEquals((await digest!).size, 5);
  * ```
  * @module
  */

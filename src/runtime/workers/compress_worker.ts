@@ -8,13 +8,14 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * const worker = new Worker(new URL("./compress_worker.ts", import.meta.url), {
  *   type: "module",
  * });
  * const task = { algorithm: "zstd", level: 3, input: new Uint8Array(4), last: true };
  * worker.postMessage({ id: 1, task });
  * const reply = await new Promise<MessageEvent>((resolve) => worker.onmessage = resolve);
- * console.log(reply.data.id); // 1
+ * assertEquals(reply.data.id, 1);
  * worker.terminate();
  * ```
  * @module

@@ -11,6 +11,7 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * const worker = new Worker(new URL("./decompress_worker.ts", import.meta.url), {
  *   type: "module",
  * });
@@ -18,7 +19,7 @@
  * worker.postMessage({ type: "credit", n: 1 }); // it reads (and asks for input) only with credit
  * worker.postMessage({ type: "end" });
  * const reply = await new Promise<MessageEvent>((resolve) => worker.onmessage = resolve);
- * console.log(reply.data.type); // "want"
+ * assertEquals(reply.data.type, "want");
  * worker.terminate();
  * ```
  * @module
