@@ -50,7 +50,7 @@ export interface ParsedFlags<T extends Record<string, FlagSpec>> {
  * import { assertEquals } from "@std/assert";
  * import { parseFlags } from "./args.ts";
  * const spec = { output: { type: "string", short: "o", multiple: true }, quiet: { type: "boolean" } } as const;
- * assertEquals(parseFlags(["-o", "a", "--output=b", "--quiet", "--", "-x"], spec), "{ values: { output: [ \"a\", \"b\" ], quiet: true }, positionals: [ \"-x\" ] }");
+ * assertEquals(parseFlags(["-o", "a", "--output=b", "--quiet", "--", "-x"], spec), { values: { output: [ "a", "b" ], quiet: true }, positionals: [ "-x" ] });
  * ```
  */
 export function parseFlags<const T extends Record<string, FlagSpec>>(

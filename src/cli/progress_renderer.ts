@@ -5,10 +5,17 @@
  *
  * @example
  * ```ts
+ * import { assertEquals, assertMatch } from "@std/assert";
  * import { createProgressRenderer } from "./progress_renderer.ts";
- * const r = createProgressRenderer("plain", (line) => console.error(line));
+ * const lines: string[] = [];
+ * const r = createProgressRenderer("plain", (line) => lines.push(line));
  * r.listener({ type: "note", message: "hello" });
  * r.close();
+ * assertEquals(lines.length, 1);
+ * assertMatch(lines[0]!, /hello/);
+ * const json: string[] = [];
+ * createProgressRenderer("json", (line) => json.push(line)).listener({ type: "note", message: "hi" });
+ * assertEquals(json.map((l) => JSON.parse(l)), [{ type: "note", message: "hi" }]);
  * ```
  * @module
  */

@@ -8,7 +8,7 @@
  * import { assertEquals } from "@std/assert";
  * import { createEdgeEnvironment } from "@ocistream/ocistream";
  * const env = createEdgeEnvironment({ credentials: { "ghcr.io": { username: "u", password: "token" } } });
- * assertEquals(env.store === undefined, "true: nothing is kept locally");
+ * assertEquals(env.store === undefined, true); // nothing is kept locally
  * ```
  * @module
  */

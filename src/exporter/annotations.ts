@@ -195,7 +195,7 @@ export interface PlacedAnnotations {
  * import { parseAnnotationFlag, parsePlatform, placeAnnotations } from "@ocistream/ocistream";
  * const platforms = ["linux/amd64", "linux/arm64"].map(parsePlatform);
  * const placed = placeAnnotations(parseAnnotationFlag("index:k=v"), platforms, true);
- * assertEquals(placed.index, "{ k: \"v\" }");
+ * assertEquals(placed.index, { k: "v" });
  * ```
  */
 export function placeAnnotations(

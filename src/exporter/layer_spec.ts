@@ -8,7 +8,7 @@
  * import { assertEquals } from "@std/assert";
  * import { layerCreatedBy, parseLayerSpec } from "@ocistream/ocistream";
  * const layer = parseLayerSpec("src=dist,dest=/app,chown=1000:1000,exclude=*.map");
- * assertEquals(layer, "{ src: \"dist\", dest: \"/app\", chown: \"1000:1000\", exclude: [\"*.map\"] }");
+ * assertEquals(layer, { src: "dist", dest: "/app", chown: "1000:1000", exclude: ["*.map"] });
  * assertEquals(layerCreatedBy(layer), "COPY --chown=1000:1000 dist /app # buildkit");
  * assertEquals(parseLayerSpec("node_modules:/app/node_modules").dest, "/app/node_modules");
  * ```
@@ -135,8 +135,8 @@ export function checkLayer(layer: LayerOptions, what = "layer"): LayerOptions {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { parseChown } from "@ocistream/ocistream";
- * assertEquals(parseChown("1000"), "{ uid: 1000, gid: 1000 }");
- * assertEquals(parseChown("1000:50"), "{ uid: 1000, gid: 50 }");
+ * assertEquals(parseChown("1000"), { uid: 1000, gid: 1000 });
+ * assertEquals(parseChown("1000:50"), { uid: 1000, gid: 50 });
  * ```
  */
 export function parseChown(chown: string | number, what = "chown"): { uid: number; gid: number } {

@@ -495,7 +495,10 @@ export interface OciMediaTypesDecision {
  * import { assertEquals } from "@std/assert";
  * import { parseOutputSpec, resolveOciMediaTypes } from "@ocistream/ocistream";
  * const spec = parseOutputSpec("type=image,compression=estargz");
- * assertEquals(resolveOciMediaTypes(spec, { hasAttestations: false }), "{ oci: true, notes: [\"compression=estargz needs OCI media types: using oci-mediatypes=true\"] }");
+ * assertEquals(resolveOciMediaTypes(spec, { hasAttestations: false }), {
+ *   oci: true,
+ *   notes: ["compression=estargz needs OCI media types: using oci-mediatypes=true"],
+ * });
  * ```
  */
 export function resolveOciMediaTypes(
@@ -535,8 +538,9 @@ export function resolveOciMediaTypes(
  *
  * @example
  * ```ts
- * import { dockerZstdWarning } from "./output_spec.ts";
- * console.log(dockerZstdWarning("base layer sha256:ab…"));
+ * import { assertMatch } from "@std/assert";
+ * import { dockerZstdWarning } from "@ocistream/ocistream";
+ * assertMatch(dockerZstdWarning("base layer sha256:ab…"), /^.*base layer sha256:ab….*zstd/);
  * ```
  */
 export function dockerZstdWarning(what: string): string {

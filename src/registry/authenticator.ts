@@ -8,7 +8,7 @@
  * import { assertEquals } from "@std/assert";
  * import { Authenticator } from "./authenticator.ts";
  * const auth = new Authenticator({ registry: "127.0.0.1:5000", fetch });
- * assertEquals(await auth.authorization(["repository:foo:pull"]), "undefined (no challenge yet)");
+ * assertEquals(await auth.authorization(["repository:foo:pull"]), undefined); // (no challenge yet)
  * ```
  * @module
  */

@@ -84,7 +84,7 @@ export function registryTimeouts(partial?: Partial<RegistryTimeouts>): RegistryT
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { parseTimeouts } from "@ocistream/ocistream";
- * assertEquals(parseTimeouts("idle=5,response=120"), "{ idleMs: 5000, responseMs: 120000 }");
+ * assertEquals(parseTimeouts("idle=5,response=120"), { idleMs: 5000, responseMs: 120000 });
  * ```
  */
 export function parseTimeouts(text: string, where?: string): Partial<RegistryTimeouts> {

@@ -183,7 +183,7 @@ async function compressMembers(
  * import { nativeCodecs } from "@ocistream/ocistream/deno";
  * const hasher = await nativeCodecs.sha256();
  * hasher.update(new TextEncoder().encode("hello"));
- * assertEquals(hasher.digestHex(), "2cf24dba…");
+ * assertEquals(hasher.digestHex(), "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
  * ```
  */
 export const nativeCodecs: Codecs = createNativeCodecs();

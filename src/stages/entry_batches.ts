@@ -7,11 +7,12 @@
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { batchedEntries, entryBatches } from "./entry_batches.ts";
  * const batches = [[{ path: "a", type: "directory" as const, mode: 0o755, uid: 0, gid: 0, mtime: 0 }]];
  * const stream = batchedEntries(() => Promise.resolve(batches.shift()));
  * const next = entryBatches(stream)!;
- * console.log((await next())?.length, await next()); // 1 undefined
+ * assertEquals([(await next())?.length, await next()], [1, undefined]);
  * ```
  * @module
  */
@@ -30,9 +31,10 @@ const batchReaders = new WeakMap<ReadableStream<TarEntry>, NextBatch>();
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { batchedEntries } from "./entry_batches.ts";
  * const stream = batchedEntries(() => Promise.resolve(undefined));
- * console.log((await Array.fromAsync(stream)).length); // 0
+ * assertEquals((await Array.fromAsync(stream)).length, 0);
  * ```
  */
 export function batchedEntries(next: NextBatch): ReadableStream<TarEntry> {
@@ -55,8 +57,9 @@ export function batchedEntries(next: NextBatch): ReadableStream<TarEntry> {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { entryBatches } from "./entry_batches.ts";
- * console.log(entryBatches(new ReadableStream())); // undefined
+ * assertEquals(entryBatches(new ReadableStream()), undefined);
  * ```
  */
 export function entryBatches(entries: ReadableStream<TarEntry>): NextBatch | undefined {
@@ -74,6 +77,7 @@ export function entryBatches(entries: ReadableStream<TarEntry>): NextBatch | und
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { batchedEntries, observeBatches } from "./entry_batches.ts";
  * const batches = [[{ path: "a", type: "directory" as const, mode: 0o755, uid: 0, gid: 0, mtime: 0 }]];
  * let seen = 0;
@@ -81,7 +85,7 @@ export function entryBatches(entries: ReadableStream<TarEntry>): NextBatch | und
  *   seen += b?.length ?? 0;
  * })!;
  * await Array.fromAsync(observed);
- * console.log(seen); // 1
+ * assertEquals(seen, 1);
  * ```
  */
 export function observeBatches(

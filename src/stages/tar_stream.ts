@@ -159,11 +159,12 @@ export class TarStream implements TransformStream<TarEntry, Uint8Array> {
  *
  * @example
  * ```ts
- * import { tarStream } from "./tar_stream.ts";
+ * import { assertEquals } from "@std/assert";
+ * import { tarStream } from "@ocistream/ocistream";
  * const tar = tarStream(ReadableStream.from([
  *   { path: "etc", type: "directory" as const, mode: 0o755, uid: 0, gid: 0, mtime: 0 },
  * ]));
- * console.log((await new Response(tar).arrayBuffer()).byteLength); // 1536
+ * assertEquals((await new Response(tar).arrayBuffer()).byteLength, 1536);
  * ```
  */
 export function tarStream(entries: ReadableStream<TarEntry>): ReadableStream<Uint8Array> {

@@ -94,8 +94,9 @@ const rawHeaders = new WeakMap<object, Uint8Array>();
  *
  * @example
  * ```ts
- * import { rawTarHeader } from "./untar_stream.ts";
- * console.log(rawTarHeader({})); // undefined
+ * import { assertEquals } from "@std/assert";
+ * import { rawTarHeader } from "@ocistream/ocistream";
+ * assertEquals(rawTarHeader({}), undefined);
  * ```
  */
 export function rawTarHeader(entry: object): Uint8Array | undefined {
@@ -107,7 +108,7 @@ export function rawTarHeader(entry: object): Uint8Array | undefined {
  *
  * @example
  * ```ts
- * import { keepRawTarHeader } from "./untar_stream.ts";
+ * import { keepRawTarHeader } from "@ocistream/ocistream";
  * const from = {}, to = { ...from };
  * keepRawTarHeader(from, to);
  * ```

@@ -34,9 +34,10 @@ const CONTROLS = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/;
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { printable } from "./quote.ts";
- * console.log(printable("usr/bin/sh")); // usr/bin/sh
- * console.log(printable("evil\x1b]0;owned\x07")); // "evil\u001b]0;owned\u0007"
+ * assertEquals(printable("usr/bin/sh"), "usr/bin/sh");
+ * assertEquals(printable("evil\x1b]0;owned\x07"), String.raw`"evil\u001b]0;owned\u0007"`);
  * ```
  */
 export function printable(text: string, max = 200): string {
@@ -53,8 +54,9 @@ export function printable(text: string, max = 200): string {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { escapeControls } from "./quote.ts";
- * console.log(escapeControls("ok\x1b[2K\rpushed")); // ok\x1b[2K\rpushed (literally)
+ * assertEquals(escapeControls("ok\x1b[2K\rpushed"), String.raw`ok\x1b[2K\rpushed`);
  * ```
  */
 export function escapeControls(text: string, keepNewlines = false): string {
@@ -74,8 +76,9 @@ export function escapeControls(text: string, keepNewlines = false): string {
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { safeJson } from "./quote.ts";
- * console.log(safeJson(JSON.stringify({ name: "a\u009b2J" }))); // {"name":"a\u009b2J"}
+ * assertEquals(safeJson(JSON.stringify({ name: "a\u009b2J" })), String.raw`{"name":"a\u009b2J"}`);
  * ```
  */
 export function safeJson(json: string): string {
