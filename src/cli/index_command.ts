@@ -28,8 +28,7 @@ import {
   parseReference,
   type Reference,
 } from "../types/reference.ts";
-import { safeJson } from "../types/quote.ts";
-import { escapeControls } from "../types/quote.ts";
+import { escapeControls, quote, safeJson } from "../types/quote.ts";
 
 const HELP = `Usage: ocistream index create --tag NAME [--tag NAME...] SRC... [options]
 
@@ -57,7 +56,7 @@ export async function indexCommand(args: string[]): Promise<number> {
     return sub === undefined ? 2 : 0;
   }
   if (sub !== "create") {
-    throw new UsageError(`unknown index command "${sub}": the one there is is 'index create'`);
+    throw new UsageError(`unknown index command ${quote(sub)}: the only one is 'index create'`);
   }
   return await createCommand(rest);
 }
