@@ -34,6 +34,11 @@ export type EngineName = "podman" | "buildah" | "ctr" | "docker";
 export interface RunOptions {
   /** Replaces the image's Cmd (docker, podman) or the whole process (ctr, buildah). */
   args?: string[];
+  /**
+   * Let the process gain privileges on exec (file capabilities, setuid): ctr sets
+   * `no_new_privileges` unless told otherwise; docker, podman and buildah do not set it.
+   */
+  allowNewPrivileges?: boolean;
 }
 
 /** One running engine, reached through its own CLI with private flags. */
@@ -435,6 +440,7 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
         `${dir}/fifo`,
         "--snapshotter",
         snapshotter,
+        ...(o.allowNewPrivileges ? ["--allow-new-privs"] : []),
         ref,
         `ose-${names++}`,
         ...(o.args ?? []),

@@ -145,6 +145,8 @@ export interface EngineImages {
   multi: ImageRefs;
   /** The image with user, workdir, env, entrypoint and cmd. */
   config: ImageRefs;
+  /** A file with `cap_net_bind_service+ep`: our image, and the same tree made by umoci. */
+  caps: { ours: ImageRefs; control: string };
 }
 
 /** The key of a matrix cell. */
@@ -372,6 +374,56 @@ async function buildMulti(dir: string, registry: string): Promise<ImageRefs> {
   return refs;
 }
 
+/** The command of the capabilities image: what the process with the file's capabilities has. */
+export const CAPS_CMD = ["/bin/busybox-cap", "grep", "CapEff", "/proc/self/status"];
+
+/**
+ * `/bin/busybox-cap`, a busybox with the file capability `cap_net_bind_service+ep`, run as
+ * user 1000 (root would have every capability anyway): once by ocistream, once (the control)
+ * by GNU tar with `--xattrs` and umoci, pushed with skopeo.
+ */
+async function buildCaps(dir: string, registry: string): Promise<EngineImages["caps"]> {
+  const ctx = `${dir}/caps-ctx`;
+  await busyboxRoot(ctx);
+  await Deno.copyFile(BUSYBOX, `${ctx}/bin/busybox-cap`);
+  await runOk("setcap", ["cap_net_bind_service+ep", `${ctx}/bin/busybox-cap`]);
+  const { specs, refs } = outputs(dir, registry, "caps", "");
+  await build(ctx, ["--user", "1000:1000", "--cmd", JSON.stringify(CAPS_CMD)], specs);
+  await runOk("tar", [
+    "--format=pax",
+    "--xattrs",
+    "--xattrs-include=security.capability",
+    "--sort=name",
+    "--numeric-owner",
+    "-C",
+    ctx,
+    "-cf",
+    `${dir}/caps-umoci.tar`,
+    ".",
+  ]);
+  const layout = `${dir}/caps-umoci`;
+  await runOk("umoci", ["init", "--layout", layout]);
+  await runOk("umoci", ["new", "--image", `${layout}:c`]);
+  await runOk("umoci", ["raw", "add-layer", "--image", `${layout}:c`, `${dir}/caps-umoci.tar`]);
+  await runOk("umoci", [
+    "config",
+    "--image",
+    `${layout}:c`,
+    "--config.user",
+    "1000:1000",
+    ...CAPS_CMD.flatMap((a) => ["--config.cmd", a]),
+  ]);
+  const control = `${registry}/caps-umoci:1`;
+  await runOk("skopeo", [
+    "copy",
+    "--quiet",
+    "--dest-tls-verify=false",
+    `oci:${layout}:c`,
+    `docker://${control}`,
+  ]);
+  return { ours: refs, control };
+}
+
 /** Builds every image (four builds at a time) into `dir`, pushing to `registry`. */
 export async function buildEngineImages(dir: string, registry: string): Promise<EngineImages> {
   await requirePrograms(["busybox", "tar", "umoci", "skopeo"]);
@@ -418,6 +470,10 @@ export async function buildEngineImages(dir: string, registry: string): Promise<
   jobs.push(async () => {
     multi = await buildMulti(dir, registry);
   });
+  let caps: EngineImages["caps"] | undefined;
+  jobs.push(async () => {
+    caps = await buildCaps(dir, registry);
+  });
   await pool(jobs, 4, (job) => job());
-  return { dir, matrix, layered: layered!, config: config!, multi: multi! };
+  return { dir, matrix, layered: layered!, config: config!, multi: multi!, caps: caps! };
 }

@@ -22,6 +22,7 @@ import {
 import type { RunResult } from "../_harness/cli.ts";
 import {
   buildEngineImages,
+  CAPS_CMD,
   cell,
   type EngineImages,
   type Format,
@@ -310,10 +311,37 @@ async function estargzLazyLayered(engine: Engine, w: World): Promise<void> {
   );
 }
 
+/**
+ * A file's capabilities (`security.capability`) are kept: the process exec'd from it, as
+ * user 1000, has `CapEff` 0x400 (cap_net_bind_service). umoci's image of the same tree is
+ * the control that shows the engine honours them.
+ */
+async function capabilities(engine: Engine, w: World): Promise<void> {
+  const want = "CapEff:\t0000000000000400\n";
+  const images = [["umoci's image (control)", w.images.caps.control], [
+    "ocistream's image",
+    w.images.caps.ours.registry,
+  ]];
+  for (const [what, ref] of images) {
+    ok(engine, `pull ${what}`, await engine.pull(ref));
+    const r = await engine.run(ref, {
+      allowNewPrivileges: true,
+      args: engine.name === "buildah" ? CAPS_CMD : undefined,
+    });
+    assert.equal(ok(engine, `run ${what}`, r), want, `${engine.name} runs ${what}`);
+  }
+}
+
 type Check = (engine: Engine, w: World) => Promise<void>;
 
 /** The checks every engine runs, in order. */
-const CHECKS: Record<string, Check> = { matrix, layered, "multi-platform": multi, config };
+const CHECKS: Record<string, Check> = {
+  matrix,
+  layered,
+  "multi-platform": multi,
+  config,
+  "file capabilities": capabilities,
+};
 
 /** One engine started once, and the checks it runs one after the other. */
 interface Lane {
