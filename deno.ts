@@ -49,5 +49,4 @@ export {
   type BuildImageOptions,
   type BuildImageResult,
   type LayerOptions,
-  type OutputOptions,
 } from "./src/runtime/build_image.ts";

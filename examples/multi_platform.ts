@@ -16,14 +16,13 @@
  */
 import {
   exportImage,
-  formatPlatform,
   memoryEntries,
   parseOutputSpec,
   parsePlatform,
   type PlatformInput,
-} from "../mod.ts";
-import { createDenoEnvironment } from "../src/runtime/deno_environment.ts";
-import { resolveBaseImage } from "../src/runtime/resolve_base_image.ts";
+} from "@ocistream/ocistream";
+import { formatPlatform } from "@ocistream/ocistream/image";
+import { createDenoEnvironment, resolveBaseImage } from "@ocistream/ocistream/deno";
 
 /** The "binary" for one platform; a real build would read `dist/<arch>/app` from disk. */
 function binaryFor(platform: string): string {

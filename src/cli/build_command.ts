@@ -99,8 +99,16 @@ export async function buildCommand(args: string[]): Promise<number> {
   }
 
   // Validate everything before any work or any write.
-  const outputs: OutputSpec[] = (values.output?.length ? values.output : ["type=image"]).map((o) =>
-    parseOutputSpec(o)
+  const outputs: OutputSpec[] = (values.output?.length ? values.output : ["type=image"]).map(
+    (o) => {
+      try {
+        return parseOutputSpec(o);
+      } catch (e) {
+        // The core names the spec's keys; the CLI says which flag held them.
+        if (e instanceof TypeError || e instanceof RangeError) e.message = `--output: ${e.message}`;
+        throw e;
+      }
+    },
   );
   const platforms: Platform[] = (values.platform ?? []).flatMap((p) => p.split(","))
     .filter((p) => p.trim() !== "").map((p) => parsePlatform(p));

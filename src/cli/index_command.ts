@@ -96,7 +96,12 @@ async function createCommand(args: string[]): Promise<number> {
       if (!home) {
         throw new UsageError(`source ${text} is a bare digest: give host/repo@${text} or a --tag`);
       }
-      return { registry: home.registry, repository: home.repository, digest: text };
+      return {
+        registry: home.registry,
+        host: home.host,
+        repository: home.repository,
+        digest: text,
+      };
     }
     const ref = parseReference(text.replace(/^docker:\/\//, ""));
     return ref.tag === undefined && ref.digest === undefined ? { ...ref, tag: "latest" } : ref;

@@ -56,7 +56,7 @@ export async function tagCommand(args: string[]): Promise<number> {
         `Invalid tag "${tag}": up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'`,
       );
     }
-    newRef = { registry: srcRef.registry, repository: srcRef.repository, tag };
+    newRef = { registry: srcRef.registry, host: srcRef.host, repository: srcRef.repository, tag };
   } else {
     newRef = parseReference(newText.replace(/^docker:\/\//, ""));
     if (newRef.digest !== undefined) {

@@ -2,15 +2,15 @@
  * One call from files in memory to a pushed image: the edge recipe
  * (`memoryEntries` → one layer → `exportImage` → registry).
  *
- * @example Compute the image digest without pushing (`type=image` with no store keeps nothing)
+ * @example Compute the image digest without pushing (`store: false` keeps nothing)
  * ```ts
  * import { assertEquals, assertMatch } from "@std/assert";
- * import { exportFiles } from "@ocistream/ocistream";
- * const spec = "type=image,name=example.com/site:1,rewrite-timestamp=true,source-date-epoch=0";
- * const result = await exportFiles({ "index.html": "<h1>hello</h1>" }, spec);
+ * import { exportFiles, type OutputOptions } from "@ocistream/ocistream";
+ * const output: OutputOptions = { type: "image", store: false, rewriteTimestamp: true, sourceDateEpoch: 0 };
+ * const result = await exportFiles({ "index.html": "<h1>hello</h1>" }, output);
  * assertMatch(result.digest, /^sha256:[0-9a-f]{64}$/);
  * // The same files give the same digest, here and in every runtime.
- * assertEquals((await exportFiles({ "index.html": "<h1>hello</h1>" }, spec)).digest, result.digest);
+ * assertEquals((await exportFiles({ "index.html": "<h1>hello</h1>" }, output)).digest, result.digest);
  * ```
  * @module
  */
@@ -21,7 +21,8 @@ import {
   exportImage,
   type ExportResult,
 } from "../exporter/export_image.ts";
-import { type OutputSpec, parseOutputSpec } from "../exporter/output_spec.ts";
+import type { OutputSpec } from "../exporter/output_spec.ts";
+import type { OutputOptions } from "../exporter/output_options.ts";
 import {
   memoryEntries,
   type MemoryFiles,
@@ -56,8 +57,8 @@ export interface ExportFilesOptions extends MemorySourceOptions {
 
 /**
  * Builds a one-layer image from `files` (see `memoryEntries` for the forms
- * and the checks) and delivers it to `output`, an output spec string as
- * buildx writes it or a parsed {@linkcode OutputSpec}. With an epoch and
+ * and the checks) and delivers it to `output`: an {@linkcode OutputOptions} object, an output
+ * spec string as buildx writes it, or a parsed {@linkcode OutputSpec}. With an epoch and
  * `rewrite-timestamp=true`, the same files give the same digest in every
  * runtime. Throws before any request when the files or the spec are invalid.
  *
@@ -74,10 +75,9 @@ export interface ExportFilesOptions extends MemorySourceOptions {
  */
 export async function exportFiles(
   files: MemoryFiles,
-  output: string | OutputSpec,
+  output: string | OutputOptions | OutputSpec,
   options: ExportFilesOptions = {},
 ): Promise<ExportResult> {
-  const spec = typeof output === "string" ? parseOutputSpec(output) : output;
   const { environment, platform, config, sourceDateEpoch, createdBy, dest, chown, chmod, ...rest } =
     options;
   const owner = chown === undefined ? undefined : parseChown(chown, "exportFiles()");
@@ -120,7 +120,7 @@ export async function exportFiles(
       ...(config ? { config } : {}),
       ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
     },
-    [spec],
+    [output],
     environment ?? createEdgeEnvironment(),
   );
   return result!;

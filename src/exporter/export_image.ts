@@ -46,6 +46,8 @@ import { buildIndex, buildManifest } from "../image/manifest_builder.ts";
 import { copyImage, type ReopenableSink } from "../image/copy_image.ts";
 import { type AnnotationSpec, placeAnnotations } from "./annotations.ts";
 import { dockerZstdWarning, type OutputSpec, resolveOciMediaTypes } from "./output_spec.ts";
+import { type OutputOptions, outputSpec } from "./output_options.ts";
+import { checkImageSpec } from "./check_image_spec.ts";
 import { copyProgress, type ProgressListener } from "./progress.ts";
 import type { OciLayout } from "../sinks/oci_layout.ts";
 import { MemoryContent } from "../sinks/memory_content.ts";
@@ -165,12 +167,20 @@ export interface ExportResult {
   notes: string[];
 }
 
-/** Builds the image described by `spec` and delivers it to every output. */
+/**
+ * Builds the image described by `spec` and delivers it to every output: a spec string as
+ * buildx writes it, an {@linkcode OutputOptions} object, or a parsed `OutputSpec`. Everything
+ * is checked first (field types, unknown keys, outputs this environment cannot serve): a bad
+ * input throws before any work.
+ */
 export async function exportImage(
-  spec: ImageSpec,
-  outputs: OutputSpec[],
+  input: ImageSpec,
+  outputList: readonly (string | OutputOptions | OutputSpec)[],
   env: ExportEnvironment,
 ): Promise<ExportResult[]> {
+  const spec = checkImageSpec(input);
+  const outputs = outputList.map((o) => outputSpec(o));
+  for (const output of outputs) checkEnvironmentServes(env, output);
   if (spec.platforms.length === 0) throw new TypeError("Nothing to export: no platform given");
   // One build, one image (BuildKit makes the config once per build): every output shares the
   // build's times, so outputs of the same media-type family get the same config and digest.
@@ -186,6 +196,30 @@ interface BuildTimes {
   startedOn: Date;
   /** When the first output's layers were done (provenance `finishedOn`). */
   finishedOn?: Date;
+}
+
+/** An output this environment cannot deliver is an error, never a silent no-op. */
+function checkEnvironmentServes(env: ExportEnvironment, output: OutputSpec): void {
+  const keeps = output.type === "image" || output.type === "registry";
+  if (keeps && output.store && !env.store && !output.push) {
+    throw new TypeError(
+      `type=${output.type} keeps the image in a local store, and this environment has none: ` +
+        "push it (type=registry), or set store=false to only compute its digest",
+    );
+  }
+  if (output.unpack && (!env.store || !env.unpack)) {
+    throw new TypeError(
+      "unpack=true needs a local store and a file system, which this environment has not",
+    );
+  }
+  if ((output.type === "oci" || output.type === "docker") && !env.writeArchive) {
+    throw new TypeError(
+      `type=${output.type} needs a file system to write its archive, which this environment has not`,
+    );
+  }
+  if (output.push && !env.openRepository) {
+    throw new TypeError("push=true needs registry access, which this environment was not given");
+  }
 }
 
 async function exportOne(

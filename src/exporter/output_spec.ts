@@ -90,9 +90,6 @@ const IMAGE_FORMAT_KEYS = [
 ] as const;
 
 /** Keys of `type=image` and `type=registry`. */
-/** Keys that say where an image goes: given twice, they are an error rather than a warning. */
-const WHERE_KEYS = ["type", "name", "dest", "push", "registry.insecure", "dangling-name-prefix"];
-
 const IMAGE_KEYS = [
   "name",
   "push",
@@ -149,14 +146,14 @@ function parseBool(key: string, value: string | undefined): boolean {
   if (TRUE_WORDS.has(value)) return true;
   if (FALSE_WORDS.has(value)) return false;
   throw new TypeError(
-    `Invalid value "${value}" for ${key} in --output: use ${key}=true or ${key}=false ` +
+    `Invalid value "${value}" for ${key} in the output: use ${key}=true or ${key}=false ` +
       "(also accepted: 1, t, T, TRUE, True, 0, f, F, FALSE, False)",
   );
 }
 
 function parseInteger(key: string, value: string, what: string): number {
   if (!/^-?[0-9]+$/.test(value)) {
-    throw new TypeError(`Invalid value "${value}" for ${key} in --output: it must be ${what}`);
+    throw new TypeError(`Invalid value "${value}" for ${key} in the output: it must be ${what}`);
   }
   return Number(value);
 }
@@ -198,12 +195,12 @@ function oneLine(text: string): string {
 
 function parseSpec(text: string): OutputSpec {
   if (text.trim() === "") {
-    throw new TypeError("Empty --output: use e.g. type=image,name=example.com/app:1");
+    throw new TypeError("Empty output spec: use e.g. type=image,name=example.com/app:1");
   }
   const fields = splitCsvLine(text);
   if (fields.length === 1 && !fields[0]!.includes("=")) {
     throw new TypeError(
-      `--output "${text}" looks like a path (buildx's type=local shorthand), which ocistream does not support: ` +
+      `Output "${text}" looks like a path (buildx's type=local shorthand), which ocistream does not support: ` +
         `write an image with type=oci,dest=${text},tar=false (a layout folder) or type=oci,dest=FILE.tar`,
     );
   }
@@ -216,25 +213,24 @@ function parseSpec(text: string): OutputSpec {
     const value = eq < 0 ? undefined : raw.slice(eq + 1);
     if (rawKey === "") {
       if (raw.trim() === "") continue; // "type=image," has an empty last field, as buildx allows
-      throw new TypeError(`Field "${raw}" in --output has no key: use key=value`);
+      throw new TypeError(`Field "${raw}" in the output has no key: use key=value`);
     }
     if (isAnnotationKey(rawKey)) {
       if (value === undefined) {
-        throw new TypeError(`Annotation "${rawKey}" in --output needs a value: ${rawKey}=VALUE`);
+        throw new TypeError(`Annotation "${rawKey}" in the output needs a value: ${rawKey}=VALUE`);
       }
       annotations.push(parseAnnotationKey(rawKey, value)!);
       continue;
     }
     const key = rawKey.toLowerCase();
-    if (values.has(key) && WHERE_KEYS.includes(key)) {
-      // Where the image goes must not depend on which copy wins: a spec put together from
-      // user input could otherwise be steered to another repository or folder.
+    if (values.has(key)) {
+      // A later value silently winning lets text spliced into a spec steer it (a name from
+      // user input that carries ",name=other/repo"): refuse, as an injection would need it.
       throw new TypeError(
-        `Output key "${key}" is given twice in --output: give it once (several names go in one ` +
-          `quoted field: "name=a:1,b:1")`,
+        `Output key "${key}" is given twice: give each key once` +
+          (key === "name" ? ' (several names go in one quoted field: "name=a:1,b:1")' : ""),
       );
     }
-    if (values.has(key)) warnings.push(`${key} is given twice in --output: the later value wins`);
     values.set(key, value);
   }
 
@@ -244,7 +240,7 @@ function parseSpec(text: string): OutputSpec {
   }
   if (typeText === undefined) {
     throw new TypeError(
-      `--output "${text}" has no type: add type=image, type=registry, type=oci or type=docker`,
+      `Output "${text}" has no type: add type=image, type=registry, type=oci or type=docker`,
     );
   }
   const typeLower = typeText.trim().toLowerCase();
@@ -252,7 +248,7 @@ function parseSpec(text: string): OutputSpec {
     const why = typeLower === "local" || typeLower === "tar"
       ? `ocistream exports images only; use type=oci,dest=PATH,tar=false for a folder or type=oci,dest=FILE.tar`
       : `valid types are ${OUTPUT_TYPES.join(", ")}`;
-    throw new TypeError(`Unknown output type "${typeText}" in --output: ${why}`);
+    throw new TypeError(`Unknown output type "${typeText}" in the output: ${why}`);
   }
   const type = typeLower as OutputType;
   values.delete("type");
@@ -267,7 +263,7 @@ function parseSpec(text: string): OutputSpec {
     }
     const near = nearest(key, allowed);
     throw new TypeError(
-      `Unknown output key "${key}" in --output${near ? ` (did you mean "${near}"?)` : ""}: ` +
+      `Unknown output key "${key}" in the output${near ? ` (did you mean "${near}"?)` : ""}: ` +
         `valid keys for type=${type} are ${allowed.join(", ")}, and annotation.<key> forms`,
     );
   }
@@ -325,7 +321,7 @@ function parseSpec(text: string): OutputSpec {
         ? ` (values are lowercase: compression=${lower})`
         : "";
       throw new TypeError(
-        `Unknown compression "${compressionText}" in --output${hint}: use ${
+        `Unknown compression "${compressionText}" in the output${hint}: use ${
           COMPRESSIONS.join(", ")
         }`,
       );
@@ -377,7 +373,7 @@ function parseSpec(text: string): OutputSpec {
 
   if (push && names.length === 0) {
     throw new TypeError(
-      `push=true needs a name to push to: add name=REGISTRY/REPOSITORY[:TAG] to --output`,
+      `push=true needs a name to push to: add name=REGISTRY/REPOSITORY[:TAG] to the output`,
     );
   }
   if (pushByDigest) {
@@ -512,20 +508,22 @@ export function resolveOciMediaTypes(
   const needsOci = spec.annotations.find((a) => a.type !== "manifest");
   if (needsOci) reasons.push(annotationName(needsOci));
   if (spec.ociArtifact) reasons.push("oci-artifact=true");
-  if (context.hasAttestations) reasons.push("--attest");
+  if (context.hasAttestations) reasons.push("attestations");
   const notes: string[] = [];
   if (spec.ociMediaTypes === false) {
     if (reasons.length > 0) {
+      const plural = reasons[0] === "attestations";
       throw new TypeError(
-        `${reasons[0]} conflicts with oci-mediatypes=false: Docker media types cannot carry it; ` +
-          `remove oci-mediatypes=false or ${reasons[0]}`,
+        `${reasons[0]} ${plural ? "conflict" : "conflicts"} with oci-mediatypes=false: Docker ` +
+          `media types cannot carry ${plural ? "them" : "it"}; remove oci-mediatypes=false or ` +
+          reasons[0],
       );
     }
   }
   let oci = spec.ociMediaTypes ?? (spec.type === "oci" || spec.compatibilityVersion === 30);
   if (!oci && spec.ociMediaTypes === undefined && reasons.length > 0) {
     oci = true;
-    const verb = reasons.length === 1 ? "needs" : "need";
+    const verb = reasons.length === 1 && reasons[0] !== "attestations" ? "needs" : "need";
     notes.push(`${reasons.join(" and ")} ${verb} OCI media types: using oci-mediatypes=true`);
   }
   if (!oci && spec.compression === "zstd") notes.push(dockerZstdWarning("new layers"));

@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { buildStatement } from "@ocistream/ocistream";
+ * import { buildStatement } from "@ocistream/ocistream/attest";
  * const s = buildStatement({
  *   subjects: [{ name: "_", digest: "sha256:" + "a".repeat(64) }],
  *   predicateType: "https://slsa.dev/provenance/v1",
@@ -83,7 +83,7 @@ export interface StatementBlob {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { buildStatement } from "@ocistream/ocistream";
+ * import { buildStatement } from "@ocistream/ocistream/attest";
  * const s = buildStatement({
  *   subjects: [{ name: "pkg:docker/app@1?platform=linux%2Famd64", digest: "sha256:" + "b".repeat(64) }],
  *   predicateType: "https://spdx.dev/Document",
@@ -121,7 +121,7 @@ export function buildStatement<P>(options: {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { imageSubjects } from "@ocistream/ocistream";
+ * import { imageSubjects } from "@ocistream/ocistream/attest";
  * const subjects = imageSubjects(["alpine:3"], "sha256:" + "c".repeat(64), { os: "linux", architecture: "amd64" });
  * assertEquals(subjects[0]!.name, "pkg:docker/alpine@3?platform=linux%2Famd64");
  * ```
@@ -141,7 +141,7 @@ export function imageSubjects(
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { imagePurl } from "@ocistream/ocistream";
+ * import { imagePurl } from "@ocistream/ocistream/attest";
  * assertEquals(imagePurl("example.com:5000/team/app:1"), "pkg:docker/example.com:5000/team/app@1");
  * ```
  */
@@ -175,7 +175,7 @@ export function imagePurl(name: string, platform?: Platform): string {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { buildStatement, encodeStatement } from "@ocistream/ocistream";
+ * import { buildStatement, encodeStatement } from "@ocistream/ocistream/attest";
  * import { createSHA256 } from "hash-wasm";
  * const codecs = {
  *   sha256: async () => {
@@ -248,7 +248,7 @@ export interface AttestationManifest {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { buildAttestationManifest, buildStatement, encodeStatement } from "@ocistream/ocistream";
+ * import { buildAttestationManifest, buildStatement, encodeStatement } from "@ocistream/ocistream/attest";
  * import { createSHA256 } from "hash-wasm";
  * const codecs = {
  *   sha256: async () => {

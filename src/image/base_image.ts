@@ -61,7 +61,7 @@ export async function selectPlatformImage(
       throw new TypeError(
         `Base image ${name} has no ${formatPlatform(platform)} manifest (it offers ${
           offered.join(", ") || "none"
-        }): pick a platform it offers with --platform`,
+        }): build for a platform it offers`,
       );
     }
     descriptor = match;
@@ -77,9 +77,9 @@ export async function selectPlatformImage(
     if (config.variant) own.variant = config.variant;
     if (!samePlatform(own, platform)) {
       throw new TypeError(
-        `Base image ${name} is ${formatPlatform(own)}, not ${
-          formatPlatform(platform)
-        }: pass --platform ${formatPlatform(own)} or use a multi-platform base`,
+        `Base image ${name} is ${formatPlatform(own)}, not ${formatPlatform(platform)}: build for ${
+          formatPlatform(own)
+        } or use a multi-platform base`,
       );
     }
   }

@@ -11,7 +11,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { encodeJson } from "@ocistream/ocistream";
+ * import { encodeJson } from "@ocistream/ocistream/image";
  * // "&", "<" and ">" escaped as Go's encoding/json does.
  * assertEquals(new TextDecoder().decode(encodeJson({ a: "x&y" })), String.raw`{"a":"x\u0026y"}`);
  * ```
@@ -39,7 +39,7 @@ const GO_ESCAPES: Record<string, string> = {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { encodeJson } from "@ocistream/ocistream";
+ * import { encodeJson } from "@ocistream/ocistream/image";
  * const bytes = encodeJson({ schemaVersion: 2, layers: [] }, { indent: true });
  * assertEquals(new TextDecoder().decode(bytes), '{\n  "schemaVersion": 2,\n  "layers": []\n}');
  * ```
@@ -55,7 +55,7 @@ export function encodeJson(value: unknown, options: EncodeJsonOptions = {}): Uin
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { encodeJsonText } from "@ocistream/ocistream";
+ * import { encodeJsonText } from "@ocistream/ocistream/image";
  * assertEquals(encodeJsonText(["<b>"]), String.raw`["\u003cb\u003e"]`);
  * ```
  */

@@ -12,7 +12,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { buildConfig } from "@ocistream/ocistream";
+ * import { buildConfig } from "@ocistream/ocistream/image";
  * const config = buildConfig({
  *   platform: { os: "linux", architecture: "amd64" },
  *   overrides: { entrypoint: ["/hello"] },
@@ -106,7 +106,7 @@ const RFC3339_RE =
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { formatRfc3339 } from "@ocistream/ocistream";
+ * import { formatRfc3339 } from "@ocistream/ocistream/image";
  * assertEquals(formatRfc3339(1704164645), "2024-01-02T03:04:05Z");
  * assertEquals(formatRfc3339(new Date(1500)), "1970-01-01T00:00:01.5Z");
  * ```
@@ -145,7 +145,7 @@ function laterThan(text: string, epoch: number): boolean | undefined {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { parseEntrypointArg } from "@ocistream/ocistream";
+ * import { parseEntrypointArg } from "@ocistream/ocistream/image";
  * assertEquals(parseEntrypointArg('["/hello", "world"]'), ["/hello", "world"]);
  * assertEquals(parseEntrypointArg("echo hi"), ["/bin/sh", "-c", "echo hi"]);
  * ```
@@ -176,7 +176,7 @@ export function parseEntrypointArg(text: string): string[] {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { parseExposedPort } from "@ocistream/ocistream";
+ * import { parseExposedPort } from "@ocistream/ocistream/image";
  * assertEquals(parseExposedPort("53/udp"), ["53/udp"]);
  * assertEquals(parseExposedPort("8000-8001"), ["8000/tcp", "8001/tcp"]);
  * ```
@@ -379,7 +379,7 @@ function metadataSteps(o: ConfigOverrides): string[] {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { buildConfig } from "@ocistream/ocistream";
+ * import { buildConfig } from "@ocistream/ocistream/image";
  * const c = buildConfig({ platform: { os: "linux", architecture: "arm64", variant: "v8" }, now: new Date(0) });
  * assertEquals(Object.keys(c), ["architecture", "config", "created", "os", "rootfs", "variant"]);
  * ```
@@ -483,7 +483,7 @@ const IMAGE_CONFIG_KEYS = new Set([
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { buildConfig, encodeConfig } from "@ocistream/ocistream";
+ * import { buildConfig, encodeConfig } from "@ocistream/ocistream/image";
  * import { createSHA256 } from "hash-wasm";
  * const codecs = {
  *   sha256: async () => {

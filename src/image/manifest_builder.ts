@@ -9,7 +9,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { buildManifest } from "@ocistream/ocistream";
+ * import { buildManifest } from "@ocistream/ocistream/image";
  * import { createSHA256 } from "hash-wasm";
  * const codecs = {
  *   sha256: async () => {
@@ -112,7 +112,8 @@ function dockerRefuses(what: string): never {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { sha256Digest, webCodecs } from "@ocistream/ocistream";
+ * import { sha256Digest } from "@ocistream/ocistream/image";
+ * import { webCodecs } from "@ocistream/ocistream/stages";
  * assertEquals(await sha256Digest(new Uint8Array(0), webCodecs), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
  * ```
  */
@@ -130,7 +131,7 @@ export async function sha256Digest(bytes: Uint8Array, codecs: Sha256Codecs): Pro
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { webSha256Digest } from "@ocistream/ocistream";
+ * import { webSha256Digest } from "@ocistream/ocistream/image";
  * assertEquals((await webSha256Digest(new Uint8Array(0)))?.slice(0, 15), "sha256:e3b0c442");
  * ```
  */
@@ -152,7 +153,7 @@ export function webSha256Digest(bytes: Uint8Array): Promise<string> | undefined 
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { buildManifest } from "@ocistream/ocistream";
+ * import { buildManifest } from "@ocistream/ocistream/image";
  * import { createSHA256 } from "hash-wasm";
  * const codecs = {
  *   sha256: async () => {
@@ -222,7 +223,7 @@ export async function buildManifest(
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { buildIndex } from "@ocistream/ocistream";
+ * import { buildIndex } from "@ocistream/ocistream/image";
  * import { createSHA256 } from "hash-wasm";
  * const codecs = {
  *   sha256: async () => {

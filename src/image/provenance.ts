@@ -4,7 +4,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { buildProvenance } from "@ocistream/ocistream";
+ * import { buildProvenance } from "@ocistream/ocistream/attest";
  * const p = buildProvenance({ externalParameters: { platform: "linux/amd64" }, epoch: 0 });
  * assertEquals(p.runDetails.builder.id, "https://jsr.io/@ocistream/ocistream");
  * ```
@@ -79,7 +79,7 @@ export interface ProvenancePredicate {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { buildProvenance } from "@ocistream/ocistream";
+ * import { buildProvenance } from "@ocistream/ocistream/attest";
  * const p = buildProvenance({
  *   externalParameters: { output: "type=image,name=app:1" },
  *   resolvedDependencies: [{ uri: "pkg:docker/alpine@3", digest: "sha256:" + "e".repeat(64) }],

@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { readJson } from "@ocistream/ocistream";
+ * import { readJson } from "@ocistream/ocistream/image";
  * const source = { fetch: () => Promise.resolve(new Blob(["{}"]).stream()) };
  * const value = await readJson(source, {
  *   mediaType: "application/vnd.oci.empty.v1+json",

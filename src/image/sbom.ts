@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { buildSpdxSbom } from "@ocistream/ocistream";
+ * import { buildSpdxSbom } from "@ocistream/ocistream/attest";
  * import { createSHA256 } from "hash-wasm";
  * const codecs = {
  *   sha256: async () => {
@@ -120,7 +120,7 @@ function cleanPath(path: string): string {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { buildSpdxSbom } from "@ocistream/ocistream";
+ * import { buildSpdxSbom } from "@ocistream/ocistream/attest";
  * import { createSHA256 } from "hash-wasm";
  * const codecs = {
  *   sha256: async () => {

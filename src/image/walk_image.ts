@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { walkImage } from "@ocistream/ocistream";
+ * import { walkImage } from "@ocistream/ocistream/layout";
  * const source = { fetch: () => Promise.resolve(new Blob(["{}"]).stream()) };
  * const nodes = await walkImage(source, {
  *   mediaType: "application/vnd.oci.empty.v1+json",
@@ -104,7 +104,7 @@ export async function walkImage(
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { kindOf } from "@ocistream/ocistream";
+ * import { kindOf } from "@ocistream/ocistream/layout";
  * assertEquals(kindOf({ mediaType: "application/vnd.oci.image.index.v1+json", digest: "sha256:00", size: 1 }), "index");
  * ```
  */

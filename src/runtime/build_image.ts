@@ -30,7 +30,8 @@ import {
   type LayerInput,
   type PlatformInput,
 } from "../exporter/export_image.ts";
-import { type OutputSpec, parseOutputSpec } from "../exporter/output_spec.ts";
+import type { OutputSpec } from "../exporter/output_spec.ts";
+import { type OutputOptions, outputSpec } from "../exporter/output_options.ts";
 import { type AnnotationSpec, parseAnnotationFlag } from "../exporter/annotations.ts";
 import type { AttestationOptions } from "../exporter/attest.ts";
 import type { ProgressListener } from "../exporter/progress.ts";
@@ -52,9 +53,6 @@ import { resolveBaseImage } from "./resolve_base_image.ts";
 
 export type { LayerOptions } from "../exporter/layer_spec.ts";
 
-/** An output: a spec string as buildx writes it (`type=registry,name=…`) or a parsed one. */
-export type OutputOptions = OutputSpec;
-
 /** Options of {@link buildImage}. */
 export interface BuildImageOptions {
   /**
@@ -71,8 +69,11 @@ export interface BuildImageOptions {
   layers: (string | LayerOptions)[];
   /** Image config settings (entrypoint, cmd, env, workdir, user, labels, ports...). */
   config?: ConfigOverrides;
-  /** Where the image goes: output specs as buildx's `--output` takes them. */
-  outputs: (string | OutputOptions)[];
+  /**
+   * Where the image goes: {@link OutputOptions} objects (`{ type: "registry", name }`), output
+   * specs as buildx's `--output` takes them, or parsed ones.
+   */
+  outputs: (string | OutputOptions | OutputSpec)[];
   /** The local store folder; default `$OCISTREAM_STORE` or the user data folder. */
   store?: string;
   /** The epoch (`SOURCE_DATE_EPOCH`): timestamps and stable layer digests. */
@@ -116,7 +117,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
   if (!Array.isArray(options.outputs) || options.outputs.length === 0) {
     throw new TypeError('buildImage() needs outputs, e.g. ["type=image,name=example.com/app:1"]');
   }
-  const outputs = options.outputs.map((o) => typeof o === "string" ? parseOutputSpec(o) : o);
+  const outputs = options.outputs.map((o) => outputSpec(o));
   const platforms = (options.platforms ?? []).map((p) =>
     typeof p === "string" ? parsePlatform(p) : p
   );

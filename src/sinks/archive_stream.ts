@@ -170,7 +170,8 @@ export async function archiveEntries(
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { archiveIndex, parseReference } from "@ocistream/ocistream";
+ * import { parseReference } from "@ocistream/ocistream";
+ * import { archiveIndex } from "@ocistream/ocistream/layout";
  * const root = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: "sha256:" + "0".repeat(64), size: 1 };
  * const index = archiveIndex(root, [parseReference("app:1")]);
  * assertEquals(index.manifests[0]!.annotations, { "io.containerd.image.name": "docker.io/library/app:1", "org.opencontainers.image.ref.name": "1" });
@@ -198,7 +199,8 @@ export function archiveIndex(root: Descriptor, names: Reference[]): ImageIndex {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { ociReferenceName, parseReference } from "@ocistream/ocistream";
+ * import { parseReference } from "@ocistream/ocistream";
+ * import { ociReferenceName } from "@ocistream/ocistream/layout";
  * assertEquals(ociReferenceName(parseReference("example.com/app:1")), "1");
  * ```
  */
@@ -212,7 +214,8 @@ export function ociReferenceName(ref: Reference): string {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { familiarName, parseReference } from "@ocistream/ocistream";
+ * import { parseReference } from "@ocistream/ocistream";
+ * import { familiarName } from "@ocistream/ocistream/layout";
  * assertEquals(familiarName(parseReference("docker.io/library/app:1")), "app:1");
  * ```
  */

@@ -5,7 +5,8 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { MemoryContent, webCodecs } from "@ocistream/ocistream";
+ * import { MemoryContent } from "@ocistream/ocistream/layout";
+ * import { webCodecs } from "@ocistream/ocistream/stages";
  * const memory = new MemoryContent(webCodecs);
  * const d = { mediaType: "application/vnd.oci.empty.v1+json", digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", size: 2 };
  * await memory.put(new TextEncoder().encode("{}"), d);

@@ -6,7 +6,8 @@
  * @example
  * ```ts
  * import { putBytes } from "./put_bytes.ts";
- * import { edgeCodecs, MemoryContent } from "@ocistream/ocistream";
+ * import { MemoryContent } from "@ocistream/ocistream/layout";
+ * import { edgeCodecs } from "@ocistream/ocistream/stages";
  * const sink = new MemoryContent(edgeCodecs);
  * const bytes = new TextEncoder().encode("{}");
  * const digest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";

@@ -7,7 +7,8 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { parseReference, RegistryClient, RegistryRepositories } from "@ocistream/ocistream";
+ * import { parseReference } from "@ocistream/ocistream";
+ * import { RegistryClient, RegistryRepositories } from "@ocistream/ocistream/registry";
  * const repositories = new RegistryRepositories((host, insecure) => new RegistryClient(host, { insecure }));
  * const a = repositories.open(parseReference("127.0.0.1:5000/a:1"), false);
  * const b = repositories.open(parseReference("127.0.0.1:5000/b:1"), false);

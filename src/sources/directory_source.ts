@@ -4,7 +4,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { directoryEntries } from "@ocistream/ocistream";
+ * import { directoryEntries } from "@ocistream/ocistream/deno";
  * import { denoFileSystem } from "@ocistream/ocistream/deno";
  * const dir = `/tmp/ocistream-example-${crypto.randomUUID()}`;
  * await denoFileSystem.mkdir(`${dir}/a`, { recursive: true });
@@ -21,7 +21,7 @@ import type { TarEntry } from "../types/tar_entry.ts";
 import { splitDevice } from "../stages/_tar_device.ts";
 import { readAheadSafe } from "../stages/tar_stream.ts";
 import { type MatchInfo, PatternMatcher } from "./pattern_matcher.ts";
-import { batchedEntries, entryBatches as batchesOf } from "../stages/entry_batches.ts";
+import { batchedEntries } from "../stages/entry_batches.ts";
 
 /** Options of {@link directoryEntries}. */
 export interface DirectorySourceOptions {
@@ -104,7 +104,8 @@ const statOfEntry = new WeakMap<TarEntry, FileInfo>();
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { directoryEntries, entryFileInfo } from "@ocistream/ocistream";
+ * import { directoryEntries } from "@ocistream/ocistream/deno";
+ * import { entryFileInfo } from "@ocistream/ocistream/tar";
  * import { denoFileSystem } from "@ocistream/ocistream/deno";
  * const dir = `/tmp/ocistream-example-${crypto.randomUUID()}`;
  * await denoFileSystem.mkdir(dir, { recursive: true });
@@ -190,7 +191,8 @@ function normalizePrefix(prefix: string): string {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { directoryEntries, TarStream, UntarStream } from "@ocistream/ocistream";
+ * import { directoryEntries } from "@ocistream/ocistream/deno";
+ * import { TarStream, UntarStream } from "@ocistream/ocistream/tar";
  * import { denoFileSystem } from "@ocistream/ocistream/deno";
  * const dir = `/tmp/ocistream-example-${crypto.randomUUID()}`;
  * await denoFileSystem.mkdir(dir, { recursive: true });
@@ -467,22 +469,4 @@ export function directoryEntries(
   return batchedEntries(nextBatch);
 }
 
-/**
- * Takes over an unread {@link directoryEntries} stream to read it a batch at a time: a read per
- * entry costs more than the entry on trees of small files. Returns a function giving the next
- * batch (`undefined` at the end), or `undefined` for any other stream, or one already read
- * from. The stream stays locked: read the entries through the function only.
- *
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { directoryEntries, entryBatches } from "@ocistream/ocistream";
- * import { denoFileSystem } from "@ocistream/ocistream/deno";
- * const next = entryBatches(directoryEntries(denoFileSystem, "."))!;
- * let count = 0;
- * for (let batch; (batch = await next()) !== undefined;) count += batch.length;
- * assertEquals(count > 0, true);
- * assertEquals(entryBatches(new ReadableStream()), undefined);
- * ```
- */
-export const entryBatches: typeof batchesOf = batchesOf;
+export { entryBatches, type NextBatch } from "../stages/entry_batches.ts";

@@ -4,7 +4,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { parseIgnoreFile } from "@ocistream/ocistream";
+ * import { parseIgnoreFile } from "@ocistream/ocistream/tar";
  * assertEquals(parseIgnoreFile("# build output\n/dist\n*.log\n!keep.log\n"), ["dist", "*.log", "!keep.log"]);
  * ```
  * @module

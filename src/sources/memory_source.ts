@@ -153,7 +153,8 @@ function toList(files: MemoryFiles): MemoryFile[] {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { memoryEntries, TarStream } from "@ocistream/ocistream";
+ * import { memoryEntries } from "@ocistream/ocistream";
+ * import { TarStream } from "@ocistream/ocistream/tar";
  * const tar = memoryEntries([
  *   { path: "index.html", content: "<h1>hello</h1>" },
  *   { path: "run.sh", content: "#!/bin/sh\necho hi\n", mode: 0o755 },

@@ -12,7 +12,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { PatternMatcher } from "@ocistream/ocistream";
+ * import { PatternMatcher } from "@ocistream/ocistream/tar";
  * const m = new PatternMatcher(["*.log", "docs", "!docs/README.md"]);
  * assertEquals(m.matches("app.log"), true);
  * assertEquals(m.matches("docs/guide.md"), true);
@@ -51,7 +51,7 @@ interface CompiledPattern extends Pattern {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { cleanPath } from "@ocistream/ocistream";
+ * import { cleanPath } from "@ocistream/ocistream/tar";
  * assertEquals(cleanPath("./a//b/../c/"), "a/c");
  * assertEquals(cleanPath("/../x"), "/x");
  * assertEquals(cleanPath(""), ".");
@@ -79,7 +79,7 @@ export function cleanPath(path: string): string {
  * @example Walk a tree, passing each folder's result to its children
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { PatternMatcher } from "@ocistream/ocistream";
+ * import { PatternMatcher } from "@ocistream/ocistream/tar";
  * const m = new PatternMatcher(["node_modules", "!node_modules/keep"]);
  * const dir = m.match("node_modules");
  * // Excluded, but walked anyway: an exception may bring a file inside back.

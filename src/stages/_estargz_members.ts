@@ -14,7 +14,7 @@
  * import { assertEquals } from "@std/assert";
  * import { GzipMembers } from "./_estargz_members.ts";
  * import { BlobOutput } from "./_estargz_output.ts";
- * import type { Codecs } from "@ocistream/ocistream";
+ * import type { Codecs } from "@ocistream/ocistream/stages";
  * const codecs: Codecs = {
  *   sha256: () => ({ update: () => {}, digestHex: () => "" }),
  *   compress: () => new CompressionStream("gzip") as TransformStream<Uint8Array, Uint8Array>,

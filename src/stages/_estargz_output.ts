@@ -7,7 +7,7 @@
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { BlobOutput } from "./_estargz_output.ts";
- * import type { Hasher } from "@ocistream/ocistream";
+ * import type { Hasher } from "@ocistream/ocistream/stages";
  * import { nativeCodecs } from "@ocistream/ocistream/deno";
  * const out = new BlobOutput(nativeCodecs.sha256() as Hasher, () => {});
  * const read = new Response(out.readable).arrayBuffer();

@@ -5,7 +5,7 @@
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { GzipCompressStream } from "./_gzip_compress.ts";
- * import { webCodecs } from "@ocistream/ocistream";
+ * import { webCodecs } from "@ocistream/ocistream/stages";
  * const gz = new Blob(["hello"]).stream().pipeThrough(new GzipCompressStream(6));
  * const back = gz.pipeThrough(webCodecs.decompress("gzip"));
  * assertEquals(await new Response(back).text(), "hello");

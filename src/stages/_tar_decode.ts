@@ -6,7 +6,7 @@
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { decodeHeaderBlock } from "./_tar_decode.ts";
- * import { encodeTarHeader } from "@ocistream/ocistream";
+ * import { encodeTarHeader } from "@ocistream/ocistream/tar";
  * const block = encodeTarHeader({ path: "a", type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 0 });
  * assertEquals(decodeHeaderBlock(block, 0)?.name, "a");
  * ```

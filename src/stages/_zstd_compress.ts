@@ -6,7 +6,7 @@
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { ZstdBlockCompressStream } from "./_zstd_compress.ts";
- * import { webCodecs } from "@ocistream/ocistream";
+ * import { webCodecs } from "@ocistream/ocistream/stages";
  * const out = new Blob(["hello"]).stream().pipeThrough(new ZstdBlockCompressStream(3));
  * assertEquals(await new Response(out.pipeThrough(webCodecs.decompress("zstd"))).text(), "hello");
  * ```

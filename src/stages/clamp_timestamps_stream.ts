@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { ClampTimestampsStream } from "@ocistream/ocistream";
+ * import { ClampTimestampsStream } from "@ocistream/ocistream/tar";
  * const out = ReadableStream.from([
  *   { path: "a", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 2_000_000_000.5, size: 0 },
  * ]).pipeThrough(new ClampTimestampsStream(1_700_000_000));

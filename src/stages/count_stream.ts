@@ -4,7 +4,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { CountStream } from "@ocistream/ocistream";
+ * import { CountStream } from "@ocistream/ocistream/stages";
  * const seen: number[] = [];
  * const count = new CountStream({ onProgress: (n) => seen.push(n) });
  * await new Blob(["hello"]).stream().pipeThrough(count).pipeTo(new WritableStream());
@@ -27,7 +27,7 @@ export interface CountStreamOptions {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { CountStream } from "@ocistream/ocistream";
+ * import { CountStream } from "@ocistream/ocistream/stages";
  * const count = new CountStream();
  * await new Blob([new Uint8Array(300)]).stream().pipeThrough(count).pipeTo(new WritableStream());
  * assertEquals([count.bytes, await count.result], [300, 300]);

@@ -4,7 +4,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { DigestStream, webCodecs } from "@ocistream/ocistream";
+ * import { DigestStream, webCodecs } from "@ocistream/ocistream/stages";
  * const digest = new DigestStream(webCodecs);
  * await new Blob(["hello"]).stream().pipeThrough(digest).pipeTo(new WritableStream());
  * assertEquals(await digest.result, {
@@ -30,7 +30,7 @@ const measured = new WeakMap<ReadableStream<Uint8Array>, Promise<BlobId>>();
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { DigestStream, measuredDigest, webCodecs } from "@ocistream/ocistream";
+ * import { DigestStream, measuredDigest, webCodecs } from "@ocistream/ocistream/stages";
  * const body = new Blob(["hi"]).stream().pipeThrough(new DigestStream(webCodecs));
  * const digest = measuredDigest(body);
  * await body.pipeTo(new WritableStream());
@@ -49,7 +49,7 @@ export function measuredDigest(stream: ReadableStream<Uint8Array>): Promise<Blob
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { CountStream, DigestStream, inheritDigest, measuredDigest, webCodecs } from "@ocistream/ocistream";
+ * import { CountStream, DigestStream, inheritDigest, measuredDigest, webCodecs } from "@ocistream/ocistream/stages";
  * const hashed = new Blob(["hi"]).stream().pipeThrough(new DigestStream(webCodecs));
  * const counted = hashed.pipeThrough(new CountStream());
  * inheritDigest(hashed, counted);
@@ -74,7 +74,7 @@ export function inheritDigest(
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { declareDigest, measuredDigest } from "@ocistream/ocistream";
+ * import { declareDigest, measuredDigest } from "@ocistream/ocistream/stages";
  * const body = new Blob(["hi"]).stream();
  * const digest = Promise.resolve({
  *   digest: "sha256:8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4",
@@ -99,7 +99,7 @@ export function declareDigest(stream: ReadableStream<Uint8Array>, digest: Promis
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { DigestStream, webCodecs } from "@ocistream/ocistream";
+ * import { DigestStream, webCodecs } from "@ocistream/ocistream/stages";
  * const digest = new DigestStream(webCodecs);
  * const body = new Blob([new Uint8Array(1024)]).stream().pipeThrough(digest);
  * await body.pipeTo(new WritableStream());

@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { type EstargzResult, EstargzStream, type EstargzStreamOptions, webCodecs } from "@ocistream/ocistream";
+ * import { type EstargzResult, EstargzStream, type EstargzStreamOptions, webCodecs } from "@ocistream/ocistream/stages";
  * const body = new TextEncoder().encode("hello\n");
  * const entries = ReadableStream.from([
  *   { path: "hello.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0,
@@ -120,7 +120,7 @@ const TOC_PIECE = 256 * 1024;
  * @example With a prioritized file
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { type EstargzResult, EstargzStream, type EstargzStreamOptions, webCodecs } from "@ocistream/ocistream";
+ * import { type EstargzResult, EstargzStream, type EstargzStreamOptions, webCodecs } from "@ocistream/ocistream/stages";
  * const file = (path: string) => ({
  *   path, type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1,
  *   open: () => ReadableStream.from([new Uint8Array([1])]),

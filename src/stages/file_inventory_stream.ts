@@ -5,7 +5,8 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { FileInventoryStream, TarStream, webCodecs } from "@ocistream/ocistream";
+ * import { FileInventoryStream, TarStream } from "@ocistream/ocistream/tar";
+ * import { webCodecs } from "@ocistream/ocistream/stages";
  * const inventory = new FileInventoryStream(webCodecs);
  * await ReadableStream.from([
  *   { path: "a.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 2,

@@ -6,7 +6,7 @@
  * @example Encode two files as a gzip layer
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { encodeLayer, webCodecs } from "@ocistream/ocistream";
+ * import { encodeLayer, webCodecs } from "@ocistream/ocistream/stages";
  * const entries = ReadableStream.from([
  *   { path: "hello.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 5,
  *     open: () => new Blob(["hello"]).stream() },
@@ -118,7 +118,7 @@ export function encodeLayer(
  * @example Re-compress an uncompressed layer as zstd
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { encodeLayer, recompressLayer, webCodecs } from "@ocistream/ocistream";
+ * import { encodeLayer, recompressLayer, webCodecs } from "@ocistream/ocistream/stages";
  * const entries = ReadableStream.from([
  *   { path: "a", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1,
  *     open: () => new Blob(["a"]).stream() },

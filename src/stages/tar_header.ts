@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { encodeTarHeader, TAR_END, tarPadding } from "@ocistream/ocistream";
+ * import { encodeTarHeader, TAR_END, tarPadding } from "@ocistream/ocistream/tar";
  * const header = encodeTarHeader({
  *   path: "hello.txt", type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 5,
  * });
@@ -26,7 +26,7 @@ export const TAR_BLOCK_SIZE = 512;
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { TAR_END } from "@ocistream/ocistream";
+ * import { TAR_END } from "@ocistream/ocistream/tar";
  * assertEquals(TAR_END.every((b) => b === 0), true);
  * ```
  */
@@ -55,7 +55,7 @@ const MAX_OCTAL_11 = 0o77777777777;
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { tarPadding } from "@ocistream/ocistream";
+ * import { tarPadding } from "@ocistream/ocistream/tar";
  * assertEquals([tarPadding(1).length, tarPadding(512).length], [511, 0]);
  * ```
  */
@@ -73,7 +73,7 @@ export function tarPadding(size: number): Uint8Array {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { tarPath } from "@ocistream/ocistream";
+ * import { tarPath } from "@ocistream/ocistream/tar";
  * assertEquals(tarPath("./usr/bin", "directory"), "usr/bin/");
  * ```
  */
@@ -94,7 +94,7 @@ export function tarPath(path: string, type: TarEntryType): string {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { trimTarPath } from "@ocistream/ocistream";
+ * import { trimTarPath } from "@ocistream/ocistream/tar";
  * assertEquals([trimTarPath("./usr/bin/"), trimTarPath("./")], ["usr/bin", ""]);
  * ```
  */
@@ -367,7 +367,7 @@ function plainInteger(value: number | undefined, max: number): boolean {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { encodeTarHeader, writeTarHeader } from "@ocistream/ocistream";
+ * import { encodeTarHeader, writeTarHeader } from "@ocistream/ocistream/tar";
  * const entry = { path: "a.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1 };
  * const block = new Uint8Array(512);
  * assertEquals(writeTarHeader(entry, block, 0), 512);
@@ -458,7 +458,7 @@ export function writeTarHeader(entry: TarEntry, target: Uint8Array, offset: numb
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { encodeTarHeader } from "@ocistream/ocistream";
+ * import { encodeTarHeader } from "@ocistream/ocistream/tar";
  * const long = encodeTarHeader({
  *   path: "é".repeat(80), type: "file", mode: 0o644, uid: 0, gid: 0, mtime: 1.5, size: 0,
  * });
@@ -479,7 +479,7 @@ export function encodeTarHeader(entry: TarEntry): Uint8Array {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { encodeTarHeader, encodeTarHeaderGeneral } from "@ocistream/ocistream";
+ * import { encodeTarHeader, encodeTarHeaderGeneral } from "@ocistream/ocistream/tar";
  * const e = { path: "a", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 };
  * assertEquals(encodeTarHeaderGeneral(e).join() === encodeTarHeader(e).join(), true);
  * ```

@@ -4,7 +4,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { TarStream } from "@ocistream/ocistream";
+ * import { TarStream } from "@ocistream/ocistream/tar";
  * const body = new TextEncoder().encode("hi\n");
  * const tar = ReadableStream.from([
  *   { path: "hi.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 3,
@@ -57,7 +57,7 @@ const readAheadOpens = new WeakMap<object, ReadBodyInto | undefined>();
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { readAheadSafe, TarStream } from "@ocistream/ocistream";
+ * import { readAheadSafe, TarStream } from "@ocistream/ocistream/tar";
  * const tar = ReadableStream.from([
  *   { path: "a", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1,
  *     open: readAheadSafe(() => new Blob(["a"]).stream()) },
@@ -80,7 +80,7 @@ export function readAheadSafe<F extends NonNullable<TarEntry["open"]>>(
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { readAheadSafe, wholeBodyReader } from "@ocistream/ocistream";
+ * import { readAheadSafe, wholeBodyReader } from "@ocistream/ocistream/tar";
  * const readInto = (t: Uint8Array) => Promise.resolve(t.length);
  * const open = readAheadSafe(() => new Blob(["a"]).stream(), readInto);
  * const entry = { path: "a", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0 };
@@ -119,7 +119,7 @@ interface Pending {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { TarStream } from "@ocistream/ocistream";
+ * import { TarStream } from "@ocistream/ocistream/tar";
  * const tar = ReadableStream.from([
  *   { path: "etc", type: "directory" as const, mode: 0o755, uid: 0, gid: 0, mtime: 0 },
  * ]).pipeThrough(new TarStream());

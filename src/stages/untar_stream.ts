@@ -4,7 +4,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { TarStream, UntarStream } from "@ocistream/ocistream";
+ * import { TarStream, UntarStream } from "@ocistream/ocistream/tar";
  * const data = new TextEncoder().encode("hi\n");
  * const entries = ReadableStream.from([
  *   { path: "hi.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 3,
@@ -71,7 +71,7 @@ const MAX_TIME = 8.64e12;
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { TAR_END, UntarStream } from "@ocistream/ocistream";
+ * import { TAR_END, UntarStream } from "@ocistream/ocistream/tar";
  * const entries = ReadableStream.from([TAR_END]).pipeThrough(new UntarStream());
  * assertEquals((await Array.fromAsync(entries)).length, 0);
  * ```

@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { VerifyDigestStream, webCodecs } from "@ocistream/ocistream";
+ * import { VerifyDigestStream, webCodecs } from "@ocistream/ocistream/stages";
  * const bytes = new TextEncoder().encode("{}");
  * const checked = new Blob([bytes]).stream().pipeThrough(
  *   new VerifyDigestStream(webCodecs, {

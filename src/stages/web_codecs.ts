@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { webCodecs } from "@ocistream/ocistream";
+ * import { webCodecs } from "@ocistream/ocistream/stages";
  * const gz = new Blob(["hello"]).stream().pipeThrough(webCodecs.compress("gzip", 6));
  * const back = gz.pipeThrough(webCodecs.decompress("gzip"));
  * assertEquals(await new Response(back).text(), "hello");
@@ -30,7 +30,7 @@ import { ZstdDecompressStream } from "./_zstd_decompress.ts";
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { webCodecs } from "@ocistream/ocistream";
+ * import { webCodecs } from "@ocistream/ocistream/stages";
  * const hasher = await webCodecs.sha256();
  * hasher.update(new TextEncoder().encode("hello"));
  * assertEquals(

@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { type Codecs, webCodecs } from "@ocistream/ocistream";
+ * import { type Codecs, webCodecs } from "@ocistream/ocistream/stages";
  * async function roundTrip(codecs: Codecs, text: string): Promise<string> {
  *   const gz = new Blob([text]).stream().pipeThrough(codecs.compress("gzip", 6));
  *   return await new Response(gz.pipeThrough(codecs.decompress("gzip"))).text();

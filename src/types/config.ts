@@ -4,7 +4,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import type { ImageConfig } from "@ocistream/ocistream";
+ * import type { ImageConfig } from "@ocistream/ocistream/image";
  * const c: ImageConfig = { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } };
  * assertEquals(c.rootfs.diff_ids.length, 0);
  * ```

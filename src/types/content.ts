@@ -5,7 +5,8 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { type ContentSink, MemoryContent, webCodecs } from "@ocistream/ocistream";
+ * import { type ContentSink, MemoryContent } from "@ocistream/ocistream/layout";
+ * import { webCodecs } from "@ocistream/ocistream/stages";
  * async function has(sink: ContentSink, digest: string): Promise<boolean> {
  *   return await sink.hasBlob(digest);
  * }

@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import type { FileSystem } from "@ocistream/ocistream";
+ * import type { FileSystem } from "@ocistream/ocistream/layout";
  * import { denoFileSystem } from "@ocistream/ocistream/deno";
  * function countEntries(fs: FileSystem, dir: string): Promise<number> {
  *   return fs.readDir(dir).then((names) => names.length);

@@ -4,7 +4,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import type { ImageManifest } from "@ocistream/ocistream";
+ * import type { ImageManifest } from "@ocistream/ocistream/image";
  * const m: ImageManifest = {
  *   schemaVersion: 2,
  *   mediaType: "application/vnd.oci.image.manifest.v1+json",

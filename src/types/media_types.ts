@@ -4,7 +4,7 @@
  * @example Pick the layer media type for a compression
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { layerMediaType } from "@ocistream/ocistream";
+ * import { layerMediaType } from "@ocistream/ocistream/image";
  * assertEquals(layerMediaType("zstd", true), "application/vnd.oci.image.layer.v1.tar+zstd");
  * ```
  * @module

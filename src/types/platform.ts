@@ -4,7 +4,8 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { formatPlatform, parsePlatform } from "@ocistream/ocistream";
+ * import { parsePlatform } from "@ocistream/ocistream";
+ * import { formatPlatform } from "@ocistream/ocistream/image";
  * assertEquals(formatPlatform(parsePlatform("linux/aarch64/v8")), "linux/arm64");
  * ```
  * @module

@@ -15,8 +15,13 @@ import { quote } from "./quote.ts";
 
 /** A parsed image reference. */
 export interface Reference {
-  /** Registry host (and port), `docker.io` for Docker Hub. */
+  /**
+   * The registry as image names write it (and as credentials and stores key it): a host and
+   * port, `docker.io` for Docker Hub. Connect to {@linkcode Reference.host}, not to this.
+   */
   registry: string;
+  /** The host (and port) to connect to: `registry`, but `registry-1.docker.io` for Docker Hub. */
+  host: string;
   /** Repository path, `library/` added for Docker Hub official images. */
   repository: string;
   /** Tag, if any. */
@@ -95,15 +100,22 @@ export function parseReference(text: string): Reference {
   }
   if (registry === DOCKER_HUB && !repository.includes("/")) repository = `library/${repository}`;
   if (repository.length > 255) fail("the repository is longer than 255 characters");
-  const ref: Reference = { registry, repository };
+  const ref: Reference = { registry, host: hostOf(registry), repository };
   if (tag !== undefined) ref.tag = tag;
   if (digest !== undefined) ref.digest = digest;
   return ref;
 }
 
-/** The registry host to talk to (`registry-1.docker.io` for Docker Hub). */
-export function registryHost(ref: Reference): string {
-  return ref.registry === DOCKER_HUB ? "registry-1.docker.io" : ref.registry;
+/**
+ * The host to connect to for a reference: `ref.host`. For a reference put together by hand
+ * with only `registry`, its host (`registry-1.docker.io` for Docker Hub).
+ */
+export function registryHost(ref: Pick<Reference, "registry"> & { host?: string }): string {
+  return ref.host ?? hostOf(ref.registry);
+}
+
+function hostOf(registry: string): string {
+  return registry === DOCKER_HUB ? "registry-1.docker.io" : registry;
 }
 
 /** The full name without tag or digest, e.g. `docker.io/library/alpine`. */

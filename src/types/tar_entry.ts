@@ -4,7 +4,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { type TarEntry, tarPath } from "@ocistream/ocistream";
+ * import { type TarEntry, tarPath } from "@ocistream/ocistream/tar";
  * const e: TarEntry = { path: "etc", type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 0 };
  * assertEquals(tarPath(e.path, e.type), "etc/");
  * ```

@@ -149,7 +149,7 @@ Deno.test("parseOutputSpec() rejects a missing or unknown type", () => {
   );
   throwsWith(() => parseOutputSpec("type=local,dest=out"), TypeError, '"local"', "images only");
   throwsWith(() => parseOutputSpec("type,name=a"), TypeError, "type", "needs a value");
-  throwsWith(() => parseOutputSpec(""), TypeError, "Empty --output");
+  throwsWith(() => parseOutputSpec(""), TypeError, "Empty output spec");
 });
 
 Deno.test("parseOutputSpec() explains that the path shorthand is not supported", () => {
@@ -373,10 +373,15 @@ Deno.test("parseOutputSpec() keeps annotation key case and lowercases option key
   assert.equal(spec.annotations[0]!.value, "Value");
 });
 
-Deno.test("parseOutputSpec() warns when a key is given twice", () => {
-  const spec = parseOutputSpec("type=image,compression=zstd,compression=gzip");
-  assert.equal(spec.compression, "gzip");
-  assert.match(spec.warnings[0]!, /compression is given twice/);
+Deno.test("parseOutputSpec() refuses a key given twice (a spliced name= cannot win)", () => {
+  assert.throws(
+    () => parseOutputSpec("type=image,compression=zstd,compression=gzip"),
+    /Output key "compression" is given twice: give each key once$/,
+  );
+  assert.throws(
+    () => parseOutputSpec("type=registry,name=a/b:1,name=other/repo:pwned"),
+    /Output key "name" is given twice: give each key once \(several names go in one quoted field/,
+  );
 });
 
 Deno.test("resolveOciMediaTypes() defaults to Docker for image and OCI for oci", () => {
@@ -412,7 +417,7 @@ Deno.test("resolveOciMediaTypes() switches OCI on for features that need it, wit
       "annotation-manifest-descriptor.k needs OCI media types",
     ],
     ["type=image,oci-artifact=true", false, "oci-artifact=true needs OCI media types"],
-    ["type=image", true, "--attest needs OCI media types"],
+    ["type=image", true, "attestations need OCI media types"],
   ];
   for (const [text, hasAttestations, note] of cases) {
     const got = resolveOciMediaTypes(parseOutputSpec(text), { hasAttestations });
@@ -425,7 +430,7 @@ Deno.test("resolveOciMediaTypes() switches OCI on for features that need it, wit
   });
   assert.equal(
     both.notes[0],
-    "compression=estargz and --attest need OCI media types: using oci-mediatypes=true",
+    "compression=estargz and attestations need OCI media types: using oci-mediatypes=true",
   );
 });
 
@@ -446,7 +451,7 @@ Deno.test("resolveOciMediaTypes() errors when oci-mediatypes=false conflicts, na
       false,
       "oci-artifact=true conflicts with oci-mediatypes=false",
     ],
-    ["type=image,oci-mediatypes=false", true, "--attest conflicts with oci-mediatypes=false"],
+    ["type=image,oci-mediatypes=false", true, "attestations conflict with oci-mediatypes=false"],
   ];
   for (const [text, hasAttestations, message] of cases) {
     throwsWith(

@@ -91,7 +91,7 @@ Deno.test("build --attest type=sbom --attest type=provenance lays out attestatio
         );
         assert.equal(r.code, 0, r.stderr);
         // oci-mediatypes was unset: attestations switched it on and said so.
-        assert.match(r.stderr, /note: .*--attest.*oci-mediatypes=true/);
+        assert.match(r.stderr, /note: .*attestations.*oci-mediatypes=true/);
 
         const index = JSON.parse(
           (await runOk("skopeo", ["inspect", "--raw", `oci:${store}:${name}`])).stdout,
@@ -267,7 +267,7 @@ Deno.test("build --attest on a single platform gives an index; oci-mediatypes=fa
       { flags: ["--attest", "type=provenance"] },
     );
     assert.equal(conflict.code, 1, conflict.stderr);
-    assert.match(conflict.stderr, /--attest conflicts with oci-mediatypes=false/);
+    assert.match(conflict.stderr, /attestations conflict with oci-mediatypes=false/);
     assert.equal(conflict.stderr.trim().split("\n").length, 1, conflict.stderr);
 
     const artifactConflict = await runBuild(

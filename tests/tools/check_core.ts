@@ -1,6 +1,6 @@
 /**
  * Keeps the core portable (DESIGN.md): nothing outside src/runtime/ and
- * src/cli/ may use `Deno.*` or `node:` modules, and mod.ts must type-check
+ * src/cli/ may use `Deno.*` or `node:` modules, and every core entry (mod.ts, registry.ts, ...) must type-check
  * with only the web (DOM) library, as an edge runtime sees it.
  *
  *     deno run -A tests/tools/check_core.ts
@@ -32,6 +32,10 @@ for await (const file of walk(new URL("src/", root))) {
 }
 
 const denoJson = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
+// Every published entry but Deno's own (./deno, ./cli) is the portable core.
+const CORE_ENTRIES = Object.entries(denoJson.exports as Record<string, string>)
+  .filter(([name]) => name !== "./deno" && name !== "./cli")
+  .map(([, path]) => path);
 const config = {
   imports: denoJson.imports,
   compilerOptions: { ...denoJson.compilerOptions, lib: ["esnext", "dom", "dom.iterable"] },
@@ -44,12 +48,12 @@ const tmp = await Deno.makeTempFile({
 try {
   await Deno.writeTextFile(tmp, JSON.stringify(config));
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["check", "--quiet", "--config", tmp, "mod.ts"],
+    args: ["check", "--quiet", "--config", tmp, ...CORE_ENTRIES],
     cwd: root.pathname,
   }).output();
   if (!out.success) {
     problems.push(
-      `mod.ts does not type-check with only the web library:\n${
+      `${CORE_ENTRIES.join(", ")} do not type-check with only the web library:\n${
         new TextDecoder().decode(out.stderr)
       }`,
     );
@@ -63,5 +67,7 @@ if (problems.length > 0) {
   Deno.exit(1);
 }
 console.log(
-  "core is portable: no Deno.* or node: outside src/runtime and src/cli; mod.ts checks with lib dom",
+  `core is portable: no Deno.* or node: outside src/runtime and src/cli; ${
+    CORE_ENTRIES.join(", ")
+  } check with lib dom`,
 );

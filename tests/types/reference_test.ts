@@ -17,7 +17,7 @@ const HEX = "0123456789abcdef".repeat(4);
 const DIGEST = `sha256:${HEX}`;
 
 Deno.test("parseReference() normalises Docker Hub names and splits registry, repository, tag and digest", () => {
-  const cases: [string, Reference][] = [
+  const cases: [string, Omit<Reference, "host">][] = [
     ["alpine", { registry: "docker.io", repository: "library/alpine" }],
     ["alpine:3.19", { registry: "docker.io", repository: "library/alpine", tag: "3.19" }],
     ["user/app:v1", { registry: "docker.io", repository: "user/app", tag: "v1" }],
@@ -51,7 +51,15 @@ Deno.test("parseReference() normalises Docker Hub names and splits registry, rep
       tag: "t".repeat(128),
     }],
   ];
-  for (const [text, expected] of cases) assert.deepEqual(parseReference(text), expected, text);
+  for (const [text, expected] of cases) {
+    const { host, ...parsed } = parseReference(text);
+    assert.deepEqual(parsed, expected, text);
+    // `host` is what to connect to: the registry, but Docker Hub's API host for docker.io.
+    assert.equal(
+      host,
+      expected.registry === "docker.io" ? "registry-1.docker.io" : expected.registry,
+    );
+  }
   assert.equal(registryHost(parseReference("alpine")), "registry-1.docker.io");
   assert.equal(registryHost(parseReference("localhost:5000/a")), "localhost:5000");
   assert.equal(formatReference(parseReference("alpine:3")), "docker.io/library/alpine:3");
@@ -201,6 +209,7 @@ Deno.test("parseReference() accepts and rejects the names Docker's reference par
       ours,
       {
         registry: theirs.registry,
+        host: theirs.registry === "docker.io" ? "registry-1.docker.io" : theirs.registry,
         repository: theirs.repository,
         ...(theirs.tag ? { tag: theirs.tag } : {}),
         ...(theirs.digest ? { digest: theirs.digest } : {}),
