@@ -35,5 +35,6 @@ export * from "./src/image/layer_files.ts";
 export * from "./src/exporter/output_spec.ts";
 export * from "./src/exporter/output_options.ts";
 export * from "./src/exporter/check_image_spec.ts";
+export * from "./src/exporter/layer_spec.ts";
 export * from "./src/exporter/annotations.ts";
 export * from "./src/exporter/progress.ts";

@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { edgeCodecs } from "@ocistream/ocistream";
+ * import { edgeCodecs } from "@ocistream/ocistream/stages";
  * const h = await edgeCodecs.sha256();
  * h.update(new TextEncoder().encode("hello"));
  * assertEquals(h.digestHex(), "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
@@ -37,7 +37,7 @@ function wasmSha256Works(): Promise<boolean> {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { edgeCodecs } from "@ocistream/ocistream";
+ * import { edgeCodecs } from "@ocistream/ocistream/stages";
  * const gz = new Blob(["hi"]).stream().pipeThrough(edgeCodecs.compress("gzip", 6));
  * assertEquals(await new Response(gz.pipeThrough(edgeCodecs.decompress("gzip"))).text(), "hi");
  * ```
@@ -60,7 +60,7 @@ export const edgeCodecs: Codecs = {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { edgeSha256Kind } from "@ocistream/ocistream";
+ * import { edgeSha256Kind } from "@ocistream/ocistream/stages";
  * assertEquals(await edgeSha256Kind(), "wasm"); // in Deno, Node and Bun; "js" in workerd
  * ```
  */

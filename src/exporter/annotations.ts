@@ -5,7 +5,8 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { parseAnnotationKey, parsePlatform, placeAnnotations } from "@ocistream/ocistream";
+ * import { parsePlatform } from "@ocistream/ocistream";
+ * import { parseAnnotationKey, placeAnnotations } from "@ocistream/ocistream/image";
  * const spec = parseAnnotationKey("annotation.org.opencontainers.image.title", "hello")!;
  * const placed = placeAnnotations([spec], [parsePlatform("linux/amd64")], false);
  * assertEquals(placed.manifest.get("linux/amd64"), { "org.opencontainers.image.title": "hello" });
@@ -84,7 +85,7 @@ function makeSpec(
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { isAnnotationKey } from "@ocistream/ocistream";
+ * import { isAnnotationKey } from "@ocistream/ocistream/image";
  * assertEquals([isAnnotationKey("annotation-index.k"), isAnnotationKey("name")], [true, false]);
  * ```
  */
@@ -100,7 +101,7 @@ export function isAnnotationKey(key: string): boolean {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { parseAnnotationKey } from "@ocistream/ocistream";
+ * import { parseAnnotationKey } from "@ocistream/ocistream/image";
  * const a = parseAnnotationKey("annotation-manifest[linux/arm64].com.example.k", "v")!;
  * assertEquals(a.type, "manifest");
  * assertEquals(a.platform, { architecture: "arm64", os: "linux" });
@@ -129,7 +130,7 @@ export function parseAnnotationKey(key: string, value: string): AnnotationSpec |
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { parseAnnotationFlag } from "@ocistream/ocistream";
+ * import { parseAnnotationFlag } from "@ocistream/ocistream/image";
  * const specs = parseAnnotationFlag("index,manifest:org.opencontainers.image.title=x");
  * assertEquals(specs.map((s) => s.type), ["index", "manifest"]);
  * ```
@@ -192,7 +193,8 @@ export interface PlacedAnnotations {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { parseAnnotationFlag, parsePlatform, placeAnnotations } from "@ocistream/ocistream";
+ * import { parsePlatform } from "@ocistream/ocistream";
+ * import { parseAnnotationFlag, placeAnnotations } from "@ocistream/ocistream/image";
  * const platforms = ["linux/amd64", "linux/arm64"].map(parsePlatform);
  * const placed = placeAnnotations(parseAnnotationFlag("index:k=v"), platforms, true);
  * assertEquals(placed.index, { k: "v" });

@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { layerCreatedBy, parseLayerSpec } from "@ocistream/ocistream";
+ * import { layerCreatedBy, parseLayerSpec } from "@ocistream/ocistream/image";
  * const layer = parseLayerSpec("src=dist,dest=/app,chown=1000:1000,exclude=*.map");
  * assertEquals(layer, { src: "dist", dest: "/app", chown: "1000:1000", exclude: ["*.map"] });
  * assertEquals(layerCreatedBy(layer), "COPY --chown=1000:1000 dist /app # buildkit");
@@ -134,7 +134,7 @@ export function checkLayer(layer: LayerOptions, what = "layer"): LayerOptions {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { parseChown } from "@ocistream/ocistream";
+ * import { parseChown } from "@ocistream/ocistream/image";
  * assertEquals(parseChown("1000"), { uid: 1000, gid: 1000 });
  * assertEquals(parseChown("1000:50"), { uid: 1000, gid: 50 });
  * ```
@@ -159,7 +159,7 @@ export function parseChown(chown: string | number, what = "chown"): { uid: numbe
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { parseChmod } from "@ocistream/ocistream";
+ * import { parseChmod } from "@ocistream/ocistream/image";
  * assertEquals([parseChmod("755") === 0o755, parseChmod(0o640) === 0o640], [true, true]);
  * ```
  */
@@ -183,7 +183,7 @@ export function parseChmod(chmod: string | number, what = "chmod"): number {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { layerDestination } from "@ocistream/ocistream";
+ * import { layerDestination } from "@ocistream/ocistream/image";
  * assertEquals(layerDestination({ src: "dist", dest: "public" }, "/srv"), "/srv/public");
  * assertEquals(layerDestination({ src: "dist" }), "/");
  * ```

@@ -47,8 +47,12 @@ export interface OutputOptions {
   registryInsecure?: boolean;
   /** Name an unnamed image `prefix@<digest>`. */
   danglingNamePrefix?: string;
+  /** Only with `danglingNamePrefix`: name the image that way only when it has no name (BuildKit's spelling). */
+  dangingNameEmptyOnly?: boolean;
   /** Also store `name@<digest>`. */
   nameCanonical?: boolean;
+  /** BuildKit's `compatibility-version`: 20 (default) or 30 (OCI media types by default). */
+  compatibilityVersion?: number;
   /** Compression of new layers. */
   compression?: Compression;
   /** Compression level (gzip/estargz 0–9, zstd 0–22). */

@@ -460,7 +460,7 @@ function parseCompatibilityVersion(text: string | undefined): CompatibilityVersi
     );
   }
   throw new RangeError(
-    `Unknown compatibility-version "${text}" in --output: use 20 (the default) or 30`,
+    `Unknown compatibility-version "${text}" in the output: use 20 (the default) or 30`,
   );
 }
 
@@ -489,7 +489,8 @@ export interface OciMediaTypesDecision {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { parseOutputSpec, resolveOciMediaTypes } from "@ocistream/ocistream";
+ * import { parseOutputSpec } from "@ocistream/ocistream";
+ * import { resolveOciMediaTypes } from "@ocistream/ocistream/image";
  * const spec = parseOutputSpec("type=image,compression=estargz");
  * assertEquals(resolveOciMediaTypes(spec, { hasAttestations: false }), {
  *   oci: true,
@@ -537,7 +538,7 @@ export function resolveOciMediaTypes(
  * @example
  * ```ts
  * import { assertMatch } from "@std/assert";
- * import { dockerZstdWarning } from "@ocistream/ocistream";
+ * import { dockerZstdWarning } from "@ocistream/ocistream/image";
  * assertMatch(dockerZstdWarning("base layer sha256:ab…"), /^.*base layer sha256:ab….*zstd/);
  * ```
  */

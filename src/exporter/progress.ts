@@ -49,7 +49,8 @@ export type ProgressListener = (event: ProgressEvent) => void;
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { copyProgress, type ProgressEvent } from "@ocistream/ocistream";
+ * import { type ProgressEvent } from "@ocistream/ocistream";
+ * import { copyProgress } from "@ocistream/ocistream/image";
  * const seen: ProgressEvent["type"][] = [];
  * const onEvent = copyProgress({ onProgress: (e) => seen.push(e.type) }, "reg.lan/app");
  * onEvent?.({ type: "manifest", digest: "sha256:…", mediaType: "application/vnd.oci.image.manifest.v1+json" });

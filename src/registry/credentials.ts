@@ -7,7 +7,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { staticCredentials } from "@ocistream/ocistream";
+ * import { staticCredentials } from "@ocistream/ocistream/registry";
  * const store = staticCredentials({ "127.0.0.1:5000": { username: "u", password: "p" } });
  * assertEquals(await store.get("127.0.0.1:5000") !== undefined, true);
  * ```
@@ -62,7 +62,7 @@ export function isDockerHubHost(host: string): boolean {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { staticCredentials } from "@ocistream/ocistream";
+ * import { staticCredentials } from "@ocistream/ocistream/registry";
  * const store = staticCredentials({ "docker.io": { registryToken: "t" } });
  * assertEquals(await store.get("registry-1.docker.io") !== undefined, true);
  * ```
@@ -87,7 +87,7 @@ export function staticCredentials(map: Record<string, Credentials>): CredentialS
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { chainCredentials, staticCredentials } from "@ocistream/ocistream";
+ * import { chainCredentials, staticCredentials } from "@ocistream/ocistream/registry";
  * const store = chainCredentials(staticCredentials({}), staticCredentials({ h: { username: "u", password: "p" } }));
  * assertEquals(await store.get("h") !== undefined, true);
  * ```

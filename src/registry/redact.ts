@@ -7,7 +7,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { redactSecrets, registerSecret } from "@ocistream/ocistream";
+ * import { redactSecrets, registerSecret } from "@ocistream/ocistream/registry";
  * registerSecret("hunter22");
  * assertEquals(redactSecrets("login with hunter22 failed; Authorization: Bearer abc.def"), "login with *** failed; Authorization: Bearer ***");
  * ```
@@ -47,7 +47,7 @@ export function registerSecret(secret: string | undefined): void {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { redactSecrets, registerCredentials } from "@ocistream/ocistream";
+ * import { redactSecrets, registerCredentials } from "@ocistream/ocistream/registry";
  * registerCredentials("alice", "s3cret-pw");
  * assertEquals(redactSecrets(`echo: ${btoa("alice:s3cret-pw")}`), "echo: ***");
  * ```

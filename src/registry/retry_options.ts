@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { retryDelay } from "@ocistream/ocistream";
+ * import { retryDelay } from "@ocistream/ocistream/registry";
  * const ms = retryDelay({ attempts: 4, baseDelayMs: 100, maxDelayMs: 1000 }, 2);
  * assertEquals(ms <= 1000, true);
  * ```

@@ -22,7 +22,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { registryTimeouts, timedFetch } from "@ocistream/ocistream";
+ * import { registryTimeouts, timedFetch } from "@ocistream/ocistream/registry";
  * const timeouts = registryTimeouts({ connectMs: 5_000 });
  * const f = timedFetch(fetch, timeouts);
  * assertEquals([typeof f, timeouts.responseMs], ["function", 600000]);
@@ -83,7 +83,7 @@ export function registryTimeouts(partial?: Partial<RegistryTimeouts>): RegistryT
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { parseTimeouts } from "@ocistream/ocistream";
+ * import { parseTimeouts } from "@ocistream/ocistream/registry";
  * assertEquals(parseTimeouts("idle=5,response=120"), { idleMs: 5000, responseMs: 120000 });
  * ```
  */

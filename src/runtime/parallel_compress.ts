@@ -73,7 +73,7 @@ export function defaultWorkerCount(): number {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { webCodecs } from "@ocistream/ocistream";
+ * import { webCodecs } from "@ocistream/ocistream/stages";
  * import { parallelCompressStream } from "@ocistream/ocistream/deno";
  * const zst = new Blob(["hello"]).stream().pipeThrough(parallelCompressStream("zstd", 3));
  * assertEquals(await new Response(zst.pipeThrough(webCodecs.decompress("zstd"))).text(), "hello");

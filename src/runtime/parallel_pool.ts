@@ -10,7 +10,7 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { webCodecs } from "@ocistream/ocistream";
+ * import { webCodecs } from "@ocistream/ocistream/stages";
  * import { CompressPool } from "./parallel_pool.ts";
  * const pool = CompressPool.shared(2);
  * const frame = await pool.run({ algorithm: "zstd", level: 3, input: new Uint8Array(8), last: true });

@@ -16,7 +16,7 @@
  * import { assertEquals } from "@std/assert";
  * import { workerDecompress } from "./worker_decompress.ts";
  * import { nativeCodecs } from "@ocistream/ocistream/deno";
- * import { measuredDigest } from "@ocistream/ocistream";
+ * import { measuredDigest } from "@ocistream/ocistream/stages";
  * const gz = new Blob(["hello"]).stream().pipeThrough(nativeCodecs.compress("gzip", 6));
  * const out = gz.pipeThrough(workerDecompress("gzip"));
  * const digest = measuredDigest(out);

@@ -160,7 +160,7 @@ export class TarStream implements TransformStream<TarEntry, Uint8Array> {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { tarStream } from "@ocistream/ocistream";
+ * import { tarStream } from "@ocistream/ocistream/tar";
  * const tar = tarStream(ReadableStream.from([
  *   { path: "etc", type: "directory" as const, mode: 0o755, uid: 0, gid: 0, mtime: 0 },
  * ]));

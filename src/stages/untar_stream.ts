@@ -54,6 +54,48 @@ const MAX_ID = 2 ** 32 - 1;
 /** The largest time accepted in seconds either side of 1970 (what a JavaScript Date holds). */
 const MAX_TIME = 8.64e12;
 
+/** Options of {@link UntarStream}. */
+export interface UntarStreamOptions {
+  /**
+   * Remember each entry's header bytes as read (extended headers included), for
+   * {@link rawTarHeader}: a lossless re-write (eStargz conversion) writes them unchanged.
+   */
+  keepRawHeaders?: boolean;
+}
+
+// The header bytes of entries read with `keepRawHeaders` (see rawTarHeader).
+const rawHeaders = new WeakMap<object, Uint8Array>();
+
+/**
+ * The header bytes an entry had in the tar it was read from (every extended header and the
+ * ustar block, as read), when it was read with `keepRawHeaders`; else `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { rawTarHeader } from "@ocistream/ocistream/tar";
+ * assertEquals(rawTarHeader({}), undefined);
+ * ```
+ */
+export function rawTarHeader(entry: object): Uint8Array | undefined {
+  return rawHeaders.get(entry);
+}
+
+/**
+ * Gives `to` the raw header of `from` (for stages that copy an entry into a new object).
+ *
+ * @example
+ * ```ts
+ * import { keepRawTarHeader } from "@ocistream/ocistream/tar";
+ * const from = {}, to = { ...from };
+ * keepRawTarHeader(from, to);
+ * ```
+ */
+export function keepRawTarHeader(from: object, to: object): void {
+  const raw = rawHeaders.get(from);
+  if (raw !== undefined) rawHeaders.set(to, raw);
+}
+
 /**
  * A tar reader stage: tar bytes in, {@link TarEntryWithBody} out. Understands ustar, GNU
  * (`L`/`K` long names, base-256 numbers) and PAX (local `x` and global `g` headers; `path`,
@@ -76,48 +118,6 @@ const MAX_TIME = 8.64e12;
  * assertEquals((await Array.fromAsync(entries)).length, 0);
  * ```
  */
-/** Options of {@link UntarStream}. */
-export interface UntarStreamOptions {
-  /**
-   * Remember each entry's header bytes as read (extended headers included), for
-   * {@link rawTarHeader}: a lossless re-write (eStargz conversion) writes them unchanged.
-   */
-  keepRawHeaders?: boolean;
-}
-
-// The header bytes of entries read with `keepRawHeaders` (see rawTarHeader).
-const rawHeaders = new WeakMap<object, Uint8Array>();
-
-/**
- * The header bytes an entry had in the tar it was read from (every extended header and the
- * ustar block, as read), when it was read with `keepRawHeaders`; else `undefined`.
- *
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { rawTarHeader } from "@ocistream/ocistream";
- * assertEquals(rawTarHeader({}), undefined);
- * ```
- */
-export function rawTarHeader(entry: object): Uint8Array | undefined {
-  return rawHeaders.get(entry);
-}
-
-/**
- * Gives `to` the raw header of `from` (for stages that copy an entry into a new object).
- *
- * @example
- * ```ts
- * import { keepRawTarHeader } from "@ocistream/ocistream";
- * const from = {}, to = { ...from };
- * keepRawTarHeader(from, to);
- * ```
- */
-export function keepRawTarHeader(from: object, to: object): void {
-  const raw = rawHeaders.get(from);
-  if (raw !== undefined) rawHeaders.set(to, raw);
-}
-
 export class UntarStream implements TransformStream<Uint8Array, TarEntryWithBody> {
   #readable: ReadableStream<TarEntryWithBody>;
   #writable: WritableStream<Uint8Array>;
