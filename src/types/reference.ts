@@ -7,7 +7,12 @@
  * import { assertEquals } from "@std/assert";
  * import { parseReference } from "@ocistream/ocistream";
  * const ref = parseReference("alpine:3");
- * assertEquals(ref, { registry: "docker.io", repository: "library/alpine", tag: "3" });
+ * assertEquals(ref, {
+ *   registry: "docker.io",
+ *   host: "registry-1.docker.io",
+ *   repository: "library/alpine",
+ *   tag: "3",
+ * });
  * ```
  * @module
  */
