@@ -475,20 +475,7 @@ export class RegistryClient {
         },
         retry: this.#retry,
         chunkSize: this.#chunkSize,
-        start: async () => {
-          const base = await this.#baseUrl(what());
-          const url = `${base}/v2/${repository}/blobs/uploads/`;
-          const res = await this.#send("POST", url, {
-            what: what(),
-            scopes,
-            body: { replay: () => null },
-          });
-          const loc = res.headers.get("location");
-          if (res.status !== 202 || !loc) throw await this.#fail(what(), res);
-          await res.body?.cancel();
-          const minChunk = Number(res.headers.get("oci-chunk-min-length") ?? "0");
-          return { location: new URL(loc, url).href, minChunk: minChunk > 0 ? minChunk : 0 };
-        },
+        start: () => this.#startUpload(repository, what(), scopes),
         send: (method, url, headers, body) =>
           this.#send(method, url, {
             what: what(),
@@ -510,6 +497,22 @@ export class RegistryClient {
       remake && (() => slot.outside(remake)),
       options.onResume,
     );
+  }
+
+  /** Opens an upload session (`POST`): its URL and the registry's minimum chunk size. */
+  async #startUpload(
+    repository: string,
+    what: string,
+    scopes: string[],
+  ): Promise<{ location: string; minChunk: number }> {
+    const base = await this.#baseUrl(what);
+    const url = `${base}/v2/${repository}/blobs/uploads/`;
+    const res = await this.#send("POST", url, { what, scopes, body: { replay: () => null } });
+    const loc = res.headers.get("location");
+    if (res.status !== 202 || !loc) throw await this.#fail(what, res);
+    await res.body?.cancel();
+    const minChunk = Number(res.headers.get("oci-chunk-min-length") ?? "0");
+    return { location: new URL(loc, url).href, minChunk: minChunk > 0 ? minChunk : 0 };
   }
 
   /** `PUT ?digest=` of an upload session; undefined when the blob is there, else the failure. */
@@ -611,20 +614,8 @@ export class RegistryClient {
     try {
       let location = session;
       let minChunk = 0;
-      if (!location) {
-        const base = await this.#baseUrl(what());
-        const url = `${base}/v2/${repository}/blobs/uploads/`;
-        const res = await this.#send("POST", url, {
-          what: what(),
-          scopes,
-          body: { replay: () => null },
-        });
-        const loc = res.headers.get("location");
-        if (res.status !== 202 || !loc) return failure(await this.#fail(what(), res), res, false);
-        await res.body?.cancel();
-        location = new URL(loc, url).href;
-        minChunk = Number(res.headers.get("oci-chunk-min-length") ?? "0") || 0;
-      }
+      // A refused POST throws a RegistryError, reported below as a failure not worth restarting.
+      if (!location) ({ location, minChunk } = await this.#startUpload(repository, what(), scopes));
       const counted = countBytes(body, options.onProgress);
       if (options.chunked || this.#options.chunked || minChunk > 0) {
         const r = await this.#uploadChunks(
