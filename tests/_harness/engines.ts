@@ -135,6 +135,7 @@ async function containersStorage(
   options: PodmanOptions,
 ): Promise<{ dir: string; env: Record<string, string> }> {
   const dir = await privateDir(name);
+  await guard(dir);
   const driver = options.driver ?? "vfs";
   await Deno.mkdir(`${dir}/tmp`);
   await Deno.writeTextFile(`${dir}/containers.conf`, containersConf(dir));
@@ -213,6 +214,7 @@ export async function startPodman(options: PodmanOptions = {}): Promise<Engine> 
       await cli(["system", "reset", "--force"]);
       await unmountUnder(dir);
       await Deno.remove(dir, { recursive: true });
+      await unguard(dir);
     },
   };
 }
@@ -252,8 +254,93 @@ export async function startBuildah(): Promise<Engine> {
       await cli(["rmi", "--all", "--force"]);
       await unmountUnder(dir);
       await Deno.remove(dir, { recursive: true });
+      await unguard(dir);
     },
   };
+}
+
+/**
+ * The reaper's script: waits for the test process (`$1`) to end, then stops every process
+ * still listed in `$2` (TERM, KILL ten seconds later, by PID) and the processes the engine
+ * started with that private folder in their command line (containerd shims, conmon),
+ * unmounts what is mounted under the folder and removes it.
+ */
+const REAPER = `
+test_pid=$1 list=$2
+while kill -0 "$test_pid" 2>/dev/null; do sleep 1; done
+[ -f "$list" ] || exit 0
+while read -r pid dir; do [ "$pid" -gt 0 ] && kill -TERM "$pid" 2>/dev/null; done < "$list"
+sleep 10
+while read -r pid dir; do
+  [ "$pid" -gt 0 ] && kill -KILL "$pid" 2>/dev/null
+  # What the engine started with this folder on its command line (shims, conmon), by PID.
+  for p in $(grep -lsF "$dir/" /proc/[0-9]*/cmdline | cut -d/ -f3); do kill -KILL "$p"; done
+  awk -v d="$dir" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo |
+    sort -r | while read -r m; do umount -l "$m"; done
+  rm -rf "$dir"
+done < "$list"
+rm -f "$list"
+`;
+
+let reaper: { pid: number; list: string } | undefined;
+const guarded = new Map<string, number>();
+/** guard/unguard run one at a time (engines start side by side). */
+let queue: Promise<void> = Promise.resolve();
+function serial(fn: () => Promise<void>): Promise<void> {
+  const next = queue.then(fn);
+  queue = next.catch(() => {});
+  return next;
+}
+
+async function writeGuarded(list: string): Promise<void> {
+  const text = [...guarded].map(([dir, pid]) => `${pid} ${dir}\n`).join("");
+  await Deno.writeTextFile(`${list}.new`, text);
+  await Deno.rename(`${list}.new`, list);
+}
+
+/**
+ * Makes sure `dir` (and the process `pid`, if any) is cleaned up even when the test
+ * process is killed (a timeout, a signal: no `finally`, no unload handler runs): a reaper
+ * shell in its own session waits for this process to end and then stops and removes
+ * whatever is still guarded. {@linkcode unguard} takes an entry back once it was stopped
+ * normally, so a PID reused later is never signalled; the reaper ends with the last entry.
+ */
+export function guard(dir: string, pid = 0): Promise<void> {
+  return serial(() => guardNow(dir, pid));
+}
+
+async function guardNow(dir: string, pid: number): Promise<void> {
+  guarded.set(dir, pid);
+  if (!reaper) {
+    const list = await Deno.makeTempFile({ prefix: "ose-reaper-" });
+    const r = await run("sh", [
+      "-c",
+      'setsid sh -c "$0" reaper "$1" "$2" </dev/null >/dev/null 2>&1 & echo $!',
+      REAPER,
+      String(Deno.pid),
+      list,
+    ]);
+    reaper = { pid: Number(r.stdout.trim()), list };
+  }
+  await writeGuarded(reaper.list);
+}
+
+/** Takes `dir` back from the reaper (it was stopped and removed); see {@linkcode guard}. */
+export function unguard(dir: string): Promise<void> {
+  return serial(() => unguardNow(dir));
+}
+
+async function unguardNow(dir: string): Promise<void> {
+  guarded.delete(dir);
+  if (!reaper) return;
+  if (guarded.size > 0) return await writeGuarded(reaper.list);
+  try {
+    Deno.kill(reaper.pid, "SIGTERM");
+  } catch {
+    // Already gone.
+  }
+  await Deno.remove(reaper.list).catch(() => {});
+  reaper = undefined;
 }
 
 /** A started daemon: its process, its log file, and a stop by PID. */
@@ -301,6 +388,7 @@ async function spawnDaemon(
     clearEnv: true,
   }).spawn();
   live.add(child.pid);
+  await guard(dir, child.pid);
   const sink = log.writable.getWriter();
   const pump = (s: ReadableStream<Uint8Array>) =>
     s.pipeTo(new WritableStream({ write: (c) => sink.write(c) })).catch(() => {});
@@ -458,6 +546,7 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
       await Deno.remove(`/run/containerd/runc/${namespace}`).catch(() => {});
       await unmountUnder(dir);
       await Deno.remove(dir, { recursive: true });
+      await unguard(dir);
     },
   };
 }
@@ -533,6 +622,7 @@ export async function startDockerd(options: DockerdOptions): Promise<Engine> {
       await daemon.stop();
       await unmountUnder(dir);
       await Deno.remove(dir, { recursive: true });
+      await unguard(dir);
     },
   };
 }

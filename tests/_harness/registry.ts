@@ -32,6 +32,8 @@ export interface TestRegistry {
   tls?: TestTls;
   /** Users accepted with htpasswd. */
   users: Record<string, string>;
+  /** The registry's process ID. */
+  pid: number;
   /** Registry log lines (stderr), for failure messages. */
   log: string[];
   /** Kills the registry and removes its folder. */
@@ -137,5 +139,5 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     throw e;
   }
   client?.close();
-  return { host, url, dir, tls, users, log, stop };
+  return { host, url, dir, tls, users, pid: child.pid, log, stop };
 }

@@ -14,10 +14,12 @@ import assert from "node:assert/strict";
 import { startRegistry, type TestRegistry } from "../_harness/registry.ts";
 import {
   type Engine,
+  guard,
   startBuildah,
   startContainerd,
   startDockerd,
   startPodman,
+  unguard,
 } from "../_harness/engines.ts";
 import type { RunResult } from "../_harness/cli.ts";
 import {
@@ -48,7 +50,9 @@ function once<T>(make: () => T): () => T {
 
 const world = once(async (): Promise<World> => {
   const registry = await startRegistry();
+  await guard(registry.dir, registry.pid);
   const dir = await Deno.makeTempDir({ prefix: "ocistream-engine-images-" });
+  await guard(dir);
   const images = await buildEngineImages(dir, registry.host);
   return { registry, images };
 });
@@ -401,7 +405,9 @@ async function stopAll(): Promise<string[]> {
   const w = await world().catch(() => undefined);
   if (w) {
     await w.registry.stop();
+    await unguard(w.registry.dir);
     await Deno.remove(w.images.dir, { recursive: true });
+    await unguard(w.images.dir);
     dirs.push(w.images.dir);
   }
   const mounts = await Deno.readTextFile("/proc/self/mountinfo");
