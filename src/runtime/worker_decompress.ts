@@ -42,9 +42,12 @@ export const OUTPUT_WINDOW = 4;
  *
  * @example
  * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { webCodecs } from "@ocistream/ocistream";
  * import { workerDecompress } from "./worker_decompress.ts";
- * const stage = workerDecompress("zstd");
- * await stage.writable.abort(); // ends the worker
+ * const zst = new Blob(["hello"]).stream().pipeThrough(webCodecs.compress("zstd", 3));
+ * assertEquals(await new Response(zst.pipeThrough(workerDecompress("zstd"))).text(), "hello");
+ * await workerDecompress("zstd").writable.abort(); // ends its worker
  * ```
  */
 export function workerDecompress(

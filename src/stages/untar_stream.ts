@@ -86,9 +86,11 @@ export function rawTarHeader(entry: object): Uint8Array | undefined {
  *
  * @example
  * ```ts
- * import { keepRawTarHeader } from "@ocistream/ocistream/tar";
+ * import { assertEquals } from "@std/assert";
+ * import { keepRawTarHeader, rawTarHeader } from "@ocistream/ocistream/tar";
  * const from = {}, to = { ...from };
  * keepRawTarHeader(from, to);
+ * assertEquals(rawTarHeader(to), rawTarHeader(from)); // none here: `from` was not read from a tar
  * ```
  */
 export function keepRawTarHeader(from: object, to: object): void {
