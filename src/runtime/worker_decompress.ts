@@ -43,7 +43,7 @@ export const OUTPUT_WINDOW = 4;
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { webCodecs } from "@ocistream/ocistream";
+ * import { webCodecs } from "@ocistream/ocistream/stages";
  * import { workerDecompress } from "./worker_decompress.ts";
  * const zst = new Blob(["hello"]).stream().pipeThrough(webCodecs.compress("zstd", 3));
  * assertEquals(await new Response(zst.pipeThrough(workerDecompress("zstd"))).text(), "hello");
