@@ -364,8 +364,10 @@ Deno.test("LayerCache.key() includes the encoding options", async () => {
 
 Deno.test("LayerCache.key() refuses files modified within the racy window and entries not from a folder walk", async () => {
   await withStore(async ({ dir, store }) => {
-    const cache = new LayerCache(denoFileSystem, store, webCodecs);
     await Deno.writeTextFile(`${dir}/fresh`, "now");
+    // The clock stands one second after the write, however long a loaded machine takes here.
+    const written = (await Deno.lstat(`${dir}/fresh`)).mtime!.getTime();
+    const cache = new LayerCache(denoFileSystem, store, webCodecs, { now: () => written + 1000 });
     assert.equal(await keyOf(cache, dir), undefined);
     const memory = memoryEntries({ "a.txt": "hello\n" });
     assert.equal(await cache.key(memory, { compression: "gzip" }), undefined);

@@ -147,12 +147,13 @@ Deno.test("RegistryClient fails a blob read whose answer stalls mid-body with an
 
 Deno.test("RegistryClient waits for a slow final PUT (registry hashing a big blob) past the idle and connect timeouts", async () => {
   await withProxy([
-    { match: { method: "PUT", path: FINAL_PUT }, fault: { delayMs: 1_000 } },
+    { match: { method: "PUT", path: FINAL_PUT }, fault: { delayMs: 3_000 } },
   ], async (proxy) => {
     const img = makeImage("slow commit", undefined, "amd64", 100_000);
+    // Limits well under the PUT's 3 s, yet loose enough for the other requests on a loaded machine.
     const client = new RegistryClient(proxy.host, {
       retries: QUICK_RETRIES,
-      timeouts: { connectMs: 200, idleMs: 200, responseMs: 30_000 },
+      timeouts: { connectMs: 1_000, idleMs: 1_000, responseMs: 30_000 },
     });
     await pushV1(client, img, "slow/app");
     const finals = proxy.log.filter((e) => e.method === "PUT" && FINAL_PUT.test(e.path));
