@@ -17,12 +17,23 @@
  * deleted (with a corrupt blob) and the layer rebuilt, never exported.
  *
  * @example Key a folder, look it up, record it
- * ```ts ignore
- * import { LayerCache } from "./layer_cache.ts";
- * const cache = new LayerCache(denoFileSystem, store, codecs);
+ * ```ts
+ * import { assert, assertEquals } from "@std/assert";
+ * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+ * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
+ * // A folder written long enough ago (files changed in the last seconds are not cached).
+ * await Deno.mkdir(`${dir}/app`);
+ * await Deno.writeTextFile(`${dir}/app/a.txt`, "a");
+ * await Deno.utime(`${dir}/app/a.txt`, 1e9, 1e9);
+ * await Deno.utime(`${dir}/app`, 1e9, 1e9);
  * const options = { compression: "gzip" as const };
- * const key = await cache.key(directoryEntries(denoFileSystem, "app"), options);
- * if (key) console.log(await cache.get(key)); // undefined the first time
+ * const key = await cache.key(directoryEntries(denoFileSystem, `${dir}/app`), options);
+ * assert(key !== undefined);
+ * assertEquals(await cache.get(key), undefined); // nothing cached the first time
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
@@ -171,8 +182,15 @@ export class LayerCache {
    * A cache over `store`, writing its entries with `fs`.
    *
    * @example
-   * ```ts ignore
-   * const cache = new LayerCache(denoFileSystem, await OciLayout.open(fs, dir, codecs), codecs);
+   * ```ts
+   * import { assert, assertEquals } from "@std/assert";
+   * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
+   * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
+   * const dir = await Deno.makeTempDir();
+   * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+   * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
+   * assertEquals(cache.folder, `${dir}/store/cache/layers`);
+   * await Deno.remove(dir, { recursive: true });
    * ```
    */
   constructor(
@@ -194,8 +212,23 @@ export class LayerCache {
    * layer cannot be cached: an entry did not come from a folder walk, or a file is too fresh.
    *
    * @example
-   * ```ts ignore
-   * const key = await cache.key(directoryEntries(fs, "app"), { compression: "zstd" });
+   * ```ts
+   * import { assert, assertEquals } from "@std/assert";
+   * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
+   * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
+   * const dir = await Deno.makeTempDir();
+   * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+   * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
+   * // A folder written long enough ago (files changed in the last seconds are not cached).
+   * await Deno.mkdir(`${dir}/app`);
+   * await Deno.writeTextFile(`${dir}/app/a.txt`, "a");
+   * await Deno.utime(`${dir}/app/a.txt`, 1e9, 1e9);
+   * await Deno.utime(`${dir}/app`, 1e9, 1e9);
+   * const key = await cache.key(directoryEntries(denoFileSystem, `${dir}/app`), {
+   *   compression: "zstd",
+   * });
+   * assert(key !== undefined && /^[a-f0-9]{64}$/.test(key));
+   * await Deno.remove(dir, { recursive: true });
    * ```
    */
   async key(
@@ -231,9 +264,23 @@ export class LayerCache {
    * throws: the cache is an optimisation, so a failure is told to `onDiscard` and is a miss.
    *
    * @example
-   * ```ts ignore
-   * const found = await cache.lookup(() => directoryEntries(fs, "app"), { compression: "gzip" });
-   * if (found.hit) console.log("reused", found.hit.digest);
+   * ```ts
+   * import { assert, assertEquals } from "@std/assert";
+   * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
+   * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
+   * const dir = await Deno.makeTempDir();
+   * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+   * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
+   * // A folder written long enough ago (files changed in the last seconds are not cached).
+   * await Deno.mkdir(`${dir}/app`);
+   * await Deno.writeTextFile(`${dir}/app/a.txt`, "a");
+   * await Deno.utime(`${dir}/app/a.txt`, 1e9, 1e9);
+   * await Deno.utime(`${dir}/app`, 1e9, 1e9);
+   * const entries = () => directoryEntries(denoFileSystem, `${dir}/app`);
+   * const found = await cache.lookup(entries, { compression: "gzip" });
+   * assertEquals(found.hit, undefined); // a miss: nothing was saved yet
+   * assert(found.recorder !== undefined);
+   * await Deno.remove(dir, { recursive: true });
    * ```
    */
   async lookup(
@@ -260,8 +307,33 @@ export class LayerCache {
    * is told to `onDiscard`). Call it once the blob is in the store.
    *
    * @example
-   * ```ts ignore
-   * await cache.save(found.recorder!, encoded);
+   * ```ts
+   * import { assert, assertEquals } from "@std/assert";
+   * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
+   * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
+   * const dir = await Deno.makeTempDir();
+   * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+   * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
+   * // A folder written long enough ago (files changed in the last seconds are not cached).
+   * await Deno.mkdir(`${dir}/app`);
+   * await Deno.writeTextFile(`${dir}/app/a.txt`, "a");
+   * await Deno.utime(`${dir}/app/a.txt`, 1e9, 1e9);
+   * await Deno.utime(`${dir}/app`, 1e9, 1e9);
+   * // A stored blob for the entry to point at.
+   * const blob = new TextEncoder().encode("layer bytes");
+   * const hasher = await nativeCodecs.sha256();
+   * hasher.update(blob);
+   * const digest = `sha256:${hasher.digestHex()}`;
+   * await store.putBytes(blob, { digest, size: blob.length });
+   * const layer = { diffId: digest, digest, size: blob.length, uncompressedSize: blob.length };
+   * const found = await cache.lookup(() => directoryEntries(denoFileSystem, `${dir}/app`), {
+   *   compression: "gzip",
+   * });
+   * const recorder = found.recorder!;
+   * await Array.fromAsync(recorder.record(directoryEntries(denoFileSystem, `${dir}/app`)));
+   * await cache.save(recorder, layer);
+   * assertEquals((await cache.get((await recorder.key)!))?.digest, digest);
+   * await Deno.remove(dir, { recursive: true });
    * ```
    */
   async save(recorder: LayerKeyRecorder, layer: CachedLayer): Promise<void> {
@@ -290,9 +362,23 @@ export class LayerCache {
    * layer, so the entry written after a miss describes the files as they were read.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { assert, assertEquals } from "@std/assert";
+   * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
+   * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
+   * const dir = await Deno.makeTempDir();
+   * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+   * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
+   * // A folder written long enough ago (files changed in the last seconds are not cached).
+   * await Deno.mkdir(`${dir}/app`);
+   * await Deno.writeTextFile(`${dir}/app/a.txt`, "a");
+   * await Deno.utime(`${dir}/app/a.txt`, 1e9, 1e9);
+   * await Deno.utime(`${dir}/app`, 1e9, 1e9);
    * const recorder = await cache.recorder({ compression: "gzip" });
-   * const encoding = encodeLayer(entries.pipeThrough(recorder.stream), options);
+   * // The entries pass through unchanged (here straight to nothing; normally to the encoder).
+   * await Array.fromAsync(directoryEntries(denoFileSystem, `${dir}/app`).pipeThrough(recorder.stream));
+   * assert((await recorder.key) !== undefined);
+   * await Deno.remove(dir, { recursive: true });
    * ```
    */
   recorder(options: LayerCacheOptions): Promise<LayerKeyRecorder> {
@@ -327,9 +413,25 @@ export class LayerCache {
    * entry, or one whose blob is missing or damaged, is deleted (the damaged blob too).
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { assert, assertEquals } from "@std/assert";
+   * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
+   * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
+   * const dir = await Deno.makeTempDir();
+   * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+   * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
+   * // A stored blob for the entry to point at.
+   * const blob = new TextEncoder().encode("layer bytes");
+   * const hasher = await nativeCodecs.sha256();
+   * hasher.update(blob);
+   * const digest = `sha256:${hasher.digestHex()}`;
+   * await store.putBytes(blob, { digest, size: blob.length });
+   * const key = "0".repeat(64);
+   * const layer = { diffId: digest, digest, size: blob.length, uncompressedSize: blob.length };
+   * await cache.put(key, layer);
    * const hit = await cache.get(key);
-   * if (hit) console.log(hit.digest);
+   * assertEquals(hit?.digest, digest);
+   * await Deno.remove(dir, { recursive: true });
    * ```
    */
   async get(key: string): Promise<CachedLayer | undefined> {
@@ -400,8 +502,24 @@ export class LayerCache {
    * Records the layer built for `key`; call it only once the blob is in the store.
    *
    * @example
-   * ```ts ignore
-   * await cache.put(key, { diffId, digest, size, uncompressedSize });
+   * ```ts
+   * import { assert, assertEquals } from "@std/assert";
+   * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
+   * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
+   * const dir = await Deno.makeTempDir();
+   * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+   * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
+   * // A stored blob for the entry to point at.
+   * const blob = new TextEncoder().encode("layer bytes");
+   * const hasher = await nativeCodecs.sha256();
+   * hasher.update(blob);
+   * const digest = `sha256:${hasher.digestHex()}`;
+   * await store.putBytes(blob, { digest, size: blob.length });
+   * const key = "0".repeat(64);
+   * const layer = { diffId: digest, digest, size: blob.length, uncompressedSize: blob.length };
+   * await cache.put(key, layer);
+   * assertEquals((await cache.get(key))?.size, blob.length);
+   * await Deno.remove(dir, { recursive: true });
    * ```
    */
   async put(key: string, layer: CachedLayer): Promise<void> {
@@ -417,8 +535,25 @@ export class LayerCache {
    * Deletes the entry for `key`, if any.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { assert, assertEquals } from "@std/assert";
+   * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
+   * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
+   * const dir = await Deno.makeTempDir();
+   * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+   * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
+   * // A stored blob for the entry to point at.
+   * const blob = new TextEncoder().encode("layer bytes");
+   * const hasher = await nativeCodecs.sha256();
+   * hasher.update(blob);
+   * const digest = `sha256:${hasher.digestHex()}`;
+   * await store.putBytes(blob, { digest, size: blob.length });
+   * const key = "0".repeat(64);
+   * const layer = { diffId: digest, digest, size: blob.length, uncompressedSize: blob.length };
+   * await cache.put(key, layer);
    * await cache.delete(key);
+   * assertEquals(await cache.get(key), undefined);
+   * await Deno.remove(dir, { recursive: true });
    * ```
    */
   async delete(key: string): Promise<void> {
