@@ -12,11 +12,22 @@
  * period; `verify` tolerates them.
  *
  * @example
- * ```ts ignore
- * import { pruneStore, verifyStore } from "./store_maintenance.ts";
- * const pruned = await pruneStore(layout, { fs: denoFileSystem });
- * const report = await verifyStore(layout, { fs: denoFileSystem, codecs });
- * console.log(pruned.removed.length, report.problems);
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { OciLayout, pruneStore, verifyStore } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
+ * // A blob no image names.
+ * const blob = new TextEncoder().encode("orphan");
+ * const hasher = await nativeCodecs.sha256();
+ * hasher.update(blob);
+ * await layout.putBytes(blob, { digest: `sha256:${hasher.digestHex()}`, size: blob.length });
+ * const pruned = await pruneStore(layout, { fs: denoFileSystem, graceMs: 0 });
+ * assertEquals(pruned.removed.length, 1);
+ * const report = await verifyStore(layout, { fs: denoFileSystem, codecs: nativeCodecs });
+ * assertEquals(report.problems, []);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
@@ -62,10 +73,20 @@ export interface PruneResult {
  * since then what it reaches is unknown: run `verify`.
  *
  * @example
- * ```ts ignore
- * import { pruneStore } from "./store_maintenance.ts";
- * const { removed, freedBytes } = await pruneStore(layout, { fs, graceMs: 0 });
- * console.log(`${removed.length} blobs, ${freedBytes} bytes`);
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { OciLayout, pruneStore, verifyStore } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
+ * // A blob no image names.
+ * const blob = new TextEncoder().encode("orphan");
+ * const hasher = await nativeCodecs.sha256();
+ * hasher.update(blob);
+ * await layout.putBytes(blob, { digest: `sha256:${hasher.digestHex()}`, size: blob.length });
+ * const { removed, freedBytes } = await pruneStore(layout, { fs: denoFileSystem, graceMs: 0 });
+ * assertEquals([removed.length, freedBytes], [1, blob.length]);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function pruneStore(layout: OciLayout, options: PruneOptions): Promise<PruneResult> {
@@ -174,10 +195,20 @@ export interface VerifyResult {
  * not problems.
  *
  * @example
- * ```ts ignore
- * import { verifyStore } from "./store_maintenance.ts";
- * const { problems } = await verifyStore(layout, { fs, codecs });
- * for (const p of problems) console.error(p);
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { OciLayout, pruneStore, verifyStore } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
+ * // A blob no image names.
+ * const blob = new TextEncoder().encode("orphan");
+ * const hasher = await nativeCodecs.sha256();
+ * hasher.update(blob);
+ * await layout.putBytes(blob, { digest: `sha256:${hasher.digestHex()}`, size: blob.length });
+ * const { problems } = await verifyStore(layout, { fs: denoFileSystem, codecs: nativeCodecs });
+ * assertEquals(problems, []); // an unnamed blob is not a problem
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function verifyStore(
