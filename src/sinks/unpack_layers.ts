@@ -30,10 +30,39 @@
  * what the unpack knows, with no further lookups.
  *
  * @example
- * ```ts ignore
- * import { unpackLayers } from "./unpack_layers.ts";
- * const report = await unpackLayers(layout, manifest, config, "/tmp/rootfs", { fs, codecs });
- * for (const note of report.notes) console.error(note);
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { TarStream } from "@ocistream/ocistream/tar";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * // A one-file layer.
+ * const tarBytes = () =>
+ *   ReadableStream.from([
+ *     { path: "hi.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 3,
+ *       open: () => ReadableStream.from([new TextEncoder().encode("hi\n")]) },
+ *   ]).pipeThrough(new TarStream());
+ * import { OciLayout, unpackLayers } from "@ocistream/ocistream/layout";
+ * const layout = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+ * const layer = new Uint8Array(await new Response(tarBytes()).arrayBuffer());
+ * const hasher = await nativeCodecs.sha256();
+ * hasher.update(layer);
+ * const id = { digest: `sha256:${hasher.digestHex()}`, size: layer.length };
+ * await layout.putBytes(layer, id);
+ * const manifest = {
+ *   schemaVersion: 2 as const,
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   config: { mediaType: "application/vnd.oci.image.config.v1+json", ...id },
+ *   layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...id }],
+ * };
+ * await Deno.mkdir(`${dir}/rootfs`);
+ * const report = await unpackLayers(layout, manifest, undefined, `${dir}/rootfs`, {
+ *   fs: denoFileSystem,
+ *   codecs: nativeCodecs,
+ *   ownership: false,
+ * });
+ * assertEquals([report.layers, report.entries], [1, 1]);
+ * assertEquals(await Deno.readTextFile(`${dir}/rootfs/hi.txt`), "hi\n");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
@@ -89,9 +118,38 @@ export interface UnpackReport {
  * rather than hashing the bytes a second time.
  *
  * @example
- * ```ts ignore
- * import { unpackLayers } from "./unpack_layers.ts";
- * await unpackLayers(layout, manifest, config, "/tmp/rootfs", { fs: denoFileSystem, codecs });
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { TarStream } from "@ocistream/ocistream/tar";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * // A one-file layer.
+ * const tarBytes = () =>
+ *   ReadableStream.from([
+ *     { path: "hi.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 3,
+ *       open: () => ReadableStream.from([new TextEncoder().encode("hi\n")]) },
+ *   ]).pipeThrough(new TarStream());
+ * import { OciLayout, unpackLayers } from "@ocistream/ocistream/layout";
+ * const layout = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+ * const layer = new Uint8Array(await new Response(tarBytes()).arrayBuffer());
+ * const hasher = await nativeCodecs.sha256();
+ * hasher.update(layer);
+ * const id = { digest: `sha256:${hasher.digestHex()}`, size: layer.length };
+ * await layout.putBytes(layer, id);
+ * const manifest = {
+ *   schemaVersion: 2 as const,
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   config: { mediaType: "application/vnd.oci.image.config.v1+json", ...id },
+ *   layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...id }],
+ * };
+ * await Deno.mkdir(`${dir}/rootfs`);
+ * await unpackLayers(layout, manifest, undefined, `${dir}/rootfs`, {
+ *   fs: denoFileSystem,
+ *   codecs: nativeCodecs,
+ *   ownership: false,
+ * });
+ * assertEquals((await Deno.stat(`${dir}/rootfs/hi.txt`)).size, 3);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function unpackLayers(
@@ -135,10 +193,22 @@ export async function unpackLayers(
  * Applies one uncompressed layer tar onto `target` (an existing folder).
  *
  * @example
- * ```ts ignore
- * import { applyLayer } from "./unpack_layers.ts";
- * const { entries } = await applyLayer(tarBytes, "/tmp/rootfs", { fs: denoFileSystem });
- * console.log(entries);
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { TarStream } from "@ocistream/ocistream/tar";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * // A one-file layer.
+ * const tarBytes = () =>
+ *   ReadableStream.from([
+ *     { path: "hi.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 3,
+ *       open: () => ReadableStream.from([new TextEncoder().encode("hi\n")]) },
+ *   ]).pipeThrough(new TarStream());
+ * import { applyLayer } from "@ocistream/ocistream/layout";
+ * const { entries } = await applyLayer(tarBytes(), dir, { fs: denoFileSystem, ownership: false });
+ * assertEquals(entries, 1);
+ * assertEquals(await Deno.readTextFile(`${dir}/hi.txt`), "hi\n");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export function applyLayer(
