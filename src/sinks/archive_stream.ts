@@ -9,10 +9,36 @@
  * straight into the tar: nothing is held in memory but manifests.
  *
  * @example
- * ```ts ignore
- * import { archiveStream } from "./archive_stream.ts";
+ * ```ts
+ * import { assert, assertEquals } from "@std/assert";
+ * import { archiveEntries, archiveStream, OciLayout } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
+ * // A small image: a config, no layers, a manifest.
+ * const put = async (mediaType: string, value: unknown) => {
+ *   const bytes = new TextEncoder().encode(JSON.stringify(value));
+ *   const hasher = await nativeCodecs.sha256();
+ *   hasher.update(bytes);
+ *   const d = { mediaType, digest: `sha256:${hasher.digestHex()}`, size: bytes.length };
+ *   await layout.putBytes(bytes, d);
+ *   return d;
+ * };
+ * const config = await put("application/vnd.oci.image.config.v1+json", {
+ *   architecture: "amd64",
+ *   os: "linux",
+ *   rootfs: { type: "layers", diff_ids: [] },
+ * });
+ * const root = await put("application/vnd.oci.image.manifest.v1+json", {
+ *   schemaVersion: 2,
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   config,
+ *   layers: [],
+ * });
  * const tar = archiveStream(layout, root, { format: "oci", names: ["example.com/app:1"] });
- * await denoFileSystem.writeFile("app.tar", tar);
+ * await denoFileSystem.writeFile(`${dir}/app.tar`, tar);
+ * assert((await Deno.stat(`${dir}/app.tar`)).size > 0);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
@@ -68,13 +94,37 @@ export interface DockerManifestEntry {
  * reported by the source) fail the stream.
  *
  * @example Write a docker archive for one platform of an index
- * ```ts ignore
- * import { archiveStream } from "./archive_stream.ts";
- * const tar = archiveStream(layout, indexDescriptor, {
- *   format: "docker",
- *   names: ["app:1"],
- *   platform: { os: "linux", architecture: "arm64", variant: "v8" },
+ * ```ts
+ * import { assert, assertEquals } from "@std/assert";
+ * import { archiveEntries, archiveStream, OciLayout } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
+ * // A small image: a config, no layers, a manifest.
+ * const put = async (mediaType: string, value: unknown) => {
+ *   const bytes = new TextEncoder().encode(JSON.stringify(value));
+ *   const hasher = await nativeCodecs.sha256();
+ *   hasher.update(bytes);
+ *   const d = { mediaType, digest: `sha256:${hasher.digestHex()}`, size: bytes.length };
+ *   await layout.putBytes(bytes, d);
+ *   return d;
+ * };
+ * const config = await put("application/vnd.oci.image.config.v1+json", {
+ *   architecture: "amd64",
+ *   os: "linux",
+ *   rootfs: { type: "layers", diff_ids: [] },
  * });
+ * const root = await put("application/vnd.oci.image.manifest.v1+json", {
+ *   schemaVersion: 2,
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   config,
+ *   layers: [],
+ * });
+ * // For an index root, `platform` picks the manifest that manifest.json describes.
+ * const tar = archiveStream(layout, root, { format: "docker", names: ["app:1"] });
+ * const bytes = new Uint8Array(await new Response(tar).arrayBuffer());
+ * assertEquals(bytes.length % 512, 0);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export function archiveStream(
@@ -109,9 +159,36 @@ export function archiveStream(
  * The archive's tar entries in write order (blob bodies open lazily).
  *
  * @example
- * ```ts ignore
- * import { archiveEntries } from "./archive_stream.ts";
- * for (const e of await archiveEntries(layout, root, { format: "oci" })) console.log(e.path);
+ * ```ts
+ * import { assert, assertEquals } from "@std/assert";
+ * import { archiveEntries, archiveStream, OciLayout } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
+ * // A small image: a config, no layers, a manifest.
+ * const put = async (mediaType: string, value: unknown) => {
+ *   const bytes = new TextEncoder().encode(JSON.stringify(value));
+ *   const hasher = await nativeCodecs.sha256();
+ *   hasher.update(bytes);
+ *   const d = { mediaType, digest: `sha256:${hasher.digestHex()}`, size: bytes.length };
+ *   await layout.putBytes(bytes, d);
+ *   return d;
+ * };
+ * const config = await put("application/vnd.oci.image.config.v1+json", {
+ *   architecture: "amd64",
+ *   os: "linux",
+ *   rootfs: { type: "layers", diff_ids: [] },
+ * });
+ * const root = await put("application/vnd.oci.image.manifest.v1+json", {
+ *   schemaVersion: 2,
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   config,
+ *   layers: [],
+ * });
+ * const paths = (await archiveEntries(layout, root, { format: "oci" })).map((e) => e.path);
+ * assert(paths.includes("oci-layout") && paths.includes("index.json"));
+ * assert(paths.includes(`blobs/sha256/${root.digest.slice(7)}`));
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function archiveEntries(
