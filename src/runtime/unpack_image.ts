@@ -10,10 +10,37 @@
  * staging folders a killed unpack left (`TARGET.tmp-*`) are removed on start.
  *
  * @example
- * ```ts ignore
- * import { unpackImage } from "./unpack_image.ts";
- * const dir = await unpackImage(store, root, { os: "linux", architecture: "amd64" }, { codecs });
- * console.log(dir); // <store>/unpacked/<manifest hex>/rootfs
+ * ```ts
+ * import { assert, assertEquals } from "@std/assert";
+ * import { denoFileSystem, nativeCodecs, unpackImage } from "@ocistream/ocistream/deno";
+ * import { OciLayout } from "@ocistream/ocistream/layout";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+ * // A small image: a config, no layers, a manifest.
+ * const put = async (mediaType: string, value: unknown) => {
+ *   const bytes = new TextEncoder().encode(JSON.stringify(value));
+ *   const hasher = await nativeCodecs.sha256();
+ *   hasher.update(bytes);
+ *   const d = { mediaType, digest: `sha256:${hasher.digestHex()}`, size: bytes.length };
+ *   await layout.putBytes(bytes, d);
+ *   return d;
+ * };
+ * const config = await put("application/vnd.oci.image.config.v1+json", {
+ *   architecture: "amd64",
+ *   os: "linux",
+ *   rootfs: { type: "layers", diff_ids: [] },
+ * });
+ * const root = await put("application/vnd.oci.image.manifest.v1+json", {
+ *   schemaVersion: 2,
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   config,
+ *   layers: [],
+ * });
+ * const platform = { os: "linux", architecture: "amd64" };
+ * const rootfs = await unpackImage(layout, root, platform, { codecs: nativeCodecs });
+ * assertEquals(rootfs, `${dir}/store/unpacked/${root.digest.slice(7)}/rootfs`);
+ * assert((await Deno.stat(rootfs)).isDirectory);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
@@ -56,9 +83,36 @@ export interface UnpackImageOptions {
  * image is gone. With `target`, the folder must be missing or empty.
  *
  * @example
- * ```ts ignore
- * import { unpackImage } from "./unpack_image.ts";
- * await unpackImage(layout, root, { os: "linux", architecture: "arm64", variant: "v8" }, { codecs, target: "./rootfs" });
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { denoFileSystem, nativeCodecs, unpackImage } from "@ocistream/ocistream/deno";
+ * import { OciLayout } from "@ocistream/ocistream/layout";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+ * // A small image: a config, no layers, a manifest.
+ * const put = async (mediaType: string, value: unknown) => {
+ *   const bytes = new TextEncoder().encode(JSON.stringify(value));
+ *   const hasher = await nativeCodecs.sha256();
+ *   hasher.update(bytes);
+ *   const d = { mediaType, digest: `sha256:${hasher.digestHex()}`, size: bytes.length };
+ *   await layout.putBytes(bytes, d);
+ *   return d;
+ * };
+ * const config = await put("application/vnd.oci.image.config.v1+json", {
+ *   architecture: "amd64",
+ *   os: "linux",
+ *   rootfs: { type: "layers", diff_ids: [] },
+ * });
+ * const root = await put("application/vnd.oci.image.manifest.v1+json", {
+ *   schemaVersion: 2,
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   config,
+ *   layers: [],
+ * });
+ * const platform = { os: "linux", architecture: "amd64" };
+ * await unpackImage(layout, root, platform, { codecs: nativeCodecs, target: `${dir}/rootfs` });
+ * assert((await Deno.stat(`${dir}/rootfs`)).isDirectory);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function unpackImage(

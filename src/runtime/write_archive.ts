@@ -6,9 +6,37 @@
  * layout folder.
  *
  * @example
- * ```ts ignore
- * import { writeArchive } from "./write_archive.ts";
- * await writeArchive(parseOutputSpec("type=oci,dest=app.tar"), layout, root, ["app:1"], { codecs });
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { parseOutputSpec } from "@ocistream/ocistream";
+ * import { denoFileSystem, nativeCodecs, writeArchive } from "@ocistream/ocistream/deno";
+ * import { OciLayout } from "@ocistream/ocistream/layout";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+ * // A small image: a config, no layers, a manifest.
+ * const put = async (mediaType: string, value: unknown) => {
+ *   const bytes = new TextEncoder().encode(JSON.stringify(value));
+ *   const hasher = await nativeCodecs.sha256();
+ *   hasher.update(bytes);
+ *   const d = { mediaType, digest: `sha256:${hasher.digestHex()}`, size: bytes.length };
+ *   await layout.putBytes(bytes, d);
+ *   return d;
+ * };
+ * const config = await put("application/vnd.oci.image.config.v1+json", {
+ *   architecture: "amd64",
+ *   os: "linux",
+ *   rootfs: { type: "layers", diff_ids: [] },
+ * });
+ * const root = await put("application/vnd.oci.image.manifest.v1+json", {
+ *   schemaVersion: 2,
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   config,
+ *   layers: [],
+ * });
+ * const output = parseOutputSpec(`type=oci,dest=${dir}/app.tar`);
+ * await writeArchive(output, layout, root, ["app:1"], { codecs: nativeCodecs });
+ * assert((await Deno.stat(`${dir}/app.tar`)).isFile);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
@@ -27,9 +55,38 @@ import { denoFileSystem } from "./deno_file_system.ts";
  * (and `RepoTags` for docker). `dest` `-` means stdout.
  *
  * @example
- * ```ts ignore
- * import { writeArchive } from "./write_archive.ts";
- * await writeArchive({ type: "oci", dest: "out", tar: false, names: [] } as OutputSpec, layout, root, [], { codecs });
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { parseOutputSpec } from "@ocistream/ocistream";
+ * import { denoFileSystem, nativeCodecs, writeArchive } from "@ocistream/ocistream/deno";
+ * import { OciLayout } from "@ocistream/ocistream/layout";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+ * // A small image: a config, no layers, a manifest.
+ * const put = async (mediaType: string, value: unknown) => {
+ *   const bytes = new TextEncoder().encode(JSON.stringify(value));
+ *   const hasher = await nativeCodecs.sha256();
+ *   hasher.update(bytes);
+ *   const d = { mediaType, digest: `sha256:${hasher.digestHex()}`, size: bytes.length };
+ *   await layout.putBytes(bytes, d);
+ *   return d;
+ * };
+ * const config = await put("application/vnd.oci.image.config.v1+json", {
+ *   architecture: "amd64",
+ *   os: "linux",
+ *   rootfs: { type: "layers", diff_ids: [] },
+ * });
+ * const root = await put("application/vnd.oci.image.manifest.v1+json", {
+ *   schemaVersion: 2,
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   config,
+ *   layers: [],
+ * });
+ * // tar=false: an OCI layout folder instead of a tar.
+ * const output = parseOutputSpec(`type=oci,dest=${dir}/out,tar=false`);
+ * await writeArchive(output, layout, root, [], { codecs: nativeCodecs });
+ * assert((await Deno.stat(`${dir}/out/index.json`)).isFile);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeArchive(
