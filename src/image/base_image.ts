@@ -4,10 +4,37 @@
  * registry).
  *
  * @example Pick the linux/arm64 manifest of a layout's index
- * ```ts ignore
- * import { selectPlatformImage } from "./base_image.ts";
- * const base = await selectPlatformImage(layout, rootDescriptor, { os: "linux", architecture: "arm64" }, "oci-layout://./base");
- * console.log(base.config.architecture);
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { selectPlatformImage } from "@ocistream/ocistream/image";
+ * import { OciLayout } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
+ * // A small image: a config, no layers, a manifest.
+ * const put = async (mediaType: string, value: unknown) => {
+ *   const bytes = new TextEncoder().encode(JSON.stringify(value));
+ *   const hasher = await nativeCodecs.sha256();
+ *   hasher.update(bytes);
+ *   const d = { mediaType, digest: `sha256:${hasher.digestHex()}`, size: bytes.length };
+ *   await layout.putBytes(bytes, d);
+ *   return d;
+ * };
+ * const config = await put("application/vnd.oci.image.config.v1+json", {
+ *   architecture: "arm64",
+ *   os: "linux",
+ *   rootfs: { type: "layers", diff_ids: [] },
+ * });
+ * const root = await put("application/vnd.oci.image.manifest.v1+json", {
+ *   schemaVersion: 2,
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   config,
+ *   layers: [],
+ * });
+ * const platform = { os: "linux", architecture: "arm64" };
+ * const base = await selectPlatformImage(layout, root, platform, `oci-layout://${dir}`);
+ * assertEquals(base.config.architecture, "arm64");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */

@@ -62,10 +62,35 @@ export interface WalkImageOptions {
  * is not followed: it points back at another image.
  *
  * @example Count the layers of an image in a layout
- * ```ts ignore
- * import { walkImage } from "./walk_image.ts";
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { OciLayout, walkImage } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
+ * // A small image: a config, no layers, a manifest.
+ * const put = async (mediaType: string, value: unknown) => {
+ *   const bytes = new TextEncoder().encode(JSON.stringify(value));
+ *   const hasher = await nativeCodecs.sha256();
+ *   hasher.update(bytes);
+ *   const d = { mediaType, digest: `sha256:${hasher.digestHex()}`, size: bytes.length };
+ *   await layout.putBytes(bytes, d);
+ *   return d;
+ * };
+ * const config = await put("application/vnd.oci.image.config.v1+json", {
+ *   architecture: "arm64",
+ *   os: "linux",
+ *   rootfs: { type: "layers", diff_ids: [] },
+ * });
+ * const root = await put("application/vnd.oci.image.manifest.v1+json", {
+ *   schemaVersion: 2,
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   config,
+ *   layers: [],
+ * });
  * const layers = (await walkImage(layout, root)).filter((n) => n.kind === "layer");
- * console.log(layers.length);
+ * assertEquals(layers.length, 0);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function walkImage(
