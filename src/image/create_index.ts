@@ -10,13 +10,43 @@
  * writes them. Only small documents are read; no blob is touched.
  *
  * @example
- * ```ts ignore
- * import { createIndex } from "./create_index.ts";
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { createIndex } from "@ocistream/ocistream";
+ * import { OciLayout } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
+ * const put = async (mediaType: string, value: unknown) => {
+ *   const bytes = new TextEncoder().encode(JSON.stringify(value));
+ *   const hasher = await nativeCodecs.sha256();
+ *   hasher.update(bytes);
+ *   const d = { mediaType, digest: `sha256:${hasher.digestHex()}`, size: bytes.length };
+ *   await layout.putBytes(bytes, d);
+ *   return d;
+ * };
+ * // Two one-platform images (a config, no layers), as `ocistream build` would leave them.
+ * const image = async (architecture: string) =>
+ *   await put("application/vnd.oci.image.manifest.v1+json", {
+ *     schemaVersion: 2,
+ *     mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *     config: await put("application/vnd.oci.image.config.v1+json", {
+ *       architecture,
+ *       os: "linux",
+ *       rootfs: { type: "layers", diff_ids: [] },
+ *     }),
+ *     layers: [],
+ *   });
+ * const amd64Manifest = await image("amd64");
+ * const arm64Manifest = await image("arm64");
  * const index = await createIndex([
- *   { source: repo, descriptor: amd64Manifest, name: "reg/app@sha256:…" },
- *   { source: repo, descriptor: arm64Manifest, name: "reg/app@sha256:…" },
+ *   { source: layout, descriptor: amd64Manifest, name: "app:amd64" },
+ *   { source: layout, descriptor: arm64Manifest, name: "app:arm64" },
  * ]);
- * await repo.putManifest(index.bytes, index.descriptor, "1");
+ * await layout.putManifest(index.bytes, index.descriptor);
+ * await layout.setNames(index.descriptor, ["app:1"]);
+ * assertEquals(index.entries.map((e) => e.descriptor.platform?.architecture), ["amd64", "arm64"]);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
