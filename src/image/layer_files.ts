@@ -4,10 +4,32 @@
  * base layers, whose files were not seen while building.
  *
  * @example
- * ```ts ignore
- * import { listLayerFiles } from "./layer_files.ts";
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { listLayerFiles } from "@ocistream/ocistream/image";
+ * import { OciLayout } from "@ocistream/ocistream/layout";
+ * import { TarStream } from "@ocistream/ocistream/tar";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * const source = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
+ * // A one-file uncompressed layer in the layout.
+ * const tar = ReadableStream.from([
+ *   { path: "hi.txt", type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 3,
+ *     open: () => ReadableStream.from([new TextEncoder().encode("hi\n")]) },
+ * ]).pipeThrough(new TarStream());
+ * const bytes = new Uint8Array(await new Response(tar).arrayBuffer());
+ * const hasher = await nativeCodecs.sha256();
+ * hasher.update(bytes);
+ * const layer = {
+ *   mediaType: "application/vnd.oci.image.layer.v1.tar",
+ *   digest: `sha256:${hasher.digestHex()}`,
+ *   size: bytes.length,
+ * };
+ * await source.putBytes(bytes, layer);
  * const files = new Map();
- * await listLayerFiles(source, base.manifest.layers[0], codecs, files);
+ * await listLayerFiles(source, layer, nativeCodecs, files);
+ * assertEquals([...files.keys()], ["hi.txt"]);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
