@@ -2,9 +2,15 @@
  * `ocistream images`: lists the store's names with digest, type and size.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { imagesCommand } from "./images_command.ts";
- * await imagesCommand(["--store", "/tmp/store"]);
+ * import { OciLayout } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const store = await Deno.makeTempDir();
+ * await OciLayout.open(denoFileSystem, store, nativeCodecs); // an empty store
+ * assertEquals(await imagesCommand(["--store", store]), 0);
+ * await Deno.remove(store, { recursive: true });
  * ```
  * @module
  */

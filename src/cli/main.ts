@@ -6,9 +6,15 @@
  * ```
  *
  * @example Run the CLI from a script
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { main } from "./main.ts";
- * Deno.exit(await main(["images"]));
+ * import { OciLayout } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const store = await Deno.makeTempDir();
+ * await OciLayout.open(denoFileSystem, store, nativeCodecs); // an empty store
+ * assertEquals(await main(["images", "--store", store]), 0);
+ * await Deno.remove(store, { recursive: true });
  * ```
  * @module
  */

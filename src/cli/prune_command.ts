@@ -3,9 +3,15 @@
  * interrupted writes, and unpacked rootfs folders of removed images.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { pruneCommand } from "./prune_command.ts";
- * await pruneCommand(["--store", "/tmp/store", "--grace", "0"]);
+ * import { OciLayout } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const store = await Deno.makeTempDir();
+ * await OciLayout.open(denoFileSystem, store, nativeCodecs); // an empty store
+ * assertEquals(await pruneCommand(["--store", store, "--grace", "0"]), 0);
+ * await Deno.remove(store, { recursive: true });
  * ```
  * @module
  */

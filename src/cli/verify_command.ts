@@ -4,9 +4,15 @@
  * if anything is.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { verifyCommand } from "./verify_command.ts";
- * Deno.exit(await verifyCommand(["--store", "/tmp/store"]));
+ * import { OciLayout } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const store = await Deno.makeTempDir();
+ * await OciLayout.open(denoFileSystem, store, nativeCodecs); // an empty store
+ * assertEquals(await verifyCommand(["--store", store]), 0);
+ * await Deno.remove(store, { recursive: true });
  * ```
  * @module
  */
