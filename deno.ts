@@ -7,6 +7,7 @@
  * @example Build an image from folders, as `ocistream build` does
  * ```ts ignore
  * import { buildImage } from "@ocistream/ocistream/deno";
+ * // Needs the network: the base image is pulled from its registry (docker.io).
  * const { digest } = await buildImage({
  *   from: "node:22-slim",
  *   layers: ["node_modules:/app/node_modules", { src: "dist", dest: "/app", chown: "1000" }],
@@ -18,16 +19,25 @@
  * ```
  *
  * @example Export a folder into the local store
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { exportImage, parseOutputSpec } from "@ocistream/ocistream";
  * import { createDenoEnvironment, denoFileSystem, directoryEntries } from "@ocistream/ocistream/deno";
- * const env = await createDenoEnvironment({ storePath: "./store" });
- * const [result] = await exportImage({
- *   platforms: [{ platform: { os: "linux", architecture: "amd64" },
- *     layers: [{ entries: () => directoryEntries(denoFileSystem, "./site") }] }],
- * }, [parseOutputSpec("type=image,name=example.com/site:1")], env);
- * console.log(result!.digest);
- * await env.close();
+ * const dir = await Deno.makeTempDir();
+ * await Deno.mkdir(`${dir}/site`);
+ * await Deno.writeTextFile(`${dir}/site/index.html`, "<p>hi</p>\n");
+ * const env = await createDenoEnvironment({ storePath: `${dir}/store` });
+ * try {
+ *   const [result] = await exportImage({
+ *     platforms: [{ platform: { os: "linux", architecture: "amd64" },
+ *       layers: [{ entries: () => directoryEntries(denoFileSystem, `${dir}/site`) }] }],
+ *   }, [parseOutputSpec("type=image,name=example.com/site:1")], env);
+ *   const stored = await env.store!.resolve("example.com/site:1");
+ *   assertEquals(stored?.digest, result!.digest);
+ * } finally {
+ *   await env.close();
+ *   await Deno.remove(dir, { recursive: true });
+ * }
  * ```
  *
  * @module
