@@ -4,10 +4,17 @@
  * credentials and TLS settings, temporary layouts and archive writers.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { createDenoEnvironment } from "./deno_environment.ts";
- * const env = await createDenoEnvironment({ storePath: "/tmp/store" });
- * try { console.log(await env.store!.images()); } finally { await env.close(); }
+ * const dir = await Deno.makeTempDir();
+ * const env = await createDenoEnvironment({ storePath: `${dir}/store` });
+ * try {
+ *   assertEquals(await env.store!.images(), []); // a new store is empty
+ * } finally {
+ *   await env.close();
+ *   await Deno.remove(dir, { recursive: true });
+ * }
  * ```
  * @module
  */

@@ -6,12 +6,14 @@
  * leaves a valid layout.
  *
  * @example Open a store and list its images
- * ```ts ignore
- * import { OciLayout } from "./oci_layout.ts";
- * import { denoFileSystem } from "../runtime/deno_file_system.ts";
- * import { nativeCodecs } from "../runtime/native_codecs.ts";
- * const store = await OciLayout.open(denoFileSystem, "/tmp/store", nativeCodecs);
- * console.log(await store.images());
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { OciLayout } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+ * assertEquals(await store.images(), []); // created empty
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
