@@ -8,11 +8,40 @@
  * is then streamed from its offset, never held whole.
  *
  * @example
- * ```ts ignore
- * import { openArchiveImage } from "./archive_source.ts";
- * import { nativeCodecs } from "./native_codecs.ts";
- * const { source, root } = await openArchiveImage("app.tar", "oci", undefined, nativeCodecs);
- * console.log(root.digest, typeof source.fetch);
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseOutputSpec } from "@ocistream/ocistream";
+ * import { OciLayout } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs, openArchiveImage, writeArchive } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * // An OCI archive of a small image (a config, no layers).
+ * const layout = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+ * const put = async (mediaType: string, value: unknown) => {
+ *   const bytes = new TextEncoder().encode(JSON.stringify(value));
+ *   const hasher = await nativeCodecs.sha256();
+ *   hasher.update(bytes);
+ *   const d = { mediaType, digest: `sha256:${hasher.digestHex()}`, size: bytes.length };
+ *   await layout.putBytes(bytes, d);
+ *   return d;
+ * };
+ * const manifest = await put("application/vnd.oci.image.manifest.v1+json", {
+ *   schemaVersion: 2,
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   config: await put("application/vnd.oci.image.config.v1+json", {
+ *     architecture: "amd64",
+ *     os: "linux",
+ *     rootfs: { type: "layers", diff_ids: [] },
+ *   }),
+ *   layers: [],
+ * });
+ * const output = parseOutputSpec(`type=oci,dest=${dir}/app.tar`);
+ * await writeArchive(output, layout, manifest, ["app:1"], { codecs: nativeCodecs });
+ *
+ * const { source, root } = await openArchiveImage(`${dir}/app.tar`, "oci", "app:1", nativeCodecs);
+ * assertEquals(root.digest, manifest.digest);
+ * const bytes = await new Response(await source.fetch(root)).arrayBuffer();
+ * assertEquals(bytes.byteLength, manifest.size);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
