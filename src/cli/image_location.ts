@@ -11,8 +11,12 @@
  * @example
  * ```ts ignore
  * import { openSourceImage } from "./image_location.ts";
- * const src = await openSourceImage("127.0.0.1:5000/app:1", { codecs, env });
+ * import { createDenoEnvironment } from "@ocistream/ocistream/deno";
+ * // Needs a registry serving app:1 at 127.0.0.1:5000.
+ * const env = await createDenoEnvironment({ openStore: false });
+ * const src = await openSourceImage("127.0.0.1:5000/app:1", { env, insecure: true });
  * console.log(src.root.digest);
+ * await env.close();
  * ```
  * @module
  */

@@ -10,10 +10,18 @@
  *
  * @example Export files held in memory into an in-memory sink
  * ```ts ignore
- * import { exportImage } from "./export_image.ts";
- * const result = await exportImage({ platforms: [{ platform: { os: "linux", architecture: "amd64" }, layers: [layer] }] },
- *   [parseOutputSpec("type=image,push=true,name=127.0.0.1:5000/hello:1")], environment);
- * console.log(result[0].digest);
+ * import { exportImage, memoryEntries, parseOutputSpec } from "@ocistream/ocistream";
+ * import { createDenoEnvironment } from "@ocistream/ocistream/deno";
+ * // Needs a registry at 127.0.0.1:5000 to push to.
+ * const environment = await createDenoEnvironment({ openStore: false });
+ * const layer = { entries: () => memoryEntries([{ path: "hello.txt", content: "hi\n" }]) };
+ * const result = await exportImage(
+ *   { platforms: [{ platform: { os: "linux", architecture: "amd64" }, layers: [layer] }] },
+ *   [parseOutputSpec("type=image,push=true,name=127.0.0.1:5000/hello:1")],
+ *   environment,
+ * );
+ * console.log(result[0]!.digest);
+ * await environment.close();
  * ```
  * @module
  */
