@@ -4,9 +4,42 @@
  * or a registry reference (SPEC §4).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { OciLayout } from "@ocistream/ocistream/layout";
+ * import { createDenoEnvironment, denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
  * import { resolveBaseImage } from "./resolve_base_image.ts";
- * const base = await resolveBaseImage("oci-layout:///tmp/base:1", { os: "linux", architecture: "amd64" }, env);
+ * const dir = await Deno.makeTempDir();
+ * // A small image named "1" in an OCI layout at `${dir}/base`.
+ * const layout = await OciLayout.open(denoFileSystem, `${dir}/base`, nativeCodecs);
+ * const put = async (mediaType: string, value: unknown) => {
+ *   const bytes = new TextEncoder().encode(JSON.stringify(value));
+ *   const hasher = await nativeCodecs.sha256();
+ *   hasher.update(bytes);
+ *   const d = { mediaType, digest: `sha256:${hasher.digestHex()}`, size: bytes.length };
+ *   await layout.putBytes(bytes, d);
+ *   return d;
+ * };
+ * const manifest = await put("application/vnd.oci.image.manifest.v1+json", {
+ *   schemaVersion: 2,
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   config: await put("application/vnd.oci.image.config.v1+json", {
+ *     architecture: "amd64",
+ *     os: "linux",
+ *     rootfs: { type: "layers", diff_ids: [] },
+ *   }),
+ *   layers: [],
+ * });
+ * await layout.setNames(manifest, ["1"]);
+ * const env = await createDenoEnvironment({ openStore: false });
+ * try {
+ *   const platform = { os: "linux", architecture: "amd64" };
+ *   const base = await resolveBaseImage(`oci-layout://${dir}/base:1`, platform, env);
+ *   assertEquals(base?.config.architecture, "amd64");
+ * } finally {
+ *   await env.close();
+ *   await Deno.remove(dir, { recursive: true });
+ * }
  * ```
  * @module
  */
