@@ -3,9 +3,39 @@
  * `name@digest`, or a digest) or an OCI layout (`oci-layout://PATH[:TAG|@DIGEST]`).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { OciLayout } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
  * import { openImageSource } from "./image_source.ts";
- * const { source, root } = await openImageSource("example.com/app:1", { storePath: "/tmp/store", codecs });
+ * const dir = await Deno.makeTempDir();
+ * // A store holding a small image named example.com/app:1.
+ * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+ * const put = async (mediaType: string, value: unknown) => {
+ *   const bytes = new TextEncoder().encode(JSON.stringify(value));
+ *   const hasher = await nativeCodecs.sha256();
+ *   hasher.update(bytes);
+ *   const d = { mediaType, digest: `sha256:${hasher.digestHex()}`, size: bytes.length };
+ *   await store.putBytes(bytes, d);
+ *   return d;
+ * };
+ * const manifest = await put("application/vnd.oci.image.manifest.v1+json", {
+ *   schemaVersion: 2,
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   config: await put("application/vnd.oci.image.config.v1+json", {
+ *     architecture: "amd64",
+ *     os: "linux",
+ *     rootfs: { type: "layers", diff_ids: [] },
+ *   }),
+ *   layers: [],
+ * });
+ * await store.setNames(manifest, ["example.com/app:1"]);
+ * const { root } = await openImageSource("example.com/app:1", {
+ *   storePath: `${dir}/store`,
+ *   codecs: nativeCodecs,
+ * });
+ * assertEquals(root.digest, manifest.digest);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
