@@ -3,9 +3,37 @@
  * a new folder, as `umoci unpack` does (SPEC §9).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { unpackCommand } from "./unpack_command.ts";
- * await unpackCommand(["example.com/app:1", "./rootfs", "--platform", "linux/arm64"]);
+ * import { OciLayout } from "@ocistream/ocistream/layout";
+ * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * const dir = await Deno.makeTempDir();
+ * // A store holding a small image named example.com/app:1.
+ * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
+ * const put = async (mediaType: string, value: unknown) => {
+ *   const bytes = new TextEncoder().encode(JSON.stringify(value));
+ *   const hasher = await nativeCodecs.sha256();
+ *   hasher.update(bytes);
+ *   const d = { mediaType, digest: `sha256:${hasher.digestHex()}`, size: bytes.length };
+ *   await store.putBytes(bytes, d);
+ *   return d;
+ * };
+ * const manifest = await put("application/vnd.oci.image.manifest.v1+json", {
+ *   schemaVersion: 2,
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   config: await put("application/vnd.oci.image.config.v1+json", {
+ *     architecture: "amd64",
+ *     os: "linux",
+ *     rootfs: { type: "layers", diff_ids: [] },
+ *   }),
+ *   layers: [],
+ * });
+ * await store.setNames(manifest, ["example.com/app:1"]);
+ * const args = ["example.com/app:1", `${dir}/rootfs`, "--platform", "linux/amd64"];
+ * assertEquals(await unpackCommand([...args, "--store", `${dir}/store`]), 0);
+ * assertEquals((await Deno.stat(`${dir}/rootfs`)).isDirectory, true);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
