@@ -3,9 +3,16 @@
  * on top of `--from`, exported to each `--output` (SPEC §10). A thin layer over `buildImage`.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { assertEquals } from "@std/assert";
  * import { buildCommand } from "./build_command.ts";
- * await buildCommand(["examples/hello", "--output", "type=image,name=example.com/hello:1"]);
+ * const dir = await Deno.makeTempDir();
+ * await Deno.mkdir(`${dir}/hello`);
+ * await Deno.writeTextFile(`${dir}/hello/hello.txt`, "hi\n");
+ * const output = ["--output", "type=image,name=example.com/hello:1"];
+ * const where = ["--store", `${dir}/store`, "--progress", "quiet", "--workers", "1"];
+ * assertEquals(await buildCommand([`${dir}/hello`, ...output, ...where]), 0);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
