@@ -4,9 +4,30 @@
  * platform manifest, stored as an attestation manifest beside the image.
  *
  * @example
- * ```ts ignore
- * const entry = await attestPlatform(built, input, files, context);
- * // entry: the index entry, platform unknown/unknown
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseOutputSpec } from "@ocistream/ocistream";
+ * import { attestPlatform } from "@ocistream/ocistream/attest";
+ * import { MemoryContent } from "@ocistream/ocistream/layout";
+ * import { webCodecs } from "@ocistream/ocistream/stages";
+ * const platform = { os: "linux", architecture: "amd64" };
+ * const image = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: `sha256:${"a".repeat(64)}`, size: 400 };
+ * const built = { platform, descriptor: { ...image, platform }, config: image, layers: [] };
+ * const sink = new MemoryContent(webCodecs);
+ * const entry = await attestPlatform(built, { platform, layers: [] }, [], {
+ *   options: { sbom: true },
+ *   artifact: false,
+ *   output: parseOutputSpec("type=image,name=example.com/app:1"),
+ *   epoch: 0,
+ *   codecs: webCodecs,
+ *   startedOn: new Date(0),
+ *   now: new Date(0),
+ *   sink,
+ *   memory: new MemoryContent(webCodecs),
+ * });
+ * // The index entry of the attestation manifest: platform unknown/unknown, pointing at the image.
+ * assertEquals(entry.platform, { architecture: "unknown", os: "unknown" });
+ * assertEquals(entry.annotations?.["vnd.docker.reference.digest"], image.digest);
  * ```
  * @module
  */
