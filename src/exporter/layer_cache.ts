@@ -20,20 +20,23 @@
  * ```ts
  * import { assert, assertEquals } from "@std/assert";
  * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
- * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
- * const dir = await Deno.makeTempDir();
+ * import { denoFileSystem, directoryEntries, nativeCodecs, createDenoEnvironment } from "@ocistream/ocistream/deno";
+ * // A temporary folder of the environment's own, removed at the end.
+ * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+ * const dir = `${temp.layout.root}/work`;
+ * await denoFileSystem.mkdir(dir);
  * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
  * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
  * // A folder written long enough ago (files changed in the last seconds are not cached).
- * await Deno.mkdir(`${dir}/app`);
- * await Deno.writeTextFile(`${dir}/app/a.txt`, "a");
- * await Deno.utime(`${dir}/app/a.txt`, 1e9, 1e9);
- * await Deno.utime(`${dir}/app`, 1e9, 1e9);
+ * await denoFileSystem.mkdir(`${dir}/app`);
+ * await denoFileSystem.writeFile(`${dir}/app/a.txt`, new TextEncoder().encode("a"));
+ * await denoFileSystem.utime(`${dir}/app/a.txt`, 1e9, 1e9);
+ * await denoFileSystem.utime(`${dir}/app`, 1e9, 1e9);
  * const options = { compression: "gzip" as const };
  * const key = await cache.key(directoryEntries(denoFileSystem, `${dir}/app`), options);
  * assert(key !== undefined);
  * assertEquals(await cache.get(key), undefined); // nothing cached the first time
- * await Deno.remove(dir, { recursive: true });
+ * await temp.dispose();
  * ```
  * @module
  */
@@ -185,12 +188,15 @@ export class LayerCache {
    * ```ts
    * import { assert, assertEquals } from "@std/assert";
    * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
-   * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
-   * const dir = await Deno.makeTempDir();
+   * import { denoFileSystem, directoryEntries, nativeCodecs, createDenoEnvironment } from "@ocistream/ocistream/deno";
+   * // A temporary folder of the environment's own, removed at the end.
+   * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+   * const dir = `${temp.layout.root}/work`;
+   * await denoFileSystem.mkdir(dir);
    * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
    * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
    * assertEquals(cache.folder, `${dir}/store/cache/layers`);
-   * await Deno.remove(dir, { recursive: true });
+   * await temp.dispose();
    * ```
    */
   constructor(
@@ -215,20 +221,23 @@ export class LayerCache {
    * ```ts
    * import { assert, assertEquals } from "@std/assert";
    * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
-   * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
-   * const dir = await Deno.makeTempDir();
+   * import { denoFileSystem, directoryEntries, nativeCodecs, createDenoEnvironment } from "@ocistream/ocistream/deno";
+   * // A temporary folder of the environment's own, removed at the end.
+   * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+   * const dir = `${temp.layout.root}/work`;
+   * await denoFileSystem.mkdir(dir);
    * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
    * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
    * // A folder written long enough ago (files changed in the last seconds are not cached).
-   * await Deno.mkdir(`${dir}/app`);
-   * await Deno.writeTextFile(`${dir}/app/a.txt`, "a");
-   * await Deno.utime(`${dir}/app/a.txt`, 1e9, 1e9);
-   * await Deno.utime(`${dir}/app`, 1e9, 1e9);
+   * await denoFileSystem.mkdir(`${dir}/app`);
+   * await denoFileSystem.writeFile(`${dir}/app/a.txt`, new TextEncoder().encode("a"));
+   * await denoFileSystem.utime(`${dir}/app/a.txt`, 1e9, 1e9);
+   * await denoFileSystem.utime(`${dir}/app`, 1e9, 1e9);
    * const key = await cache.key(directoryEntries(denoFileSystem, `${dir}/app`), {
    *   compression: "zstd",
    * });
    * assert(key !== undefined && /^[a-f0-9]{64}$/.test(key));
-   * await Deno.remove(dir, { recursive: true });
+   * await temp.dispose();
    * ```
    */
   async key(
@@ -267,20 +276,23 @@ export class LayerCache {
    * ```ts
    * import { assert, assertEquals } from "@std/assert";
    * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
-   * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
-   * const dir = await Deno.makeTempDir();
+   * import { denoFileSystem, directoryEntries, nativeCodecs, createDenoEnvironment } from "@ocistream/ocistream/deno";
+   * // A temporary folder of the environment's own, removed at the end.
+   * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+   * const dir = `${temp.layout.root}/work`;
+   * await denoFileSystem.mkdir(dir);
    * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
    * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
    * // A folder written long enough ago (files changed in the last seconds are not cached).
-   * await Deno.mkdir(`${dir}/app`);
-   * await Deno.writeTextFile(`${dir}/app/a.txt`, "a");
-   * await Deno.utime(`${dir}/app/a.txt`, 1e9, 1e9);
-   * await Deno.utime(`${dir}/app`, 1e9, 1e9);
+   * await denoFileSystem.mkdir(`${dir}/app`);
+   * await denoFileSystem.writeFile(`${dir}/app/a.txt`, new TextEncoder().encode("a"));
+   * await denoFileSystem.utime(`${dir}/app/a.txt`, 1e9, 1e9);
+   * await denoFileSystem.utime(`${dir}/app`, 1e9, 1e9);
    * const entries = () => directoryEntries(denoFileSystem, `${dir}/app`);
    * const found = await cache.lookup(entries, { compression: "gzip" });
    * assertEquals(found.hit, undefined); // a miss: nothing was saved yet
    * assert(found.recorder !== undefined);
-   * await Deno.remove(dir, { recursive: true });
+   * await temp.dispose();
    * ```
    */
   async lookup(
@@ -310,15 +322,18 @@ export class LayerCache {
    * ```ts
    * import { assert, assertEquals } from "@std/assert";
    * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
-   * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
-   * const dir = await Deno.makeTempDir();
+   * import { denoFileSystem, directoryEntries, nativeCodecs, createDenoEnvironment } from "@ocistream/ocistream/deno";
+   * // A temporary folder of the environment's own, removed at the end.
+   * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+   * const dir = `${temp.layout.root}/work`;
+   * await denoFileSystem.mkdir(dir);
    * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
    * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
    * // A folder written long enough ago (files changed in the last seconds are not cached).
-   * await Deno.mkdir(`${dir}/app`);
-   * await Deno.writeTextFile(`${dir}/app/a.txt`, "a");
-   * await Deno.utime(`${dir}/app/a.txt`, 1e9, 1e9);
-   * await Deno.utime(`${dir}/app`, 1e9, 1e9);
+   * await denoFileSystem.mkdir(`${dir}/app`);
+   * await denoFileSystem.writeFile(`${dir}/app/a.txt`, new TextEncoder().encode("a"));
+   * await denoFileSystem.utime(`${dir}/app/a.txt`, 1e9, 1e9);
+   * await denoFileSystem.utime(`${dir}/app`, 1e9, 1e9);
    * // A stored blob for the entry to point at.
    * const blob = new TextEncoder().encode("layer bytes");
    * const hasher = await nativeCodecs.sha256();
@@ -333,7 +348,7 @@ export class LayerCache {
    * await Array.fromAsync(recorder.record(directoryEntries(denoFileSystem, `${dir}/app`)));
    * await cache.save(recorder, layer);
    * assertEquals((await cache.get((await recorder.key)!))?.digest, digest);
-   * await Deno.remove(dir, { recursive: true });
+   * await temp.dispose();
    * ```
    */
   async save(recorder: LayerKeyRecorder, layer: CachedLayer): Promise<void> {
@@ -365,20 +380,23 @@ export class LayerCache {
    * ```ts
    * import { assert, assertEquals } from "@std/assert";
    * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
-   * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
-   * const dir = await Deno.makeTempDir();
+   * import { denoFileSystem, directoryEntries, nativeCodecs, createDenoEnvironment } from "@ocistream/ocistream/deno";
+   * // A temporary folder of the environment's own, removed at the end.
+   * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+   * const dir = `${temp.layout.root}/work`;
+   * await denoFileSystem.mkdir(dir);
    * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
    * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
    * // A folder written long enough ago (files changed in the last seconds are not cached).
-   * await Deno.mkdir(`${dir}/app`);
-   * await Deno.writeTextFile(`${dir}/app/a.txt`, "a");
-   * await Deno.utime(`${dir}/app/a.txt`, 1e9, 1e9);
-   * await Deno.utime(`${dir}/app`, 1e9, 1e9);
+   * await denoFileSystem.mkdir(`${dir}/app`);
+   * await denoFileSystem.writeFile(`${dir}/app/a.txt`, new TextEncoder().encode("a"));
+   * await denoFileSystem.utime(`${dir}/app/a.txt`, 1e9, 1e9);
+   * await denoFileSystem.utime(`${dir}/app`, 1e9, 1e9);
    * const recorder = await cache.recorder({ compression: "gzip" });
    * // The entries pass through unchanged (here straight to nothing; normally to the encoder).
    * await Array.fromAsync(directoryEntries(denoFileSystem, `${dir}/app`).pipeThrough(recorder.stream));
    * assert((await recorder.key) !== undefined);
-   * await Deno.remove(dir, { recursive: true });
+   * await temp.dispose();
    * ```
    */
   recorder(options: LayerCacheOptions): Promise<LayerKeyRecorder> {
@@ -416,8 +434,11 @@ export class LayerCache {
    * ```ts
    * import { assert, assertEquals } from "@std/assert";
    * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
-   * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
-   * const dir = await Deno.makeTempDir();
+   * import { denoFileSystem, directoryEntries, nativeCodecs, createDenoEnvironment } from "@ocistream/ocistream/deno";
+   * // A temporary folder of the environment's own, removed at the end.
+   * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+   * const dir = `${temp.layout.root}/work`;
+   * await denoFileSystem.mkdir(dir);
    * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
    * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
    * // A stored blob for the entry to point at.
@@ -431,7 +452,7 @@ export class LayerCache {
    * await cache.put(key, layer);
    * const hit = await cache.get(key);
    * assertEquals(hit?.digest, digest);
-   * await Deno.remove(dir, { recursive: true });
+   * await temp.dispose();
    * ```
    */
   async get(key: string): Promise<CachedLayer | undefined> {
@@ -505,8 +526,11 @@ export class LayerCache {
    * ```ts
    * import { assert, assertEquals } from "@std/assert";
    * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
-   * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
-   * const dir = await Deno.makeTempDir();
+   * import { denoFileSystem, directoryEntries, nativeCodecs, createDenoEnvironment } from "@ocistream/ocistream/deno";
+   * // A temporary folder of the environment's own, removed at the end.
+   * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+   * const dir = `${temp.layout.root}/work`;
+   * await denoFileSystem.mkdir(dir);
    * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
    * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
    * // A stored blob for the entry to point at.
@@ -519,7 +543,7 @@ export class LayerCache {
    * const layer = { diffId: digest, digest, size: blob.length, uncompressedSize: blob.length };
    * await cache.put(key, layer);
    * assertEquals((await cache.get(key))?.size, blob.length);
-   * await Deno.remove(dir, { recursive: true });
+   * await temp.dispose();
    * ```
    */
   async put(key: string, layer: CachedLayer): Promise<void> {
@@ -538,8 +562,11 @@ export class LayerCache {
    * ```ts
    * import { assert, assertEquals } from "@std/assert";
    * import { LayerCache, OciLayout } from "@ocistream/ocistream/layout";
-   * import { denoFileSystem, directoryEntries, nativeCodecs } from "@ocistream/ocistream/deno";
-   * const dir = await Deno.makeTempDir();
+   * import { denoFileSystem, directoryEntries, nativeCodecs, createDenoEnvironment } from "@ocistream/ocistream/deno";
+   * // A temporary folder of the environment's own, removed at the end.
+   * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+   * const dir = `${temp.layout.root}/work`;
+   * await denoFileSystem.mkdir(dir);
    * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
    * const cache = new LayerCache(denoFileSystem, store, nativeCodecs);
    * // A stored blob for the entry to point at.
@@ -553,7 +580,7 @@ export class LayerCache {
    * await cache.put(key, layer);
    * await cache.delete(key);
    * assertEquals(await cache.get(key), undefined);
-   * await Deno.remove(dir, { recursive: true });
+   * await temp.dispose();
    * ```
    */
   async delete(key: string): Promise<void> {

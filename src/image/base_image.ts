@@ -8,8 +8,10 @@
  * import { assertEquals } from "@std/assert";
  * import { selectPlatformImage } from "@ocistream/ocistream/image";
  * import { OciLayout } from "@ocistream/ocistream/layout";
- * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
- * const dir = await Deno.makeTempDir();
+ * import { createDenoEnvironment, denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * // A temporary folder of the environment's own, removed at the end.
+ * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+ * const dir = temp.layout.root;
  * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
  * // A small image: a config, no layers, a manifest.
  * const put = async (mediaType: string, value: unknown) => {
@@ -34,7 +36,7 @@
  * const platform = { os: "linux", architecture: "arm64" };
  * const base = await selectPlatformImage(layout, root, platform, `oci-layout://${dir}`);
  * assertEquals(base.config.architecture, "arm64");
- * await Deno.remove(dir, { recursive: true });
+ * await temp.dispose();
  * ```
  * @module
  */

@@ -14,8 +14,11 @@
  * import { assertEquals } from "@std/assert";
  * import { createIndex } from "@ocistream/ocistream";
  * import { OciLayout } from "@ocistream/ocistream/layout";
- * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
- * const dir = await Deno.makeTempDir();
+ * import { denoFileSystem, nativeCodecs, createDenoEnvironment } from "@ocistream/ocistream/deno";
+ * // A temporary folder of the environment's own, removed at the end.
+ * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+ * const dir = `${temp.layout.root}/work`;
+ * await denoFileSystem.mkdir(dir);
  * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
  * const put = async (mediaType: string, value: unknown) => {
  *   const bytes = new TextEncoder().encode(JSON.stringify(value));
@@ -46,7 +49,7 @@
  * await layout.putManifest(index.bytes, index.descriptor);
  * await layout.setNames(index.descriptor, ["app:1"]);
  * assertEquals(index.entries.map((e) => e.descriptor.platform?.architecture), ["amd64", "arm64"]);
- * await Deno.remove(dir, { recursive: true });
+ * await temp.dispose();
  * ```
  * @module
  */

@@ -9,8 +9,11 @@
  * import { listLayerFiles } from "@ocistream/ocistream/image";
  * import { OciLayout } from "@ocistream/ocistream/layout";
  * import { TarStream } from "@ocistream/ocistream/tar";
- * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
- * const dir = await Deno.makeTempDir();
+ * import { denoFileSystem, nativeCodecs, createDenoEnvironment } from "@ocistream/ocistream/deno";
+ * // A temporary folder of the environment's own, removed at the end.
+ * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+ * const dir = `${temp.layout.root}/work`;
+ * await denoFileSystem.mkdir(dir);
  * const source = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
  * // A one-file uncompressed layer in the layout.
  * const tar = ReadableStream.from([
@@ -29,7 +32,7 @@
  * const files = new Map();
  * await listLayerFiles(source, layer, nativeCodecs, files);
  * assertEquals([...files.keys()], ["hi.txt"]);
- * await Deno.remove(dir, { recursive: true });
+ * await temp.dispose();
  * ```
  * @module
  */

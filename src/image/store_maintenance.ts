@@ -15,8 +15,11 @@
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { OciLayout, pruneStore, verifyStore } from "@ocistream/ocistream/layout";
- * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
- * const dir = await Deno.makeTempDir();
+ * import { denoFileSystem, nativeCodecs, createDenoEnvironment } from "@ocistream/ocistream/deno";
+ * // A temporary folder of the environment's own, removed at the end.
+ * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+ * const dir = `${temp.layout.root}/work`;
+ * await denoFileSystem.mkdir(dir);
  * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
  * // A blob no image names.
  * const blob = new TextEncoder().encode("orphan");
@@ -27,7 +30,7 @@
  * assertEquals(pruned.removed.length, 1);
  * const report = await verifyStore(layout, { fs: denoFileSystem, codecs: nativeCodecs });
  * assertEquals(report.problems, []);
- * await Deno.remove(dir, { recursive: true });
+ * await temp.dispose();
  * ```
  * @module
  */
@@ -76,8 +79,11 @@ export interface PruneResult {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { OciLayout, pruneStore, verifyStore } from "@ocistream/ocistream/layout";
- * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
- * const dir = await Deno.makeTempDir();
+ * import { denoFileSystem, nativeCodecs, createDenoEnvironment } from "@ocistream/ocistream/deno";
+ * // A temporary folder of the environment's own, removed at the end.
+ * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+ * const dir = `${temp.layout.root}/work`;
+ * await denoFileSystem.mkdir(dir);
  * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
  * // A blob no image names.
  * const blob = new TextEncoder().encode("orphan");
@@ -86,7 +92,7 @@ export interface PruneResult {
  * await layout.putBytes(blob, { digest: `sha256:${hasher.digestHex()}`, size: blob.length });
  * const { removed, freedBytes } = await pruneStore(layout, { fs: denoFileSystem, graceMs: 0 });
  * assertEquals([removed.length, freedBytes], [1, blob.length]);
- * await Deno.remove(dir, { recursive: true });
+ * await temp.dispose();
  * ```
  */
 export async function pruneStore(layout: OciLayout, options: PruneOptions): Promise<PruneResult> {
@@ -198,8 +204,11 @@ export interface VerifyResult {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { OciLayout, pruneStore, verifyStore } from "@ocistream/ocistream/layout";
- * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
- * const dir = await Deno.makeTempDir();
+ * import { denoFileSystem, nativeCodecs, createDenoEnvironment } from "@ocistream/ocistream/deno";
+ * // A temporary folder of the environment's own, removed at the end.
+ * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+ * const dir = `${temp.layout.root}/work`;
+ * await denoFileSystem.mkdir(dir);
  * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
  * // A blob no image names.
  * const blob = new TextEncoder().encode("orphan");
@@ -208,7 +217,7 @@ export interface VerifyResult {
  * await layout.putBytes(blob, { digest: `sha256:${hasher.digestHex()}`, size: blob.length });
  * const { problems } = await verifyStore(layout, { fs: denoFileSystem, codecs: nativeCodecs });
  * assertEquals(problems, []); // an unnamed blob is not a problem
- * await Deno.remove(dir, { recursive: true });
+ * await temp.dispose();
  * ```
  */
 export async function verifyStore(

@@ -65,8 +65,11 @@ export interface WalkImageOptions {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { OciLayout, walkImage } from "@ocistream/ocistream/layout";
- * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
- * const dir = await Deno.makeTempDir();
+ * import { denoFileSystem, nativeCodecs, createDenoEnvironment } from "@ocistream/ocistream/deno";
+ * // A temporary folder of the environment's own, removed at the end.
+ * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+ * const dir = `${temp.layout.root}/work`;
+ * await denoFileSystem.mkdir(dir);
  * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
  * // A small image: a config, no layers, a manifest.
  * const put = async (mediaType: string, value: unknown) => {
@@ -90,7 +93,7 @@ export interface WalkImageOptions {
  * });
  * const layers = (await walkImage(layout, root)).filter((n) => n.kind === "layer");
  * assertEquals(layers.length, 0);
- * await Deno.remove(dir, { recursive: true });
+ * await temp.dispose();
  * ```
  */
 export async function walkImage(

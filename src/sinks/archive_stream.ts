@@ -12,8 +12,10 @@
  * ```ts
  * import { assert, assertEquals } from "@std/assert";
  * import { archiveEntries, archiveStream, OciLayout } from "@ocistream/ocistream/layout";
- * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
- * const dir = await Deno.makeTempDir();
+ * import { createDenoEnvironment, denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * // A temporary folder of the environment's own, removed at the end.
+ * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+ * const dir = temp.layout.root;
  * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
  * // A small image: a config, no layers, a manifest.
  * const put = async (mediaType: string, value: unknown) => {
@@ -37,8 +39,8 @@
  * });
  * const tar = archiveStream(layout, root, { format: "oci", names: ["example.com/app:1"] });
  * await denoFileSystem.writeFile(`${dir}/app.tar`, tar);
- * assert((await Deno.stat(`${dir}/app.tar`)).size > 0);
- * await Deno.remove(dir, { recursive: true });
+ * assert((await denoFileSystem.lstat(`${dir}/app.tar`)).size > 0);
+ * await temp.dispose();
  * ```
  * @module
  */
@@ -97,8 +99,10 @@ export interface DockerManifestEntry {
  * ```ts
  * import { assert, assertEquals } from "@std/assert";
  * import { archiveEntries, archiveStream, OciLayout } from "@ocistream/ocistream/layout";
- * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
- * const dir = await Deno.makeTempDir();
+ * import { createDenoEnvironment, denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * // A temporary folder of the environment's own, removed at the end.
+ * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+ * const dir = temp.layout.root;
  * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
  * // A small image: a config, no layers, a manifest.
  * const put = async (mediaType: string, value: unknown) => {
@@ -124,7 +128,7 @@ export interface DockerManifestEntry {
  * const tar = archiveStream(layout, root, { format: "docker", names: ["app:1"] });
  * const bytes = new Uint8Array(await new Response(tar).arrayBuffer());
  * assertEquals(bytes.length % 512, 0);
- * await Deno.remove(dir, { recursive: true });
+ * await temp.dispose();
  * ```
  */
 export function archiveStream(
@@ -162,8 +166,10 @@ export function archiveStream(
  * ```ts
  * import { assert, assertEquals } from "@std/assert";
  * import { archiveEntries, archiveStream, OciLayout } from "@ocistream/ocistream/layout";
- * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
- * const dir = await Deno.makeTempDir();
+ * import { createDenoEnvironment, denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * // A temporary folder of the environment's own, removed at the end.
+ * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+ * const dir = temp.layout.root;
  * const layout = await OciLayout.open(denoFileSystem, dir, nativeCodecs);
  * // A small image: a config, no layers, a manifest.
  * const put = async (mediaType: string, value: unknown) => {
@@ -188,7 +194,7 @@ export function archiveStream(
  * const paths = (await archiveEntries(layout, root, { format: "oci" })).map((e) => e.path);
  * assert(paths.includes("oci-layout") && paths.includes("index.json"));
  * assert(paths.includes(`blobs/sha256/${root.digest.slice(7)}`));
- * await Deno.remove(dir, { recursive: true });
+ * await temp.dispose();
  * ```
  */
 export async function archiveEntries(

@@ -9,11 +9,13 @@
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { OciLayout } from "@ocistream/ocistream/layout";
- * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
- * const dir = await Deno.makeTempDir();
+ * import { createDenoEnvironment, denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * // A temporary folder of the environment's own, removed at the end.
+ * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+ * const dir = temp.layout.root;
  * const store = await OciLayout.open(denoFileSystem, `${dir}/store`, nativeCodecs);
  * assertEquals(await store.images(), []); // created empty
- * await Deno.remove(dir, { recursive: true });
+ * await temp.dispose();
  * ```
  * @module
  */

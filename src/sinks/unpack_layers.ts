@@ -33,8 +33,10 @@
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { TarStream } from "@ocistream/ocistream/tar";
- * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
- * const dir = await Deno.makeTempDir();
+ * import { createDenoEnvironment, denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * // A temporary folder of the environment's own, removed at the end.
+ * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+ * const dir = temp.layout.root;
  * // A one-file layer.
  * const tarBytes = () =>
  *   ReadableStream.from([
@@ -54,15 +56,15 @@
  *   config: { mediaType: "application/vnd.oci.image.config.v1+json", ...id },
  *   layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...id }],
  * };
- * await Deno.mkdir(`${dir}/rootfs`);
+ * await denoFileSystem.mkdir(`${dir}/rootfs`);
  * const report = await unpackLayers(layout, manifest, undefined, `${dir}/rootfs`, {
  *   fs: denoFileSystem,
  *   codecs: nativeCodecs,
  *   ownership: false,
  * });
  * assertEquals([report.layers, report.entries], [1, 1]);
- * assertEquals(await Deno.readTextFile(`${dir}/rootfs/hi.txt`), "hi\n");
- * await Deno.remove(dir, { recursive: true });
+ * assertEquals(new TextDecoder().decode(await denoFileSystem.readFile(`${dir}/rootfs/hi.txt`)), "hi\n");
+ * await temp.dispose();
  * ```
  * @module
  */
@@ -121,8 +123,10 @@ export interface UnpackReport {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { TarStream } from "@ocistream/ocistream/tar";
- * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
- * const dir = await Deno.makeTempDir();
+ * import { createDenoEnvironment, denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * // A temporary folder of the environment's own, removed at the end.
+ * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+ * const dir = temp.layout.root;
  * // A one-file layer.
  * const tarBytes = () =>
  *   ReadableStream.from([
@@ -142,14 +146,14 @@ export interface UnpackReport {
  *   config: { mediaType: "application/vnd.oci.image.config.v1+json", ...id },
  *   layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...id }],
  * };
- * await Deno.mkdir(`${dir}/rootfs`);
+ * await denoFileSystem.mkdir(`${dir}/rootfs`);
  * await unpackLayers(layout, manifest, undefined, `${dir}/rootfs`, {
  *   fs: denoFileSystem,
  *   codecs: nativeCodecs,
  *   ownership: false,
  * });
- * assertEquals((await Deno.stat(`${dir}/rootfs/hi.txt`)).size, 3);
- * await Deno.remove(dir, { recursive: true });
+ * assertEquals((await denoFileSystem.lstat(`${dir}/rootfs/hi.txt`)).size, 3);
+ * await temp.dispose();
  * ```
  */
 export async function unpackLayers(
@@ -196,8 +200,10 @@ export async function unpackLayers(
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { TarStream } from "@ocistream/ocistream/tar";
- * import { denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
- * const dir = await Deno.makeTempDir();
+ * import { createDenoEnvironment, denoFileSystem, nativeCodecs } from "@ocistream/ocistream/deno";
+ * // A temporary folder of the environment's own, removed at the end.
+ * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+ * const dir = temp.layout.root;
  * // A one-file layer.
  * const tarBytes = () =>
  *   ReadableStream.from([
@@ -207,8 +213,8 @@ export async function unpackLayers(
  * import { applyLayer } from "@ocistream/ocistream/layout";
  * const { entries } = await applyLayer(tarBytes(), dir, { fs: denoFileSystem, ownership: false });
  * assertEquals(entries, 1);
- * assertEquals(await Deno.readTextFile(`${dir}/hi.txt`), "hi\n");
- * await Deno.remove(dir, { recursive: true });
+ * assertEquals(new TextDecoder().decode(await denoFileSystem.readFile(`${dir}/hi.txt`)), "hi\n");
+ * await temp.dispose();
  * ```
  */
 export function applyLayer(

@@ -111,7 +111,7 @@ const statOfEntry = new WeakMap<TarEntry, FileInfo>();
  * await denoFileSystem.mkdir(dir, { recursive: true });
  * await denoFileSystem.writeFile(`${dir}/a.txt`, new TextEncoder().encode("a"));
  * for await (const e of directoryEntries(denoFileSystem, dir)) {
- *   assertEquals(entryFileInfo(e)?.ino, (await Deno.lstat(`${dir}/${e.path}`)).ino);
+ *   assertEquals(entryFileInfo(e)?.ino, (await denoFileSystem.lstat(`${dir}/${e.path}`)).ino);
  * }
  * assertEquals(entryFileInfo({ path: "x", type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: 0 }), undefined);
  * await denoFileSystem.remove(dir, { recursive: true });

@@ -6,14 +6,17 @@
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import type { FileSystem } from "@ocistream/ocistream/layout";
- * import { denoFileSystem } from "@ocistream/ocistream/deno";
+ * import { createDenoEnvironment, denoFileSystem } from "@ocistream/ocistream/deno";
  * function countEntries(fs: FileSystem, dir: string): Promise<number> {
  *   return fs.readDir(dir).then((names) => names.length);
  * }
- * const dir = await Deno.makeTempDir();
- * await Deno.writeTextFile(`${dir}/a`, "a");
+ * // A temporary folder of the environment's own, removed at the end.
+ * const temp = await (await createDenoEnvironment({ openStore: false })).makeTempLayout!();
+ * const dir = `${temp.layout.root}/files`;
+ * await denoFileSystem.mkdir(dir);
+ * await denoFileSystem.writeFile(`${dir}/a`, new TextEncoder().encode("a"));
  * assertEquals(await countEntries(denoFileSystem, dir), 1);
- * await Deno.remove(dir, { recursive: true });
+ * await temp.dispose();
  * ```
  * @module
  */
